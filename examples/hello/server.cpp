@@ -1,0 +1,117 @@
+// hello-server: the demo app, and the app bim's tests deploy. A tiny static HTTP/1.1 server with no
+// dependencies, so its image can be built FROM scratch (no registry is reachable to pull a base image).
+//
+//   GET /          200 "Hello from bim! <GREETING>\n"   (GREETING from the environment, e.g. from .env)
+//   GET /healthz   200 "ok" — or HEALTH_STATUS (e.g. 500) when that env var is set, to test failed deploys
+//   GET /version   200 $APP_VERSION
+//   anything else  404
+// Env: PORT (default 8080), GREETING, APP_VERSION, HEALTH_STATUS, STARTUP_DELAY_MS (sleep before listening),
+// EXIT_AFTER_MS (exit 3 after that long, to test crash handling).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+namespace {
+
+std::string Env(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v ? v : fallback;
+}
+
+void SendAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+std::string Response(int code, const std::string& body) {
+  const char* reason = code == 200 ? "OK" : code == 404 ? "Not Found" : "Error";
+  return "HTTP/1.1 " + std::to_string(code) + " " + reason +
+         "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// Serves requests on one keep-alive connection until the peer closes it.
+void Serve(int fd) {
+  std::string buf;
+  char chunk[4096];
+  for (;;) {
+    size_t end;
+    while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+      ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0 || buf.size() > 65536) {
+        ::close(fd);
+        return;
+      }
+      buf.append(chunk, static_cast<size_t>(n));
+    }
+    std::string head = buf.substr(0, end);
+    buf.erase(0, end + 4);  // requests we serve carry no body
+    size_t sp1 = head.find(' ');
+    size_t sp2 = head.find(' ', sp1 + 1);
+    std::string path = sp1 == std::string::npos ? "/" : head.substr(sp1 + 1, sp2 - sp1 - 1);
+    if (size_t q = path.find('?'); q != std::string::npos) path.resize(q);
+    std::string reply;
+    if (path == "/") {
+      reply = Response(200, "Hello from bim! " + Env("GREETING", "") + "\n");
+    } else if (path == "/healthz") {
+      int code = std::atoi(Env("HEALTH_STATUS", "200").c_str());
+      reply = Response(code ? code : 200, "ok\n");
+    } else if (path == "/version") {
+      reply = Response(200, Env("APP_VERSION", "unknown") + "\n");
+    } else {
+      reply = Response(404, "not found\n");
+    }
+    SendAll(fd, reply);
+  }
+}
+
+}  // namespace
+
+int main() {
+  signal(SIGPIPE, SIG_IGN);
+  // PID 1 in a container gets no default signal handlers: exit on SIGTERM/SIGINT ourselves.
+  signal(SIGTERM, [](int) { _exit(0); });
+  signal(SIGINT, [](int) { _exit(0); });
+  int port = std::atoi(Env("PORT", "8080").c_str());
+  if (int delay = std::atoi(Env("STARTUP_DELAY_MS", "0").c_str()); delay > 0) usleep(delay * 1000);
+  if (int after = std::atoi(Env("EXIT_AFTER_MS", "0").c_str()); after > 0) {
+    std::thread([after] {
+      usleep(after * 1000);
+      std::fprintf(stderr, "hello-server: exiting as EXIT_AFTER_MS asked\n");
+      _exit(3);
+    }).detach();
+  }
+  int ls = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(ls, 512) != 0) {
+    std::fprintf(stderr, "hello-server: cannot listen on port %d: %s\n", port, std::strerror(errno));
+    return 1;
+  }
+  std::printf("hello-server: listening on port %d\n", port);
+  std::fflush(stdout);
+  for (;;) {
+    int fd = ::accept(ls, nullptr, nullptr);
+    if (fd < 0) continue;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::thread(Serve, fd).detach();
+  }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs everything bim needs to build, test and run on Debian 12, and starts dockerd if its socket
+# does not answer. Idempotent: packages already installed are skipped, a running dockerd is left alone.
+# Usage: scripts/setup.sh            (run as root, or with sudo available)
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config clang
+  libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev
+  libtomlplusplus-dev libkainjow-mustache-dev libarchive-dev libsodium-dev
+  libgtest-dev libgmock-dev libcpp-httplib-dev libssl-dev
+  docker.io nginx busybox-static wrk ca-certificates
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # --no-install-recommends keeps the install small; policy-rc.d keeps apt from starting nginx via init.
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's nginx package may start a system nginx on :80; bimd runs its own instance instead.
+  if [ -f /run/nginx.pid ] && ! pgrep -f "bimd" >/dev/null 2>&1; then
+    $SUDO nginx -s quit 2>/dev/null || true
+  fi
+fi
+
+docker_answers() {
+  curl -s --max-time 3 --unix-socket /var/run/docker.sock http://localhost/_ping 2>/dev/null | grep -q OK
+}
+
+if ! docker_answers; then
+  echo "setup: starting dockerd"
+  $SUDO mkdir -p /var/log
+  # setsid detaches dockerd from this shell so it outlives `make`.
+  $SUDO setsid dockerd >/var/log/bim-dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do
+    docker_answers && break
+    sleep 0.5
+  done
+  if ! docker_answers; then
+    echo "setup: error: dockerd did not answer on /var/run/docker.sock; see /var/log/bim-dockerd.log" >&2
+    exit 1
+  fi
+fi
+echo "setup: ready (toolchain, libraries, docker, nginx)"

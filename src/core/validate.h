@@ -1,0 +1,29 @@
+// Validation of every user-supplied name that reaches an nginx config, a file path, a Docker label or
+// name, or a URL. Each returns OK or InvalidArgument with a one-line message naming the rule and fix.
+// The rules are deliberately ASCII-only: Unicode look-alikes ("һello" with a Cyrillic h) are refused.
+#pragma once
+
+#include <string_view>
+
+#include "core/status.h"
+
+namespace bim {
+
+// App names are DNS labels: 1-63 chars of [a-z0-9-], not starting or ending with '-'.
+Status ValidateAppName(std::string_view name);
+
+// Env keys: [A-Za-z_][A-Za-z0-9_]*, at most 256 chars.
+Status ValidateEnvKey(std::string_view key);
+
+// Hostnames: dot-separated DNS labels ([a-z0-9-], 1-63 each, case-insensitive), total <= 253 chars.
+// "localhost" and "example.com" are valid; "", ".", "a..b", "-a.com", "a_b.com" are not.
+Status ValidateDomain(std::string_view domain);
+
+// Health check paths: start with '/', at most 1024 chars, only RFC 3986 path/query characters
+// ([A-Za-z0-9-._~/?=&%+:@!,]); no spaces, quotes, ';', '{', '}', '$', '\\' or control characters.
+Status ValidateHealthPath(std::string_view path);
+
+// Ports: 1-65535.
+Status ValidatePort(long port);
+
+}  // namespace bim

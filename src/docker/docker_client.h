@@ -1,0 +1,111 @@
+// DockerClient: the one seam between bim and the Docker Engine. It speaks the Engine API (v1.41, what
+// Debian 12's docker.io serves) over the unix socket with libcurl; it never runs the `docker` CLI.
+//
+// Thread-safety: every method creates its own connection, so one DockerClient may be used from many
+// threads at once. Methods block until the Engine answers (or the cancel callback says stop).
+// Errors: Unavailable when the socket does not answer (message names the socket and says to start
+// dockerd), NotFound for a missing container/image, FailedPrecondition for a failed build (with
+// Docker's own error line), Internal for an unexpected answer.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace bim {
+
+using Labels = std::map<std::string, std::string>;
+// Receives one line of output (no trailing newline). Called on the calling thread.
+using LineSink = std::function<void(std::string_view line)>;
+// Polled while a long call runs; returning true aborts the call with Status::Cancelled.
+using CancelCheck = std::function<bool()>;
+
+struct BuildOptions {
+  std::string context_tar_path;      // a tar (optionally gzip) file holding the build context
+  std::string tag;                   // e.g. "bim/hello:v3"
+  std::string dockerfile = "Dockerfile";
+  Labels labels;                     // set on the image
+};
+
+struct ContainerSpec {
+  std::string name;                  // Docker container name, e.g. "bim-hello-v3"
+  std::string image;                 // tag or id
+  std::vector<std::string> env;      // "KEY=VALUE" entries
+  Labels labels;
+  int container_port = 8080;         // the app's port inside the container (tcp)
+  std::string host_ip = "127.0.0.1"; // publish only on loopback
+  int host_port = 0;                 // 0: let Docker pick a free port (read it back with Inspect)
+  std::string restart_policy = "unless-stopped";  // "no", "always", "unless-stopped", "on-failure"
+  int stop_timeout_seconds = 10;     // SIGTERM grace before SIGKILL on stop
+};
+
+struct ContainerInfo {
+  std::string id;
+  std::string name;                  // without the leading '/'
+  std::string image;                 // the image reference the container was created from
+  std::string image_id;
+  std::string state;                 // "created", "running", "restarting", "exited", "dead", ...
+  bool running = false;
+  int exit_code = 0;
+  int restart_count = 0;
+  bool oom_killed = false;
+  std::string error;                 // Docker's State.Error, if any
+  std::string started_at;            // RFC 3339 as Docker reports it
+  std::string finished_at;
+  int host_port = 0;                 // the published host port for ContainerSpec::container_port, 0 if none
+  Labels labels;
+};
+
+struct ImageInfo {
+  std::string id;                    // "sha256:..."
+  std::vector<std::string> tags;
+  Labels labels;
+  long long size = 0;
+};
+
+class DockerClient {
+ public:
+  explicit DockerClient(std::string socket_path = "/var/run/docker.sock");
+
+  // OK if the Engine answers /_ping.
+  Status Ping() const;
+
+  // POST /build with the context tar streamed from disk (classic builder). Each line of build output
+  // ("Step 1/3 : FROM scratch", ...) goes to `on_output` as it arrives. On success sets *image_id
+  // ("sha256:..."). A failed build returns FailedPrecondition with Docker's error message.
+  Status BuildImage(const BuildOptions& options, const LineSink& on_output, std::string* image_id,
+                    const CancelCheck& cancelled = nullptr) const;
+
+  // Creates (does not start) a container; sets *id. Conflict if the name is taken.
+  Status CreateContainer(const ContainerSpec& spec, std::string* id) const;
+  Status StartContainer(const std::string& id) const;
+  // Sends SIGTERM, then SIGKILL after `timeout_seconds`. OK if already stopped.
+  Status StopContainer(const std::string& id, int timeout_seconds) const;
+  // Removes the container (force: kill it first if running). NotFound if it does not exist.
+  Status RemoveContainer(const std::string& id, bool force) const;
+  Status InspectContainer(const std::string& id, ContainerInfo* out) const;
+  // Containers carrying every label in `labels` (value "" matches any value); `all` includes stopped.
+  Status ListContainers(const Labels& labels, bool all, std::vector<ContainerInfo>* out) const;
+  // Container stdout+stderr, demultiplexed into lines. tail < 0 means all. With follow, blocks
+  // streaming new lines until the container stops or `cancelled` returns true (then returns OK).
+  Status ContainerLogs(const std::string& id, int tail, bool follow, const LineSink& on_line,
+                       const CancelCheck& cancelled = nullptr) const;
+
+  // Removes an image by tag or id. With force=false removing a tag only untags when other tags remain.
+  // NotFound if it does not exist; Conflict if a container still uses it.
+  Status RemoveImage(const std::string& ref, bool force) const;
+  Status InspectImage(const std::string& ref, ImageInfo* out) const;
+  // Images carrying every label in `labels` (value "" matches any value).
+  Status ListImages(const Labels& labels, std::vector<ImageInfo>* out) const;
+
+  const std::string& socket_path() const { return socket_path_; }
+
+ private:
+  std::string socket_path_;
+};
+
+}  // namespace bim

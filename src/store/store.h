@@ -1,0 +1,130 @@
+// Store: bimd's durable state in one SQLite database (WAL mode, foreign keys on, schema migrations by
+// PRAGMA user_version). Holds apps, their releases, the env each release ran with, the app's stored
+// env, a small key/value meta table (instance id) and the audit log.
+//
+// Secrets: env values are encrypted at rest with libsodium crypto_secretbox (a fresh random nonce per
+// value) under the 32-byte key given to Open; the database never holds a value in plain text.
+//
+// Thread-safety: a Store may be used from many threads; calls are serialised on one connection.
+// Multi-row changes (CreateRelease, ActivateRelease, DeleteApp) run in one transaction, so a crash
+// leaves either the old or the new state, never half of each.
+// Errors: NotFound for a missing app/release, Internal with SQLite's message otherwise.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/dotenv.h"
+#include "core/status.h"
+
+struct sqlite3;
+
+namespace bim {
+
+struct App {
+  std::string name;
+  int port = 8080;                  // container port
+  std::string health_path = "/";
+  int64_t health_timeout_ms = 30000;
+  int64_t live_version = 0;         // version number of the live release, 0 when none is live
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+// Release lifecycle: building -> starting -> live -> retired, or -> failed from any step before live.
+namespace release_status {
+inline constexpr const char* kBuilding = "building";
+inline constexpr const char* kStarting = "starting";  // container started, waiting for health
+inline constexpr const char* kLive = "live";
+inline constexpr const char* kRetired = "retired";    // was live, replaced by a newer live release
+inline constexpr const char* kFailed = "failed";
+}  // namespace release_status
+
+struct Release {
+  int64_t id = 0;                   // global, assigned by CreateRelease
+  std::string app;
+  int64_t version = 0;              // per-app 1, 2, 3... (shown as "v3"), assigned by CreateRelease
+  std::string status;               // one of release_status
+  std::string kind = "deploy";      // "deploy", "rollback", "env"
+  std::string image_tag;            // "bim/hello:v3"
+  std::string image_id;             // "sha256:..."
+  std::string container_id;
+  std::string container_name;
+  int host_port = 0;
+  std::string git_commit;
+  std::string env_digest;
+  std::string failure_reason;
+  int64_t created_at_ms = 0;
+  int64_t finished_at_ms = 0;
+  int64_t build_ms = 0;
+  int64_t health_ms = 0;
+  int64_t total_ms = 0;
+};
+
+struct AuditEntry {
+  int64_t id = 0;
+  int64_t at_ms = 0;
+  std::string actor;                // token name, never the token
+  std::string action;               // "deploy", "rollback", "env.set", "destroy", "token.create", ...
+  std::string app;                  // may be empty
+  std::string result;               // "ok" or the failure message
+  std::string detail;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the database at `path` and migrates it to the current schema.
+  // `secret_key` must be 32 bytes (crypto_secretbox_KEYBYTES) and is used for env values.
+  static Status Open(const std::string& path, const std::string& secret_key, std::unique_ptr<Store>* out);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  Status GetMeta(const std::string& key, std::string* value);  // NotFound if unset
+  Status SetMeta(const std::string& key, const std::string& value);
+
+  // Inserts the app or updates its settings (port, health_*); never changes live_version/created_at.
+  Status PutApp(const App& app);
+  Status GetApp(const std::string& name, App* out);
+  Status ListApps(std::vector<App>* out);  // sorted by name
+  // Deletes the app with its releases, release envs and stored env. NotFound if absent.
+  Status DeleteApp(const std::string& name);
+
+  // Inserts `r` (its app must exist) with the next version for that app; sets r->id, r->version,
+  // r->created_at_ms. The version is never reused, even after failures.
+  Status CreateRelease(Release* r);
+  // Writes every mutable field of `r` (found by r.id).
+  Status UpdateRelease(const Release& r);
+  Status GetRelease(const std::string& app, int64_t version, Release* out);
+  // Newest first; limit <= 0 means all.
+  Status ListReleases(const std::string& app, int limit, std::vector<Release>* out);
+  // All releases (any app) in one of `statuses`, oldest first. Used by reconcile after a crash.
+  Status ListReleasesWithStatus(const std::vector<std::string>& statuses, std::vector<Release>* out);
+  // In one transaction: the app's current live release becomes retired, release `version` becomes
+  // live, and app.live_version = version.
+  Status ActivateRelease(const std::string& app, int64_t version);
+
+  // The exact env a release ran with (so rollback can restore it). Replaces any previous rows.
+  Status SaveReleaseEnv(int64_t release_id, const EnvList& env);
+  Status LoadReleaseEnv(int64_t release_id, EnvList* out);
+  // The app's stored env (set with `bim env set`), in insertion order.
+  Status SetAppEnv(const std::string& app, const EnvList& env);
+  Status GetAppEnv(const std::string& app, EnvList* out);
+
+  Status AppendAudit(AuditEntry* e);  // sets e->id and e->at_ms if 0
+  // Newest first; app "" means all apps; limit <= 0 means all.
+  Status ListAudit(const std::string& app, int limit, std::vector<AuditEntry>* out);
+
+ private:
+  Store(sqlite3* db, std::string key);
+  Status Migrate();
+
+  std::mutex mu_;
+  sqlite3* db_;
+  std::string key_;
+};
+
+}  // namespace bim
