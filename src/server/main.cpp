@@ -1,1 +1,167 @@
-int main() { return 0; }
+// bimd: the deploy server. Owns Docker and its own nginx on this host; serves the bim API.
+#include <fcntl.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "base/file_util.h"
+#include "core/validate.h"
+#include "docker/docker_client.h"
+#include "proxy/nginx.h"
+#include "server/api.h"
+#include "server/auth.h"
+#include "server/deployer.h"
+#include "store/store.h"
+
+using namespace bim;
+
+namespace {
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "bimd: error: %s\n", s.message().c_str());
+  return 1;
+}
+
+// Where the nginx templates are when --templates is not given: next to an installed binary
+// (<prefix>/share/bim/templates/nginx) or in the source tree the binary was built in.
+std::string DefaultTemplateDir() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  std::vector<fs::path> candidates;
+  if (!ec) {
+    candidates.push_back(exe.parent_path().parent_path() / "share/bim/templates/nginx");
+    candidates.push_back(exe.parent_path().parent_path() / "templates/nginx");
+  }
+#ifdef BIM_SOURCE_DIR
+  candidates.push_back(fs::path(BIM_SOURCE_DIR) / "templates/nginx");
+#endif
+  for (const auto& c : candidates)
+    if (fs::exists(c / "app.conf.mustache", ec)) return c.string();
+  return "";
+}
+
+Status LoadOrCreateSecretKey(const std::string& path, std::string* key) {
+  Status s = ReadFile(path, key);
+  if (s.ok()) {
+    if (key->size() != crypto_secretbox_KEYBYTES)
+      return Status::FailedPrecondition(path + " is damaged (expected " + std::to_string(crypto_secretbox_KEYBYTES) +
+                                        " bytes); restore it from a backup");
+    return Status::OK();
+  }
+  if (!s.IsNotFound()) return s;
+  key->assign(crypto_secretbox_KEYBYTES, '\0');
+  crypto_secretbox_keygen(reinterpret_cast<unsigned char*>(key->data()));
+  return WriteFileAtomically(path, *key, 0600);
+}
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0'), hex(bytes * 2 + 1, '\0');
+  randombytes_buf(raw.data(), raw.size());
+  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  hex.pop_back();
+  return hex;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ServerOptions options;
+  CLI::App cli{"bimd: the bim deploy server. Builds apps with Docker, routes them with its own nginx,\n"
+               "and serves the API that `bim` talks to."};
+  cli.add_option("--data-dir", options.data_dir, "State directory: database, tokens, nginx config and logs")
+      ->capture_default_str();
+  cli.add_option("--listen", options.listen, "API address HOST:PORT")->capture_default_str();
+  cli.add_option("--http-listen", options.http_listen, "Where nginx serves apps, HOST:PORT")->capture_default_str();
+  cli.add_option("--domain", options.domain, "Apps are served at http://<app>.<domain>/")->capture_default_str();
+  cli.add_option("--templates", options.template_dir, "Directory with nginx.conf.mustache and app.conf.mustache");
+  cli.add_option("--docker-socket", options.docker_socket, "Docker Engine socket")->capture_default_str();
+  cli.add_option("--nginx", options.nginx_binary, "nginx binary")->capture_default_str();
+  int drain_ms = static_cast<int>(options.drain_grace.count());
+  cli.add_option("--drain-grace-ms", drain_ms, "Max time a replaced release keeps running for in-flight requests")
+      ->capture_default_str();
+  CLI11_PARSE(cli, argc, argv);
+  options.drain_grace = std::chrono::milliseconds(drain_ms);
+
+  if (sodium_init() < 0) return Fail(Status::Internal("libsodium failed to initialise"));
+  if (Status s = ValidateDomain(options.domain); !s.ok()) return Fail(s.Wrap("--domain"));
+  if (options.template_dir.empty()) options.template_dir = DefaultTemplateDir();
+  if (options.template_dir.empty())
+    return Fail(Status::NotFound("cannot find the nginx templates; pass --templates DIR (the repo's templates/nginx)"));
+  options.data_dir = std::filesystem::absolute(options.data_dir).lexically_normal().string();
+  if (options.data_dir.size() > 1 && options.data_dir.back() == '/') options.data_dir.pop_back();
+  if (Status s = MakeDirs(options.data_dir, 0700); !s.ok()) return Fail(s);
+
+  // One bimd per data dir: a second one would fight over nginx and the database.
+  int lock_fd = open((options.data_dir + "/bimd.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return Fail(Status::Conflict("another bimd is already using " + options.data_dir +
+                                 " (stop it, or pass a different --data-dir)"));
+  WriteFileAtomically(options.data_dir + "/bimd.pid", std::to_string(getpid()) + "\n");
+
+  std::string key;
+  if (Status s = LoadOrCreateSecretKey(options.data_dir + "/secret.key", &key); !s.ok()) return Fail(s);
+  std::unique_ptr<Store> store;
+  if (Status s = Store::Open(options.data_dir + "/bim.db", key, &store); !s.ok()) return Fail(s);
+  std::string instance_id;
+  if (!store->GetMeta("instance_id", &instance_id).ok()) {
+    instance_id = RandomHex(6);
+    if (Status s = store->SetMeta("instance_id", instance_id); !s.ok()) return Fail(s);
+  }
+  Authenticator auth(store.get());
+  bool created = false;
+  std::string token_path = options.data_dir + "/admin.token";
+  if (Status s = auth.EnsureAdminToken(token_path, &created); !s.ok()) return Fail(s);
+
+  DockerClient docker(options.docker_socket);
+  if (Status s = docker.Ping(); !s.ok()) return Fail(s);
+
+  SubprocessRunner runner;
+  NginxOptions nginx_options;
+  nginx_options.nginx_binary = options.nginx_binary;
+  nginx_options.prefix = options.data_dir + "/nginx";
+  nginx_options.listen = options.http_listen;
+  nginx_options.template_dir = options.template_dir;
+  nginx_options.worker_shutdown_timeout_seconds = options.nginx_worker_shutdown_timeout_seconds;
+  Nginx nginx(nginx_options, &runner);
+  if (Status s = nginx.Start(); !s.ok()) return Fail(s.Wrap("starting nginx on " + options.http_listen));
+
+  Deployer deployer(options, store.get(), &docker, &nginx, instance_id);
+  if (Status s = deployer.Reconcile(); !s.ok())
+    std::fprintf(stderr, "bimd: warning: reconcile incomplete: %s\n", s.message().c_str());
+
+  // Signals are taken by one thread with sigwait, so the API can be stopped cleanly.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  ApiServer api(options, &deployer, store.get(), &auth);
+  int port = 0;
+  if (Status s = api.Bind(&port); !s.ok()) return Fail(s);
+  std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  std::printf("bimd: API on http://%s:%d, apps at http://<app>.%s%s/ (nginx on %s); log in with: bim login "
+              "http://%s:%d --token $(cat %s)%s\n",
+              host.c_str(), port, options.domain.c_str(),
+              options.http_listen.ends_with(":80") ? "" : options.http_listen.substr(options.http_listen.rfind(':')).c_str(),
+              options.http_listen.c_str(), host.c_str(), port, token_path.c_str(),
+              created ? " (new admin token)" : "");
+  std::fflush(stdout);
+
+  std::thread([&api, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "bimd: stopping (signal %d); nginx and running apps stay up\n", sig);
+    api.Stop();
+  }).detach();
+  api.Serve();
+  return 0;
+}

@@ -1,0 +1,38 @@
+# bim — quick start:
+#   make demo    install what is missing, build, start bimd + nginx, deploy examples/hello, print its URL
+#   make test    install what is missing, build, run every test (unit, integration, e2e)
+#   make         build bim and bimd (needs the toolchain: run `make setup` once on a fresh machine)
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all build setup test demo demo-stop bench clean
+
+all: build
+
+build:
+	@command -v cmake >/dev/null 2>&1 || { echo "error: cmake is not installed; run 'make setup' first (installs the toolchain with apt)" >&2; exit 2; }
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+setup:
+	@bash scripts/setup.sh
+
+test:
+	@$(MAKE) --no-print-directory setup
+	@$(MAKE) --no-print-directory build
+	@cd $(BUILD) && ctest --output-on-failure --timeout 1800
+
+demo:
+	@$(MAKE) --no-print-directory setup
+	@$(MAKE) --no-print-directory build
+	@bash scripts/demo.sh start
+
+demo-stop:
+	@bash scripts/demo.sh stop
+
+bench:
+	@$(MAKE) --no-print-directory build
+	@bash bench/deploy_bench.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,50 @@
+// ApiClient: the CLI's connection to bimd (libcurl). Converts HTTP failures back into Status values
+// with bimd's own message, so the CLI can print one line that names the fix.
+//
+// Thread-safety: one ApiClient per thread (each call uses its own curl handle, but callbacks run on
+// the calling thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace bim {
+
+struct ServerConfig {
+  std::string url;    // "http://127.0.0.1:7878", no trailing slash
+  std::string token;  // bearer token
+};
+
+using EventHandler = std::function<void(const nlohmann::json& event)>;
+using UploadProgress = std::function<void(int64_t sent, int64_t total)>;
+
+class ApiClient {
+ public:
+  explicit ApiClient(ServerConfig config) : config_(std::move(config)) {}
+
+  // JSON request/response. On HTTP >= 400 returns the Status bimd sent ({"error":{code,message}}).
+  // Unavailable when bimd cannot be reached.
+  Status Get(const std::string& path, nlohmann::json* out) const;
+  Status Delete(const std::string& path, nlohmann::json* out) const;
+
+  // GETs an NDJSON stream, calling on_event per object, until the server ends it. Heartbeat events
+  // are dropped here.
+  Status Stream(const std::string& path, const EventHandler& on_event) const;
+
+  // POSTs a deploy: multipart "meta" (JSON) and "context" (the tar file, streamed from disk), then
+  // reads the NDJSON event stream. Upload progress is reported as it goes.
+  Status Deploy(const std::string& app, const nlohmann::json& meta, const std::string& tar_path,
+                const EventHandler& on_event, const UploadProgress& on_upload) const;
+
+  const ServerConfig& config() const { return config_; }
+
+ private:
+  ServerConfig config_;
+};
+
+}  // namespace bim

@@ -1,0 +1,190 @@
+// The read-mostly commands: login, apps, status, releases, logs, destroy.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli/api_client.h"
+#include "cli/commands.h"
+#include "cli/credentials.h"
+#include "core/deploy_plan.h"
+#include "core/validate.h"
+
+namespace bim {
+
+using nlohmann::json;
+
+namespace {
+
+std::string Pad(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s + "  ";
+}
+
+// Connects with the saved credentials and validates the app name before any request.
+Status Connect(const std::string& app, ServerConfig* server) {
+  if (!app.empty()) {
+    if (Status s = ValidateAppName(app); !s.ok()) return s;
+  }
+  return LoadCredentials(server);
+}
+
+}  // namespace
+
+int RunLogin(const Output& out, const std::string& url_in, const std::string& token_in) {
+  ServerConfig server;
+  Status s = NormalizeServerUrl(url_in, &server.url);
+  if (!s.ok()) return out.Fail(s);
+  server.token = token_in;
+  if (token_in == "-") std::getline(std::cin, server.token);
+  while (!server.token.empty() && (server.token.back() == '\n' || server.token.back() == '\r' || server.token.back() == ' '))
+    server.token.pop_back();
+  if (server.token.empty()) return out.Fail(Status::InvalidArgument("--token is empty (bimd wrote it to <data-dir>/admin.token)"));
+  json apps;
+  if (!(s = ApiClient(server).Get("/v1/apps", &apps)).ok()) return out.Fail(s);
+  if (!(s = SaveCredentials(server)).ok()) return out.Fail(s);
+  out.Json(json{{"ok", true}, {"server", server.url}, {"config", CredentialsPath()}});
+  out.Text("Logged in to " + server.url + " (saved to " + CredentialsPath() + ")\n");
+  return exit_code::kOk;
+}
+
+int RunServer(const Output& out) {
+  ServerConfig server;
+  Status s = Connect("", &server);
+  if (!s.ok()) return out.Fail(s);
+  json body;
+  if (!(s = ApiClient(server).Get("/v1/server", &body)).ok()) return out.Fail(s);
+  body["ok"] = true;
+  body["server"] = server.url;
+  out.Json(body);
+  out.Text("Server:   " + server.url + "\nInstance: " + body.value("instance", "") + "\nApps at:  " +
+           body.value("app_url_pattern", "") + "\n");
+  return exit_code::kOk;
+}
+
+int RunApps(const Output& out) {
+  ServerConfig server;
+  Status s = Connect("", &server);
+  if (!s.ok()) return out.Fail(s);
+  json body;
+  if (!(s = ApiClient(server).Get("/v1/apps", &body)).ok()) return out.Fail(s);
+  out.Json(json{{"ok", true}, {"apps", body["apps"]}});
+  if (body["apps"].empty()) {
+    out.Text("No apps yet. Deploy one with `bim deploy` in its folder.\n");
+    return exit_code::kOk;
+  }
+  std::string text = Pad("APP", 20) + Pad("LIVE", 6) + Pad("LATEST", 16) + Pad("UPDATED", 9) + "URL\n";
+  for (const auto& a : body["apps"]) {
+    std::string latest = a.contains("latest") ? a["latest"].get<std::string>() + " " + a.value("latest_status", "") : "-";
+    text += Pad(a.value("app", ""), 20) + Pad(a["live"].is_string() ? a["live"].get<std::string>() : "-", 6) +
+            Pad(latest, 16) + Pad(HumanAgo(a.value("updated_at_ms", int64_t{0})), 9) + a.value("url", "") + "\n";
+  }
+  out.Text(text);
+  return exit_code::kOk;
+}
+
+int RunStatus(const Output& out, const std::string& app) {
+  ServerConfig server;
+  Status s = Connect(app, &server);
+  if (!s.ok()) return out.Fail(s);
+  json body;
+  if (!(s = ApiClient(server).Get("/v1/apps/" + app, &body)).ok()) return out.Fail(s, json{{"app", app}});
+  body["ok"] = true;
+  out.Json(body);
+  std::string text = "App:      " + app + "\nURL:      " + body.value("url", "") + "\nState:    " +
+                     body.value("state", "") + "\n";
+  if (body["live"].is_object()) {
+    const json& live = body["live"];
+    text += "Live:     " + live.value("release", "") + " (image " + live.value("image", "") + ", deployed " +
+            HumanAgo(live.value("finished_at_ms", int64_t{0})) + ")\n";
+    if (!live.value("git_commit", "").empty()) text += "Commit:   " + live.value("git_commit", "") + "\n";
+  }
+  if (body.contains("container")) {
+    const json& c = body["container"];
+    text += "Container: " + c.value("name", "") + " " + c.value("state", "") + ", restarts " +
+            std::to_string(c.value("restarts", 0)) + ", last exit code " + std::to_string(c.value("exit_code", 0)) +
+            "\n";
+  }
+  if (body.contains("latest") && (!body["live"].is_object() || body["latest"]["version"] != body["live"]["version"])) {
+    const json& l = body["latest"];
+    text += "Latest:   " + l.value("release", "") + " " + l.value("status", "");
+    if (!l.value("failure_reason", "").empty()) text += ": " + l.value("failure_reason", "");
+    text += "\n";
+  }
+  text += "Health:   GET " + body["health"].value("path", "/") + "\nPort:     " + std::to_string(body.value("port", 0)) + "\n";
+  out.Text(text);
+  return exit_code::kOk;
+}
+
+int RunReleases(const Output& out, const std::string& app, int limit) {
+  ServerConfig server;
+  Status s = Connect(app, &server);
+  if (!s.ok()) return out.Fail(s);
+  json body;
+  std::string path = "/v1/apps/" + app + "/releases" + (limit > 0 ? "?limit=" + std::to_string(limit) : "");
+  if (!(s = ApiClient(server).Get(path, &body)).ok()) return out.Fail(s, json{{"app", app}});
+  out.Json(json{{"ok", true}, {"app", app}, {"releases", body["releases"]}});
+  std::string text = Pad("RELEASE", 8) + Pad("STATUS", 9) + Pad("KIND", 8) + Pad("CREATED", 9) + Pad("TOOK", 7) +
+                     Pad("COMMIT", 8) + "REASON\n";
+  for (const auto& r : body["releases"]) {
+    std::string commit = r.value("git_commit", "");
+    text += Pad(r.value("release", ""), 8) + Pad(r.value("status", ""), 9) + Pad(r.value("kind", ""), 8) +
+            Pad(HumanAgo(r.value("created_at_ms", int64_t{0})), 9) +
+            Pad(r.value("total_ms", 0) ? HumanMillis(r.value("total_ms", int64_t{0})) : "-", 7) +
+            Pad(commit.empty() ? "-" : commit.substr(0, 7), 8) + r.value("failure_reason", "") + "\n";
+  }
+  out.Text(text);
+  return exit_code::kOk;
+}
+
+int RunLogs(const Output& out, const std::string& app, int tail, bool follow) {
+  ServerConfig server;
+  Status s = Connect(app, &server);
+  if (!s.ok()) return out.Fail(s);
+  json lines = json::array();
+  json result;
+  std::string path = "/v1/apps/" + app + "/logs?tail=" + std::to_string(tail) + (follow ? "&follow=1" : "");
+  s = ApiClient(server).Stream(path, [&](const json& e) {
+    if (e.contains("line")) {
+      std::string line = e["line"].get<std::string>();
+      if (out.json() && follow) {
+        std::cout << json{{"line", line}}.dump() << std::endl;  // -f --json: one object per line
+      } else if (out.json()) {
+        lines.push_back(line);
+      } else {
+        std::cout << line << "\n" << std::flush;
+      }
+    } else if (e.value("event", "") == "result") {
+      result = e;
+    }
+  });
+  if (!s.ok()) return out.Fail(s, json{{"app", app}});
+  if (result.is_object() && !result.value("ok", true)) {
+    const json& err = result["error"];
+    return out.Fail(Status(Status::CodeFromName(err.value("code", "internal")), err.value("message", "")),
+                    json{{"app", app}});
+  }
+  if (!follow) out.Json(json{{"ok", true}, {"app", app}, {"lines", lines}});
+  return exit_code::kOk;
+}
+
+int RunDestroy(const Output& out, const std::string& app, bool yes) {
+  ServerConfig server;
+  Status s = Connect(app, &server);
+  if (!s.ok()) return out.Fail(s);
+  if (!yes && isatty(0) && !out.json()) {
+    std::fprintf(stderr, "Destroy %s: its containers, images, route and release history? Type the app name: ", app.c_str());
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != app) return out.Fail(Status::Cancelled("not destroyed (the name did not match)"));
+  }
+  json body;
+  if (!(s = ApiClient(server).Delete("/v1/apps/" + app, &body)).ok()) return out.Fail(s, json{{"app", app}});
+  body["ok"] = true;
+  out.Json(body);
+  out.Text("Destroyed " + app + ": removed " + std::to_string(body["containers"].size()) + " container(s), " +
+           std::to_string(body["images"].size()) + " image(s) and its route\n");
+  return exit_code::kOk;
+}
+
+}  // namespace bim

@@ -1,0 +1,206 @@
+#include "cli/context_pack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "base/file_util.h"
+#include "core/dockerignore.h"
+
+namespace bim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Entry {
+  std::string rel;
+  struct stat st;
+};
+
+// True if a symlink at `rel` with `target` resolves inside the context root.
+bool LinkStaysInside(const std::string& rel, const std::string& target) {
+  if (target.empty() || target[0] == '/') return false;
+  fs::path p = fs::path(rel).parent_path() / target;
+  int depth = 0;
+  for (const auto& part : p.lexically_normal()) {
+    std::string s = part.string();
+    if (s == "..") {
+      if (--depth < 0) return false;
+    } else if (s != "." && !s.empty()) {
+      ++depth;
+    }
+  }
+  return true;
+}
+
+void Walk(const std::string& root, const std::string& rel_dir, const DockerIgnore& ignore, std::vector<Entry>* out,
+          PackStats* stats) {
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& de : fs::directory_iterator(rel_dir.empty() ? root : root + "/" + rel_dir, ec))
+    names.push_back(de.path().filename().string());
+  if (ec) {
+    stats->warnings.push_back("cannot read " + (rel_dir.empty() ? root : rel_dir) + ": " + ec.message());
+    return;
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    std::string rel = rel_dir.empty() ? name : rel_dir + "/" + name;
+    Entry e{rel, {}};
+    if (lstat((root + "/" + rel).c_str(), &e.st) != 0) continue;
+    bool always = rel == "Dockerfile" || rel == ".dockerignore";
+    if (rel == ".env") {
+      stats->warnings.push_back(".env is never uploaded (its values reach the container as env); add it to "
+                                ".dockerignore to silence this");
+      continue;
+    }
+    bool excluded = !always && ignore.Excludes(rel);
+    if (S_ISDIR(e.st.st_mode)) {
+      if (excluded && !ignore.HasExceptions()) continue;
+      if (!excluded) out->push_back(e);
+      Walk(root, rel, ignore, out, stats);
+      continue;
+    }
+    if (excluded) continue;
+    if (S_ISLNK(e.st.st_mode)) {
+      char buf[4096];
+      ssize_t n = readlink((root + "/" + rel).c_str(), buf, sizeof buf - 1);
+      if (n < 0 || !LinkStaysInside(rel, std::string(buf, static_cast<size_t>(n)))) {
+        stats->warnings.push_back("left out symlink " + rel + ": it points outside the app folder");
+        continue;
+      }
+      out->push_back(e);
+    } else if (S_ISREG(e.st.st_mode)) {
+      out->push_back(e);
+    } else {
+      stats->warnings.push_back("left out " + rel + ": not a file, directory or symlink");
+    }
+  }
+}
+
+}  // namespace
+
+Status PackContext(const std::string& dir, const std::string& tar_path, PackStats* stats) {
+  *stats = PackStats();
+  std::string root = fs::path(dir).lexically_normal().string();
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  struct stat st;
+  if (stat((root + "/Dockerfile").c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return Status::InvalidArgument(root + " has no Dockerfile (write one, or run `bim init` to generate it)");
+
+  DockerIgnore ignore;
+  std::string ignore_text;
+  if (ReadFile(root + "/.dockerignore", &ignore_text).ok()) {
+    Status s = DockerIgnore::Parse(ignore_text, &ignore);
+    if (!s.ok()) return s.Wrap(".dockerignore");
+  }
+  std::vector<Entry> entries;
+  Walk(root, "", ignore, &entries, stats);
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.rel < b.rel; });
+
+  std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(), archive_write_free);
+  archive_write_set_format_pax_restricted(a.get());
+  archive_write_add_filter_gzip(a.get());
+  archive_write_set_filter_option(a.get(), "gzip", "compression-level", "1");
+  if (archive_write_open_filename(a.get(), tar_path.c_str()) != ARCHIVE_OK)
+    return Status::Internal("cannot write " + tar_path + ": " + archive_error_string(a.get()));
+
+  std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(), archive_entry_free);
+  std::vector<char> buf(1 << 16);
+  for (const auto& e : entries) {
+    archive_entry_clear(entry.get());
+    archive_entry_set_pathname(entry.get(), e.rel.c_str());
+    archive_entry_set_perm(entry.get(), e.st.st_mode & 07777);
+    archive_entry_set_mtime(entry.get(), e.st.st_mtime, 0);
+    archive_entry_set_uid(entry.get(), 0);
+    archive_entry_set_gid(entry.get(), 0);
+    std::string full = root + "/" + e.rel;
+    if (S_ISDIR(e.st.st_mode)) {
+      archive_entry_set_filetype(entry.get(), AE_IFDIR);
+    } else if (S_ISLNK(e.st.st_mode)) {
+      char target[4096];
+      ssize_t n = readlink(full.c_str(), target, sizeof target - 1);
+      target[n < 0 ? 0 : n] = '\0';
+      archive_entry_set_filetype(entry.get(), AE_IFLNK);
+      archive_entry_set_symlink(entry.get(), target);
+    } else {
+      archive_entry_set_filetype(entry.get(), AE_IFREG);
+      archive_entry_set_size(entry.get(), e.st.st_size);
+    }
+    if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK)
+      return Status::Internal("cannot pack " + e.rel + ": " + archive_error_string(a.get()));
+    if (S_ISREG(e.st.st_mode)) {
+      std::ifstream in(full, std::ios::binary);
+      if (!in) return Status::Internal("cannot read " + full);
+      while (in) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        if (in.gcount() > 0) archive_write_data(a.get(), buf.data(), static_cast<size_t>(in.gcount()));
+      }
+      stats->files++;
+      stats->bytes += e.st.st_size;
+    }
+  }
+  if (archive_write_close(a.get()) != ARCHIVE_OK)
+    return Status::Internal("cannot finish " + tar_path + ": " + archive_error_string(a.get()));
+  if (stat(tar_path.c_str(), &st) == 0) stats->packed_bytes = st.st_size;
+  return Status::OK();
+}
+
+std::string ReadGitCommit(const std::string& dir) {
+  std::error_code ec;
+  fs::path p = fs::absolute(dir, ec);
+  for (; !p.empty(); p = p.parent_path()) {
+    fs::path git = p / ".git";
+    std::string gitdir = git.string();
+    if (fs::is_regular_file(git, ec)) {  // worktrees and submodules: "gitdir: <path>"
+      std::string text;
+      if (!ReadFile(gitdir, &text).ok() || !text.starts_with("gitdir: ")) return "";
+      std::string target = text.substr(8);
+      while (!target.empty() && (target.back() == '\n' || target.back() == '\r')) target.pop_back();
+      gitdir = fs::path(target).is_absolute() ? target : (p / target).string();
+    } else if (!fs::is_directory(git, ec)) {
+      if (p == p.root_path()) break;
+      continue;
+    }
+    std::string head;
+    if (!ReadFile(gitdir + "/HEAD", &head).ok()) return "";
+    while (!head.empty() && (head.back() == '\n' || head.back() == '\r')) head.pop_back();
+    auto valid = [](const std::string& c) {
+      return c.size() == 40 && c.find_first_not_of("0123456789abcdef") == std::string::npos;
+    };
+    if (!head.starts_with("ref: ")) return valid(head) ? head : "";
+    std::string ref = head.substr(5), commit;
+    // A linked worktree keeps refs in the common dir.
+    std::string common = gitdir;
+    std::string common_text;
+    if (ReadFile(gitdir + "/commondir", &common_text).ok()) {
+      while (!common_text.empty() && common_text.back() == '\n') common_text.pop_back();
+      common = fs::path(common_text).is_absolute() ? common_text : gitdir + "/" + common_text;
+    }
+    for (const auto& base : {gitdir, common}) {
+      if (ReadFile(base + "/" + ref, &commit).ok()) {
+        commit = commit.substr(0, 40);
+        return valid(commit) ? commit : "";
+      }
+    }
+    std::string packed;
+    if (ReadFile(common + "/packed-refs", &packed).ok()) {
+      size_t at = packed.find(" " + ref + "\n");
+      if (at != std::string::npos && at >= 40) {
+        commit = packed.substr(at - 40, 40);
+        return valid(commit) ? commit : "";
+      }
+    }
+    return "";
+  }
+  return "";
+}
+
+}  // namespace bim

@@ -1,0 +1,31 @@
+// Packing an app folder into the build-context tarball the CLI uploads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace bim {
+
+struct PackStats {
+  int64_t files = 0;
+  int64_t bytes = 0;                  // uncompressed file bytes
+  int64_t packed_bytes = 0;           // size of the .tar.gz
+  std::vector<std::string> warnings;  // things left out that the user should know about
+};
+
+// Writes DIR's build context to `tar_path` (gzip-compressed tar), honouring DIR/.dockerignore with
+// Docker's semantics. Dockerfile and .dockerignore are always sent (as Docker does). `.env` is never
+// sent, even if .dockerignore forgets it: its values are secrets and reach the container as env.
+// Symlinks are stored as symlinks, never followed; one whose target leaves DIR is left out with a
+// warning. Sockets, fifos and devices are skipped. Entries are sorted and owned by root:root so the
+// same folder packs to the same tar. InvalidArgument when DIR has no Dockerfile or a bad .dockerignore.
+Status PackContext(const std::string& dir, const std::string& tar_path, PackStats* stats);
+
+// The commit checked out in the git work tree containing DIR ("" if none), read from .git without
+// running git.
+std::string ReadGitCommit(const std::string& dir);
+
+}  // namespace bim

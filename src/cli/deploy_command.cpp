@@ -1,0 +1,152 @@
+// `bim deploy`: pack the folder, upload it with the app's settings and .env, show bimd's progress.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "base/file_util.h"
+#include "cli/api_client.h"
+#include "cli/commands.h"
+#include "cli/context_pack.h"
+#include "cli/credentials.h"
+#include "core/app_config.h"
+#include "core/dotenv.h"
+#include "core/validate.h"
+
+namespace bim {
+
+using nlohmann::json;
+
+namespace {
+
+// Loads bim.toml (optional) and works out the app name: --app, else bim.toml's app, else the folder name.
+Status LoadAppConfig(const std::string& dir, const std::string& app_flag, AppConfig* config) {
+  std::string text;
+  Status s = ReadFile(dir + "/bim.toml", &text);
+  if (s.ok()) {
+    if (!(s = ParseAppConfig(text, config)).ok()) return s;
+  } else if (!s.IsNotFound()) {
+    return s;
+  }
+  if (!app_flag.empty()) {
+    config->app = app_flag;
+  } else if (config->app.empty()) {
+    namespace fs = std::filesystem;
+    std::string folder = fs::absolute(dir).lexically_normal().filename().string();
+    if (folder.empty()) folder = fs::absolute(dir).lexically_normal().parent_path().filename().string();
+    if (!ValidateAppName(folder).ok())
+      return Status::InvalidArgument("folder name \"" + folder + "\" is not a valid app name; set app = \"my-app\" "
+                                     "in bim.toml or pass --app NAME ([a-z0-9-], 1-63 chars)");
+    config->app = folder;
+  }
+  return ValidateAppName(config->app);
+}
+
+}  // namespace
+
+int RunDeploy(const Output& out, const DeployFlags& flags) {
+  long long t0 = MonotonicMillis();
+  if (!std::filesystem::is_directory(flags.dir))
+    return out.Fail(Status::InvalidArgument("no such folder: " + flags.dir));
+  AppConfig config;
+  Status s = LoadAppConfig(flags.dir, flags.app, &config);
+  if (!s.ok()) return out.Fail(s);
+  EnvList env;
+  std::string env_text;
+  if ((s = ReadFile(flags.dir + "/.env", &env_text)).ok()) {
+    if (!(s = ParseDotenv(env_text, &env)).ok()) return out.Fail(s);
+  } else if (!s.IsNotFound()) {
+    return out.Fail(s);
+  }
+  ServerConfig server;
+  if (!(s = LoadCredentials(&server)).ok()) return out.Fail(s);
+
+  char tmpl[] = "/tmp/bim-context-XXXXXX";
+  int fd = mkstemp(tmpl);
+  if (fd < 0) return out.Fail(Status::Internal("cannot create a temporary file in /tmp"));
+  close(fd);
+  std::string tar_path = tmpl;
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() { unlink(path.c_str()); }
+  } cleanup{tar_path};
+
+  PackStats stats;
+  if (!(s = PackContext(flags.dir, tar_path, &stats)).ok()) return out.Fail(s);
+  for (const auto& w : stats.warnings) out.Progress("warning: " + w);
+  out.Progress("==> Packed " + std::to_string(stats.files) + " files (" + HumanBytes(stats.bytes) + ", " +
+               HumanBytes(stats.packed_bytes) + " compressed) from " + flags.dir);
+
+  json meta{{"app", config.app},
+            {"port", config.port},
+            {"health", {{"path", config.health.path}, {"timeout_ms", config.health.timeout.count()}}},
+            {"env", json::array()},
+            {"git_commit", ReadGitCommit(flags.dir)},
+            {"wait", flags.wait}};
+  for (const auto& var : env) meta["env"].push_back({{"key", var.key}, {"value", var.value}});
+
+  bool tty = Output::StderrIsTty() && !out.json();
+  int last_percent = -1;
+  bool upload_done = false;
+  json result;
+  std::vector<std::string> build_lines;
+  auto on_upload = [&](int64_t sent, int64_t total) {
+    if (out.json() || upload_done) return;
+    int percent = static_cast<int>(sent * 100 / total);
+    if (percent == last_percent) return;
+    last_percent = percent;
+    if (tty) std::fprintf(stderr, "\r==> Uploading to %s: %3d%%", server.url.c_str(), percent);
+    if (percent == 100) {
+      upload_done = true;
+      if (tty) std::fprintf(stderr, "\n");
+      else out.Progress("==> Uploaded " + HumanBytes(total) + " to " + server.url);
+    }
+  };
+  auto on_event = [&](const json& e) {
+    std::string kind = e.value("event", "");
+    if (kind == "release") {
+      out.Progress("==> Release " + e.value("release", "") + " of " + e.value("app", ""));
+    } else if (kind == "step") {
+      out.Progress("    " + e.value("message", ""));
+    } else if (kind == "build") {
+      std::string line = e.value("line", "");
+      build_lines.push_back(line);
+      if (build_lines.size() > 50) build_lines.erase(build_lines.begin());
+      out.Progress("    | " + line);
+    } else if (kind == "result") {
+      result = e;
+    }
+  };
+  ApiClient client(server);
+  s = client.Deploy(config.app, meta, tar_path, on_event, on_upload);
+  if (!s.ok()) return out.Fail(s, json{{"app", config.app}});
+  if (result.is_null()) return out.Fail(Status::Unavailable("bimd ended the deploy without a result (see its log)"));
+
+  long long elapsed = MonotonicMillis() - t0;
+  json doc{{"app", config.app}, {"url", result.value("url", "")}, {"duration_ms", elapsed}};
+  if (result.contains("release")) {
+    doc["release"] = result["release"].value("release", "");
+    doc["details"] = result["release"];
+  }
+  if (!result.value("ok", false)) {
+    const json& err = result["error"];
+    doc["logs"] = result.value("logs", json::array());
+    doc["build_output_tail"] = build_lines;
+    Status failed(Status::CodeFromName(err.value("code", "failed")), err.value("message", "deploy failed"));
+    int code = out.Fail(failed, doc);
+    if (!out.json() && !doc["logs"].empty()) {
+      std::fprintf(stderr, "last log lines of %s:\n", doc.value("release", std::string("the release")).c_str());
+      for (const auto& line : doc["logs"]) std::fprintf(stderr, "  %s\n", line.get<std::string>().c_str());
+    }
+    if (!out.json()) std::fprintf(stderr, "the previous release (if any) is still serving\n");
+    return code;
+  }
+  doc["ok"] = true;
+  out.Json(doc);
+  out.Text(config.app + " " + doc.value("release", "") + " is live at " + doc.value("url", "") + " (deployed in " +
+           HumanMillis(elapsed) + ")\n");
+  return exit_code::kOk;
+}
+
+}  // namespace bim

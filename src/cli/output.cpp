@@ -1,0 +1,85 @@
+#include "cli/output.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+namespace bim {
+
+int ExitCodeFor(const Status& s) {
+  switch (s.code()) {
+    case Code::kOk: return exit_code::kOk;
+    case Code::kInvalidArgument:
+    case Code::kTooLarge: return exit_code::kUsage;
+    case Code::kUnauthenticated:
+    case Code::kPermissionDenied: return exit_code::kAuth;
+    case Code::kNotFound: return exit_code::kNotFound;
+    case Code::kUnavailable:
+    case Code::kDeadlineExceeded: return exit_code::kUnavailable;
+    case Code::kConflict: return exit_code::kConflict;
+    case Code::kCancelled: return exit_code::kInterrupted;
+    default: return exit_code::kFailed;
+  }
+}
+
+void Output::Progress(const std::string& line) const {
+  if (json_) return;
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+void Output::Text(const std::string& text) const {
+  if (json_) return;
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+void Output::Json(const nlohmann::json& doc) const {
+  if (!json_) return;
+  std::cout << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+}
+
+int Output::Fail(const Status& s, nlohmann::json doc) const {
+  std::string message = s.message();
+  for (char& c : message)
+    if (c == '\n') c = ' ';
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  if (json_) {
+    doc["ok"] = false;
+    doc["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
+    Json(doc);
+  }
+  return ExitCodeFor(s);
+}
+
+bool Output::StderrIsTty() { return isatty(2); }
+
+std::string HumanBytes(int64_t bytes) {
+  char buf[32];
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  if (bytes < 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f KB", bytes / 1024.0);
+  else if (bytes < 1024LL * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1048576.0);
+  else std::snprintf(buf, sizeof buf, "%.2f GB", bytes / 1073741824.0);
+  return buf;
+}
+
+std::string HumanMillis(int64_t ms) {
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs", ms / 1000.0);
+  return buf;
+}
+
+std::string HumanAgo(int64_t unix_ms) {
+  if (unix_ms <= 0) return "-";
+  using namespace std::chrono;
+  int64_t now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  int64_t s = (now - unix_ms) / 1000;
+  if (s < 60) return std::to_string(s < 0 ? 0 : s) + "s ago";
+  if (s < 3600) return std::to_string(s / 60) + "m ago";
+  if (s < 86400) return std::to_string(s / 3600) + "h ago";
+  return std::to_string(s / 86400) + "d ago";
+}
+
+}  // namespace bim

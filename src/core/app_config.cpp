@@ -1,0 +1,158 @@
+#include "core/app_config.h"
+
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <string>
+
+#include "core/validate.h"
+
+namespace bim {
+
+namespace {
+
+Status Invalid(const std::string& msg) { return Status::InvalidArgument("bim.toml: " + msg); }
+
+// What the user wrote, for "(got ...)": scalars as TOML spells them, containers by kind.
+std::string Got(const toml::node& node) {
+  if (node.is_table()) return "a table";
+  if (node.is_array()) return "an array";
+  std::string s;
+  if (const auto* str = node.as_string()) {
+    // Quoted the way the message reads best; control bytes shown as '?' to keep it on one line.
+    s = "\"";
+    for (char c : str->get().substr(0, 60)) {
+      if (c == '"' || c == '\\') s += '\\';
+      s += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
+    }
+    if (str->get().size() > 60) s += "...";
+    return s + "\"";
+  }
+  std::ostringstream os;
+  node.visit([&os](const auto& v) { os << v; });
+  s = os.str();
+  if (s.size() > 60) s = s.substr(0, 60) + "...";
+  return s;
+}
+
+Status UnknownKey(const std::string& key, const toml::node& node, const char* known) {
+  return Invalid("unknown key \"" + key + "\" on line " + std::to_string(node.source().begin.line) +
+                 " (known keys: " + known + ")");
+}
+
+Status ParseHealth(const toml::node& node, HealthCheck* health) {
+  const toml::table* tbl = node.as_table();
+  if (tbl == nullptr)
+    return Invalid("health must be a table (write [health] with path and timeout under it)");
+  for (auto&& [k, v] : *tbl) {
+    const std::string key(k.str());
+    if (key == "path") {
+      if (!v.is_string()) return Invalid("health.path must be a string like \"/healthz\" (got " + Got(v) + ")");
+      std::string path = *v.value<std::string>();
+      Status s = ValidateHealthPath(path);
+      if (!s.ok()) return Invalid(s.message());
+      health->path = std::move(path);
+    } else if (key == "timeout") {
+      if (!v.is_string())
+        return Invalid("health.timeout must be a duration string like \"30s\" (got " + Got(v) + ")");
+      std::chrono::milliseconds d;
+      Status s = ParseDuration(*v.value<std::string>(), &d);
+      if (!s.ok()) return Invalid("health.timeout: " + s.message());
+      if (d < std::chrono::seconds(1) || d > std::chrono::hours(1))
+        return Invalid("health.timeout must be between 1s and 1h (got " + Got(v) + ")");
+      health->timeout = d;
+    } else {
+      return UnknownKey("health." + key, v, "path, timeout");
+    }
+  }
+  return Status::OK();
+}
+
+Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
+  for (auto&& [k, v] : tbl) {
+    const std::string key(k.str());
+    if (key == "app") {
+      if (!v.is_string()) return Invalid("app must be a string like \"hello\" (got " + Got(v) + ")");
+      std::string name = *v.value<std::string>();
+      Status s = ValidateAppName(name);
+      if (!s.ok()) return Invalid(s.message());
+      cfg->app = std::move(name);
+    } else if (key == "port") {
+      const auto* port = v.as_integer();
+      if (port == nullptr || port->get() < 1 || port->get() > 65535)
+        return Invalid("port must be an integer 1-65535 (got " + Got(v) + ")");
+      cfg->port = static_cast<int>(port->get());
+    } else if (key == "health") {
+      Status s = ParseHealth(v, &cfg->health);
+      if (!s.ok()) return s;
+    } else {
+      return UnknownKey(key, v, "app, port, [health]");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ParseAppConfig(std::string_view toml_text, AppConfig* out) {
+  AppConfig cfg = *out;
+  try {
+    toml::table tbl = toml::parse(toml_text, std::string_view("bim.toml"));
+    Status s = ParseTable(tbl, &cfg);
+    if (!s.ok()) return s;
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument("bim.toml line " + std::to_string(e.source().begin.line) + ": " +
+                                   std::string(e.description()) + " (fix the TOML syntax)");
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("bim.toml: ") + e.what());
+  }
+  *out = std::move(cfg);
+  return Status::OK();
+}
+
+Status ParseDuration(std::string_view text, std::chrono::milliseconds* out) {
+  const std::string fix = " (write a whole number and a unit: 500ms, 30s, 2m, 1h)";
+  auto bad = [&](const std::string& why) {
+    std::string shown(text.substr(0, 40));
+    for (char& c : shown)
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+    return Status::InvalidArgument("invalid duration \"" + shown + "\": " + why + fix);
+  };
+  size_t i = 0;
+  int64_t n = 0;
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / 3'600'000;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    n = n * 10 + (text[i] - '0');
+    if (n > kMax) return bad("too large");
+    ++i;
+  }
+  if (i == 0) return bad("no number");
+  std::string_view unit = text.substr(i);
+  int64_t scale;
+  if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "s") {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60'000;
+  } else if (unit == "h") {
+    scale = 3'600'000;
+  } else {
+    return bad(unit.empty() ? "no unit" : "unknown unit");
+  }
+  if (n == 0) return bad("must be positive");
+  *out = std::chrono::milliseconds(n * scale);
+  return Status::OK();
+}
+
+std::string FormatDuration(std::chrono::milliseconds d) {
+  const int64_t ms = d.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+}  // namespace bim

@@ -1,0 +1,152 @@
+#include "server/api_requests.h"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include "base/file_util.h"
+#include "core/validate.h"
+#include "server/context_check.h"
+
+namespace bim {
+
+using nlohmann::json;
+
+namespace {
+constexpr size_t kMaxMetaBytes = 1 << 20;
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  randombytes_buf(raw.data(), raw.size());
+  std::string hex(bytes * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
+  hex.pop_back();
+  return hex;
+}
+}  // namespace
+
+Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app, DeployRequest* out) {
+  json meta = json::parse(meta_text, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object()) return Status::InvalidArgument("deploy meta is not a JSON object");
+  Status s = ValidateAppName(path_app);
+  if (!s.ok()) return s;
+  try {
+    std::string app = meta.value("app", path_app);
+    if (app != path_app) return Status::InvalidArgument("deploy meta names app \"" + app + "\" but the URL names \"" + path_app + "\"");
+    out->config.app = app;
+    if (meta.contains("port")) {
+      if (!meta["port"].is_number_integer()) return Status::InvalidArgument("port must be an integer 1-65535");
+      long port = meta["port"].get<long>();
+      if (!(s = ValidatePort(port)).ok()) return s;
+      out->config.port = static_cast<int>(port);
+    }
+    if (meta.contains("health")) {
+      const json& h = meta["health"];
+      if (!h.is_object()) return Status::InvalidArgument("health must be an object");
+      if (h.contains("path")) {
+        if (!h["path"].is_string()) return Status::InvalidArgument("health.path must be a string");
+        out->config.health.path = h["path"].get<std::string>();
+        if (!(s = ValidateHealthPath(out->config.health.path)).ok()) return s;
+      }
+      if (h.contains("timeout_ms")) {
+        if (!h["timeout_ms"].is_number_integer()) return Status::InvalidArgument("health.timeout_ms must be an integer");
+        long long ms = h["timeout_ms"].get<long long>();
+        if (ms < 1000 || ms > 3600 * 1000)
+          return Status::InvalidArgument("health timeout must be between 1s and 1h");
+        out->config.health.timeout = std::chrono::milliseconds(ms);
+      }
+    }
+    out->env.clear();
+    if (meta.contains("env")) {
+      if (!meta["env"].is_array()) return Status::InvalidArgument("env must be a list of {key, value}");
+      for (const json& var : meta["env"]) {
+        if (!var.is_object() || !var.contains("key") || !var.contains("value") || !var["key"].is_string() ||
+            !var["value"].is_string())
+          return Status::InvalidArgument("env entries must be {\"key\": string, \"value\": string}");
+        std::string key = var["key"].get<std::string>();
+        if (!(s = ValidateEnvKey(key)).ok()) return s;
+        std::string value = var["value"].get<std::string>();
+        if (value.find('\0') != std::string::npos)
+          return Status::InvalidArgument("env value of " + key + " contains a NUL byte");
+        SetEnv(&out->env, key, value);
+      }
+    }
+    if (meta.contains("git_commit") && !meta["git_commit"].is_null()) {
+      if (!meta["git_commit"].is_string()) return Status::InvalidArgument("git_commit must be a string");
+      std::string commit = meta["git_commit"].get<std::string>();
+      if (commit.size() > 64 || commit.find_first_not_of("0123456789abcdef") != std::string::npos)
+        return Status::InvalidArgument("git_commit must be a lower-case hex commit id");
+      out->git_commit = commit;
+    }
+    out->wait = meta.value("wait", true);
+  } catch (const json::exception& e) {
+    return Status::InvalidArgument(std::string("deploy meta: ") + e.what());
+  }
+  return Status::OK();
+}
+
+Status ReadDeployUpload(const ServerOptions& options, const std::string& path_app, const httplib::Request& req,
+                        const httplib::ContentReader& reader, DeployRequest* out) {
+  if (Status s = ValidateAppName(path_app); !s.ok()) return s;
+  if (!req.is_multipart_form_data())
+    return Status::InvalidArgument("deploy body must be multipart/form-data with \"meta\" and \"context\" parts");
+  std::string dir = options.data_dir + "/uploads";
+  if (Status s = MakeDirs(dir, 0700); !s.ok()) return s;
+  std::string path = dir + "/" + path_app + "-" + RandomHex(8) + ".tar";
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Internal("cannot create " + path);
+
+  std::string meta, part;
+  int64_t context_bytes = 0;
+  bool saw_context = false;
+  Status failure;
+  bool read_ok = reader(
+      [&](const httplib::MultipartFormData& header) {
+        part = header.name;
+        if (part == "context") saw_context = true;
+        return true;
+      },
+      [&](const char* data, size_t len) {
+        if (part == "meta") {
+          if (meta.size() + len > kMaxMetaBytes) {
+            failure = Status::TooLarge("deploy meta is larger than 1 MiB");
+            return false;
+          }
+          meta.append(data, len);
+        } else if (part == "context") {
+          context_bytes += static_cast<int64_t>(len);
+          if (context_bytes > options.max_upload_bytes) {
+            failure = Status::TooLarge("build context is larger than " + std::to_string(options.max_upload_bytes) +
+                                       " bytes (add large files to .dockerignore)");
+            return false;
+          }
+          for (size_t off = 0; off < len;) {
+            ssize_t n = write(fd, data + off, len - off);
+            if (n <= 0) {
+              failure = Status::Internal("cannot write the upload to " + path);
+              return false;
+            }
+            off += static_cast<size_t>(n);
+          }
+        }
+        return true;
+      });
+  close(fd);
+  auto fail = [&](const Status& s) {
+    unlink(path.c_str());
+    return s;
+  };
+  if (!failure.ok()) return fail(failure);
+  if (!read_ok) return fail(Status::InvalidArgument("the upload was cut off or malformed; try again"));
+  if (!saw_context) return fail(Status::InvalidArgument("deploy body has no \"context\" part"));
+  if (Status s = ParseDeployMeta(meta, path_app, out); !s.ok()) return fail(s);
+  ContextLimits limits;
+  limits.max_entries = options.max_upload_entries;
+  if (Status s = CheckBuildContext(path, limits, "Dockerfile"); !s.ok()) return fail(s);
+  out->context_path = path;
+  out->actor = "admin";
+  return Status::OK();
+}
+
+}  // namespace bim

@@ -1,0 +1,61 @@
+#include "server/auth.h"
+
+#include <sodium.h>
+
+#include "base/file_util.h"
+
+namespace bim {
+
+namespace {
+constexpr const char* kAdminHashKey = "admin_token_sha256";
+
+std::string Hex(const unsigned char* data, size_t n) {
+  std::string out(n * 2 + 1, '\0');
+  sodium_bin2hex(out.data(), out.size(), data, n);
+  out.pop_back();
+  return out;
+}
+}  // namespace
+
+std::string NewToken() {
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof raw);
+  return "bim_" + Hex(raw, sizeof raw);
+}
+
+std::string HashToken(const std::string& token) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(token.data()), token.size());
+  return Hex(digest, sizeof digest);
+}
+
+Status Authenticator::EnsureAdminToken(const std::string& token_path, bool* created) {
+  *created = false;
+  std::string hash;
+  Status s = store_->GetMeta(kAdminHashKey, &hash);
+  if (s.ok()) return Status::OK();
+  if (!s.IsNotFound()) return s;
+  std::string token = NewToken();
+  if (!(s = WriteFileAtomically(token_path, token + "\n", 0600)).ok()) return s;
+  if (!(s = store_->SetMeta(kAdminHashKey, HashToken(token))).ok()) return s;
+  *created = true;
+  return Status::OK();
+}
+
+Status Authenticator::Check(const std::string& authorization, std::string* actor) const {
+  const std::string prefix = "Bearer ";
+  if (authorization.empty())
+    return Status::Unauthenticated("missing token (run `bim login URL --token TOKEN` or set BIM_TOKEN)");
+  if (!authorization.starts_with(prefix))
+    return Status::Unauthenticated("Authorization must be \"Bearer <token>\"");
+  std::string presented = HashToken(authorization.substr(prefix.size()));
+  std::string admin;
+  if (store_->GetMeta(kAdminHashKey, &admin).ok() && admin.size() == presented.size() &&
+      sodium_memcmp(admin.data(), presented.data(), admin.size()) == 0) {
+    *actor = "admin";
+    return Status::OK();
+  }
+  return Status::Unauthenticated("invalid or revoked token (check BIM_TOKEN or run `bim login` again)");
+}
+
+}  // namespace bim

@@ -1,0 +1,35 @@
+// Bearer-token authentication for bimd's API.
+//
+// Tokens are "bim_" + 64 hex chars (32 random bytes from libsodium). Only a SHA-256 hash of a token is
+// stored; presented tokens are hashed and compared in constant time. The admin token is created on
+// first start and written to <data_dir>/admin.token (mode 0600) for the operator to hand to `bim login`.
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+#include "store/store.h"
+
+namespace bim {
+
+// A fresh random token.
+std::string NewToken();
+// Hex SHA-256 of a token.
+std::string HashToken(const std::string& token);
+
+class Authenticator {
+ public:
+  explicit Authenticator(Store* store) : store_(store) {}
+  // Ensures an admin token exists: if the store has no admin hash, creates a token, stores its hash
+  // and writes it to `token_path` (0600). If the file is missing but a hash exists, nothing is
+  // written (the operator deleted it; the hash still works). Sets *created when a token was made.
+  Status EnsureAdminToken(const std::string& token_path, bool* created);
+  // OK and *actor = token name ("admin") if `authorization` is "Bearer <valid token>"; otherwise
+  // Unauthenticated with a message that never includes the presented value.
+  Status Check(const std::string& authorization, std::string* actor) const;
+
+ private:
+  Store* store_;
+};
+
+}  // namespace bim

@@ -1,0 +1,108 @@
+#include "server/context_check.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <memory>
+#include <sstream>
+#include <vector>
+
+namespace bim {
+
+namespace {
+
+bool HasBadBytes(const std::string& s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+std::string Clean(const char* p) {
+  std::string s = p ? p : "";
+  while (s.starts_with("./")) s.erase(0, 2);
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+bool StaysInside(const std::string& base_dir, const std::string& rel) {
+  if (rel.empty() || rel[0] == '/') return false;
+  std::vector<std::string> parts;
+  auto push = [&parts](const std::string& path) {
+    std::stringstream ss(path);
+    std::string part;
+    while (std::getline(ss, part, '/')) {
+      if (part.empty() || part == ".") continue;
+      if (part == "..") {
+        if (parts.empty()) return false;
+        parts.pop_back();
+      } else {
+        parts.push_back(part);
+      }
+    }
+    return true;
+  };
+  return push(base_dir) && push(rel);
+}
+
+Status CheckBuildContext(const std::string& path, const ContextLimits& limits, const std::string& dockerfile) {
+  std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+  archive_read_support_filter_gzip(a.get());
+  archive_read_support_format_tar(a.get());
+  if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK)
+    return Status::InvalidArgument(std::string("build context is not a readable tar: ") +
+                                   archive_error_string(a.get()));
+  int64_t entries = 0, bytes = 0;
+  bool saw_dockerfile = false;
+  archive_entry* entry = nullptr;
+  for (;;) {
+    int rc = archive_read_next_header(a.get(), &entry);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
+      return Status::InvalidArgument(std::string("build context tar is corrupt or truncated: ") +
+                                     archive_error_string(a.get()));
+    if (++entries > limits.max_entries)
+      return Status::TooLarge("build context has more than " + std::to_string(limits.max_entries) +
+                              " files (add build outputs and dependencies to .dockerignore)");
+    const char* raw = archive_entry_pathname(entry);
+    std::string name = Clean(raw);
+    if (name.empty() || HasBadBytes(name))
+      return Status::InvalidArgument("build context entry has an empty or unprintable name");
+    if (name[0] == '/' || !StaysInside("", name))
+      return Status::InvalidArgument("build context entry \"" + name + "\" points outside the context");
+    mode_t type = archive_entry_filetype(entry);
+    std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
+    if (const char* hard = archive_entry_hardlink(entry)) {
+      std::string target = Clean(hard);
+      if (!StaysInside("", target))
+        return Status::InvalidArgument("build context hardlink \"" + name + "\" points outside the context");
+    } else if (type == AE_IFLNK) {
+      const char* target = archive_entry_symlink(entry);
+      if (!target || !StaysInside(dir, target))
+        return Status::InvalidArgument("build context symlink \"" + name + "\" points outside the context");
+    } else if (type != AE_IFREG && type != AE_IFDIR) {
+      return Status::InvalidArgument("build context entry \"" + name +
+                                     "\" is a device, socket or fifo (only files, directories and links)");
+    }
+    bytes += archive_entry_size(entry);
+    if (bytes > limits.max_unpacked_bytes)
+      return Status::TooLarge("build context unpacks to more than " + std::to_string(limits.max_unpacked_bytes) +
+                              " bytes (add large files to .dockerignore)");
+    if (name == dockerfile && type == AE_IFREG) saw_dockerfile = true;
+    // Read (and discard) the data so a truncated stream is detected here, not inside Docker.
+    la_ssize_t n;
+    char buf[65536];
+    while ((n = archive_read_data(a.get(), buf, sizeof buf)) > 0) {
+    }
+    if (n < 0)
+      return Status::InvalidArgument(std::string("build context tar is corrupt or truncated: ") +
+                                     archive_error_string(a.get()));
+  }
+  if (!saw_dockerfile)
+    return Status::InvalidArgument("the app folder has no " + dockerfile +
+                                   " (write one, or run `bim init` to generate it)");
+  return Status::OK();
+}
+
+}  // namespace bim

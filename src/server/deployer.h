@@ -1,0 +1,116 @@
+// Deployer: carries out releases (Ninja's Builder to core's ReleasePlan). One release is:
+//   build image -> start container -> wait until healthy -> switch the nginx route -> record it live
+//   -> retire the previous release's container after a drain grace.
+// Any failure before the switch removes the new container (after saving its last log lines), leaves
+// the previous release serving and records the release as failed with the reason.
+//
+// Thread-safety: all methods may be called concurrently. Operations on one app are serialised in
+// arrival order by AppLocks; different apps run in parallel.
+// Ownership: the Deployer does not own the Store, DockerClient or Nginx; they must outlive it.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <condition_variable>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/app_config.h"
+#include "core/dotenv.h"
+#include "docker/docker_client.h"
+#include "proxy/nginx.h"
+#include "server/app_locks.h"
+#include "server/options.h"
+#include "store/store.h"
+
+namespace bim {
+
+// Receives progress events ({"event":"step"|"build"|...}) as the release proceeds.
+using EventSink = std::function<void(const nlohmann::json& event)>;
+
+struct DeployRequest {
+  AppConfig config;           // validated
+  EnvList env;                // the folder's .env (validated keys)
+  std::string context_path;   // a checked build-context tar; the Deployer deletes it when done
+  std::string git_commit;     // "" if unknown
+  std::string actor;          // who asked (token name), for the audit log
+  bool wait = true;           // false: fail with Conflict at once if the app is busy
+};
+
+struct DeployOutcome {
+  Release release;            // as recorded (status live or failed)
+  std::string url;
+  std::vector<std::string> log_tail;  // the failed container's last log lines
+};
+
+class Deployer {
+ public:
+  Deployer(const ServerOptions& options, Store* store, DockerClient* docker, Nginx* nginx,
+           std::string instance_id);
+  ~Deployer();  // stops retiring containers early (they are cleaned by Reconcile on next start)
+
+  // Builds and releases a new version. OK when the new release is live; otherwise the status says
+  // why (FailedPrecondition for a build failure or an unhealthy release, Cancelled when `cancelled`
+  // fired before the switch, Conflict when busy and !wait), and `out` still describes the failed
+  // release (if one was recorded).
+  Status Deploy(const DeployRequest& request, const EventSink& events, const CancelCheck& cancelled,
+                DeployOutcome* out);
+
+  // Removes the app's route, containers, images and records. NotFound if there is no such app.
+  Status Destroy(const std::string& app, const std::string& actor, nlohmann::json* removed);
+
+  // Brings Docker and nginx in line with the database after a start or crash: releases left in
+  // building/starting are marked failed, containers that belong to no live release are removed, and
+  // routes are rewritten to the live containers. Running live containers are not touched.
+  Status Reconcile();
+
+  // A JSON description of the app for `bim status`: settings, live release, container state.
+  Status DescribeApp(const std::string& app, nlohmann::json* out);
+
+  // The public URL of an app.
+  std::string AppUrl(const std::string& app) const;
+
+  // Streams the live (else newest) release's container logs. NotFound if there is no container.
+  Status Logs(const std::string& app, int tail, bool follow, const LineSink& on_line, const CancelCheck& cancelled);
+
+ private:
+  struct Attempt;  // one release in progress (defined in deployer.cpp)
+  Status RunRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
+  Status StartHealthyContainer(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
+  void FailRelease(Attempt* a, const Status& why);
+  // Queues the replaced release's container to be stopped and removed once the nginx workers that
+  // could still be proxying to it have exited (capped by options.drain_grace).
+  void ScheduleRetire(const std::string& container_id, std::set<int> old_workers);
+  void RetireLoop();
+  std::string PublicPortSuffix() const;
+
+  const ServerOptions options_;
+  Store* store_;
+  DockerClient* docker_;
+  Nginx* nginx_;
+  const std::string instance_id_;
+  AppLocks locks_;
+
+  // Containers of replaced releases wait for their drain on one background thread.
+  struct Retirement {
+    std::string container_id;
+    std::set<int> old_workers;
+    long long deadline_ms;  // monotonic
+  };
+  std::mutex retire_mu_;
+  std::condition_variable retire_cv_;
+  bool shutting_down_ = false;
+  std::vector<Retirement> retire_queue_;
+  std::thread retirer_;
+};
+
+// "<release>" JSON for the API and CLI (never includes env values).
+nlohmann::json ReleaseJson(const Release& r);
+
+}  // namespace bim

@@ -1,0 +1,54 @@
+#include "server/health_probe.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace bim {
+
+namespace {
+size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
+}  // namespace
+
+Status ProbeHealth(int port, const std::string& path, std::chrono::milliseconds timeout) {
+  CURL* curl = curl_easy_init();
+  if (!curl) return Status::Internal("curl_easy_init failed");
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Discard);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "bimd-health/1");
+  CURLcode rc = curl_easy_perform(curl);
+  long code = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) return Status::Unavailable(std::string(curl_easy_strerror(rc)));
+  if (code >= 200 && code < 400) return Status::OK();
+  return Status::Unavailable("answered " + std::to_string(code));
+}
+
+Status PickFreeLoopbackPort(int* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Internal(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return Status::Internal(std::string("cannot find a free port: ") + std::strerror(errno));
+  }
+  *port = ntohs(addr.sin_port);
+  close(fd);
+  return Status::OK();
+}
+
+}  // namespace bim

@@ -1,0 +1,34 @@
+// ServerOptions: every knob bimd has, with its default, in one place (Ninja's BuildConfig). main.cpp
+// fills it from flags; tests fill it directly.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace bim {
+
+struct ServerOptions {
+  std::string data_dir = "/var/lib/bim";        // database, tokens, nginx prefix, uploads
+  std::string listen = "127.0.0.1:7878";         // the API
+  std::string http_listen = "127.0.0.1:80";      // where nginx serves apps
+  std::string domain = "localhost";              // apps are <app>.<domain>
+  std::string template_dir;                      // "" = the installed/source templates/nginx
+  std::string docker_socket = "/var/run/docker.sock";
+  std::string nginx_binary = "nginx";
+
+  // Health gate: how often a starting release is probed, and each probe's own timeout.
+  std::chrono::milliseconds health_interval{100};
+  std::chrono::milliseconds health_probe_timeout{2000};
+  // How long the previous release keeps running after the route switched away from it, so requests
+  // already inside it (and inside old nginx workers) finish. Then SIGTERM, SIGKILL after stop_timeout.
+  std::chrono::milliseconds drain_grace{2000};
+  int stop_timeout_seconds = 10;
+  int nginx_worker_shutdown_timeout_seconds = 30;
+
+  int64_t max_upload_bytes = int64_t{1} << 30;   // 1 GiB build context
+  int64_t max_upload_entries = 100000;
+  int log_lines_on_failure = 20;                 // container log lines shown when a release fails
+};
+
+}  // namespace bim

@@ -1,0 +1,275 @@
+#include "support/bimd_harness.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "core/deploy_plan.h"
+#include "docker/docker_client.h"
+#include "server/health_probe.h"
+
+extern char** environ;
+
+namespace bim::testing {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> MergedEnv(const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : extra) env[k] = v;
+  std::vector<std::string> out;
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+size_t Collect(char* p, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(p, size * n);
+  return size * n;
+}
+
+}  // namespace
+
+std::string UniqueSuffix() {
+  static std::mt19937_64 rng(std::random_device{}() ^ static_cast<uint64_t>(getpid()));
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 8; ++i) s += hex[rng() % 16];
+  return s;
+}
+
+std::string BuildPath(const std::string& name) { return std::string(BIM_BINARY_DIR) + "/" + name; }
+
+CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                         int timeout_seconds) {
+  CommandResult result;
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) return result;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> envs = MergedEnv(env);
+  std::vector<char*> envp;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  if (rc != 0) {
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    result.err = std::string("spawn failed: ") + std::strerror(rc);
+    return result;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  char buf[8192];
+  while (open_fds > 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      result.err += "\n[harness: killed after " + std::to_string(timeout_seconds) + "s]";
+      break;
+    }
+    if (poll(fds, 2, 200) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        (i == 0 ? result.out : result.err).append(buf, static_cast<size_t>(n));
+      } else {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& f : fds)
+    if (f.fd >= 0) close(f.fd);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+HttpResult HttpGet(int port, const std::string& path, const std::string& host, int timeout_ms) {
+  HttpResult r;
+  CURL* curl = curl_easy_init();
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
+  curl_slist* headers = nullptr;
+  if (!host.empty()) headers = curl_slist_append(headers, ("Host: " + host).c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
+  CURLcode rc = curl_easy_perform(curl);
+  if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+  else r.error = curl_easy_strerror(rc);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return r;
+}
+
+AppFolder::AppFolder(const std::string& app, const std::string& dotenv, const std::string& health_timeout) {
+  dir_ = (fs::temp_directory_path() / ("bim-app-" + UniqueSuffix())).string();
+  fs::create_directories(dir_);
+  fs::copy_file(BuildPath("examples/hello-server"), dir_ + "/hello-server");
+  Write("Dockerfile", "FROM scratch\nCOPY hello-server /hello-server\nCMD [\"/hello-server\"]\n");
+  Write("bim.toml", "app = \"" + app + "\"\nport = 8080\n[health]\npath = \"/healthz\"\ntimeout = \"" +
+                        health_timeout + "\"\n");
+  Write(".env", dotenv);
+}
+
+AppFolder::~AppFolder() {
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+void AppFolder::Write(const std::string& relative, const std::string& contents) const {
+  std::ofstream(dir_ + "/" + relative, std::ios::binary | std::ios::trunc) << contents;
+}
+
+Bimd::Bimd(std::vector<std::string> extra_flags) : flags_(std::move(extra_flags)) {
+  data_dir_ = (fs::temp_directory_path() / ("bim-test-" + UniqueSuffix())).string();
+  home_ = data_dir_ + "-home";
+  fs::create_directories(home_);
+  PickFreeLoopbackPort(&api_port_);
+  PickFreeLoopbackPort(&http_port_);
+  Start();
+  token_ = ReadAll(data_dir_ + "/admin.token");
+  while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+  CommandResult info = RunProcess({BuildPath("bim"), "server", "--json"},
+                                  {{"BIM_SERVER", "http://127.0.0.1:" + std::to_string(api_port_)},
+                                   {"BIM_TOKEN", token_}, {"HOME", home_}});
+  nlohmann::json j = info.Json();
+  if (j.is_object()) instance_ = j.value("instance", "");
+  if (instance_.empty()) throw std::runtime_error("bimd did not report its instance id: " + info.err + Log());
+}
+
+void Bimd::Start() {
+  std::vector<std::string> argv = {BuildPath("bimd"), "--data-dir", data_dir_,
+                                   "--listen", "127.0.0.1:" + std::to_string(api_port_),
+                                   "--http-listen", "127.0.0.1:" + std::to_string(http_port_),
+                                   "--domain", "localhost",
+                                   "--templates", std::string(BIM_SOURCE_DIR) + "/templates/nginx"};
+  for (const auto& f : flags_) argv.push_back(f);
+  fs::create_directories(data_dir_);
+  std::string log = data_dir_ + ".log";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  pid_ = pid;
+  for (int i = 0; i < 300; ++i) {
+    if (HttpGet(api_port_, "/healthz", "", 500).status == 200) return;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = 0;
+      throw std::runtime_error("bimd exited at start: " + Log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw std::runtime_error("bimd did not answer /healthz: " + Log());
+}
+
+void Bimd::Stop(int signal) {
+  if (pid_ <= 0) return;
+  kill(pid_, signal);
+  int status = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (i == 199) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+    }
+  }
+  pid_ = 0;
+}
+
+std::string Bimd::Log() const { return ReadAll(data_dir_ + ".log"); }
+
+CommandResult Bimd::Bim(const std::vector<std::string>& args, int timeout_seconds) const {
+  std::vector<std::string> argv = {BuildPath("bim")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv,
+                    {{"BIM_SERVER", "http://127.0.0.1:" + std::to_string(api_port_)},
+                     {"BIM_TOKEN", token_},
+                     {"HOME", home_}},
+                    timeout_seconds);
+}
+
+HttpResult Bimd::Get(const std::string& app, const std::string& path) const {
+  return HttpGet(http_port_, path, app + ".localhost");
+}
+
+Bimd::~Bimd() { Cleanup(); }
+
+void Bimd::Cleanup() {
+  Stop(SIGTERM);
+  // bimd leaves nginx running on purpose (so restarts drop nothing); the test must stop it.
+  std::string pid_text = ReadAll(data_dir_ + "/nginx/nginx.pid");
+  int nginx = std::atoi(pid_text.c_str());
+  if (nginx > 0 && kill(nginx, SIGQUIT) == 0) {
+    for (int i = 0; i < 100 && kill(nginx, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    kill(nginx, SIGKILL);
+  }
+  if (!instance_.empty()) {
+    DockerClient docker;
+    std::vector<ContainerInfo> containers;
+    docker.ListContainers({{labels::kInstance, instance_}}, true, &containers);
+    for (const auto& c : containers) docker.RemoveContainer(c.id, true);
+    std::vector<ImageInfo> images;
+    docker.ListImages({{labels::kInstance, instance_}}, &images);
+    for (const auto& img : images) {
+      for (const auto& tag : img.tags) docker.RemoveImage(tag, false);
+      if (img.tags.empty()) docker.RemoveImage(img.id, false);
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(data_dir_, ec);
+  fs::remove_all(home_, ec);
+  fs::remove(data_dir_ + ".log", ec);
+}
+
+}  // namespace bim::testing

@@ -1,0 +1,89 @@
+// Test harness for the real stack: starts a real bimd (with its own data dir, API port and nginx port)
+// against the real dockerd, runs the real `bim` binary against it, and removes everything it
+// created when destroyed, pass or fail. Two harnesses (or two test runs) never collide: data dirs,
+// ports and app names are unique.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace bim::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+  nlohmann::json Json() const { return nlohmann::json::parse(out, nullptr, false); }
+};
+
+struct HttpResult {
+  long status = 0;  // 0 when the connection failed
+  std::string body;
+  std::string error;
+};
+
+// Runs argv (no shell) with extra env vars, optional stdin text, and a timeout; captures output.
+CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+                         int timeout_seconds = 300);
+
+// GET http://127.0.0.1:<port><path> with the given Host header (loopback only).
+HttpResult HttpGet(int port, const std::string& path, const std::string& host = "", int timeout_ms = 5000);
+
+// A random lower-case hex suffix for unique names.
+std::string UniqueSuffix();
+
+// Path of a built binary (bim, bimd, examples/hello-server).
+std::string BuildPath(const std::string& name);
+
+// An app folder in a temp dir: Dockerfile (FROM scratch + hello-server), bim.toml and .env.
+class AppFolder {
+ public:
+  // `app` is the name written in bim.toml; env lines are written to .env verbatim.
+  AppFolder(const std::string& app, const std::string& dotenv, const std::string& health_timeout = "10s");
+  ~AppFolder();
+  const std::string& path() const { return dir_; }
+  void Write(const std::string& relative, const std::string& contents) const;
+
+ private:
+  std::string dir_;
+};
+
+class Bimd {
+ public:
+  // Starts bimd and waits for it to answer. Extra flags are appended to its command line.
+  explicit Bimd(std::vector<std::string> extra_flags = {});
+  ~Bimd();  // stops bimd and its nginx; removes every container and image of this instance
+
+  // Runs `bim ARGS...` with BIM_SERVER/BIM_TOKEN for this server and HOME in the temp dir.
+  CommandResult Bim(const std::vector<std::string>& args, int timeout_seconds = 300) const;
+  // GET through this bimd's nginx for <app>.localhost.
+  HttpResult Get(const std::string& app, const std::string& path = "/") const;
+
+  // Stops bimd with `signal` and waits for it to exit (nginx keeps running). Start() runs it again.
+  void Stop(int signal = 15);
+  void Start();
+
+  int api_port() const { return api_port_; }
+  int http_port() const { return http_port_; }
+  const std::string& data_dir() const { return data_dir_; }
+  const std::string& token() const { return token_; }
+  const std::string& instance() const { return instance_; }
+  std::string Log() const;  // bimd's stdout+stderr so far
+  int pid() const { return pid_; }
+
+ private:
+  void Cleanup();
+  std::vector<std::string> flags_;
+  std::string data_dir_;
+  std::string home_;
+  int api_port_ = 0;
+  int http_port_ = 0;
+  int pid_ = 0;
+  std::string token_;
+  std::string instance_;
+};
+
+}  // namespace bim::testing
