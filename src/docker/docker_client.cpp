@@ -1,1 +1,481 @@
-// placeholder, replaced by the implementation
+#include "docker/docker_client.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "docker/engine_http.h"
+
+namespace bim {
+namespace {
+
+using json = nlohmann::json;
+
+// Field readers that tolerate missing keys and nulls (Docker sends "Labels": null for no labels).
+std::string Str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+long long Num(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<long long>() : 0;
+}
+bool Bool(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+const json& Obj(const json& j, const char* key) {
+  static const json kEmpty = json::object();
+  auto it = j.find(key);
+  return it != j.end() && it->is_object() ? *it : kEmpty;
+}
+Labels LabelsOf(const json& j) {
+  Labels labels;
+  if (!j.is_object()) return labels;
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_string()) labels[k] = v.get<std::string>();
+  }
+  return labels;
+}
+std::string StripSlash(std::string name) {
+  if (!name.empty() && name[0] == '/') name.erase(0, 1);
+  return name;
+}
+int ParsePort(const std::string& s) {
+  int port = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9' || port > 65535) return 0;
+    port = port * 10 + (c - '0');
+  }
+  return port <= 65535 ? port : 0;
+}
+
+// Serializes without throwing: invalid UTF-8 (say, in a label) becomes U+FFFD instead of an exception.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// {"label":["k=v","k2"]}, URL-encoded, for the `filters` query parameter.
+std::string LabelFilter(const Labels& labels) {
+  json list = json::array();
+  for (const auto& [k, v] : labels) list.push_back(v.empty() ? k : k + "=" + v);
+  return engine::QueryEscape(Dump(json{{"label", list}}));
+}
+
+// Sends a request whose answer is small and parses it as JSON (when `parsed` is set). `what` prefixes
+// error messages, e.g. "docker inspect container web-1".
+Status Call(const std::string& socket, const engine::Request& request, const std::string& what,
+            json* parsed = nullptr, long* status = nullptr) {
+  engine::Response response;
+  Status s = engine::Perform(socket, request, &response);
+  if (!s.ok()) return s;
+  if (status) *status = response.status;
+  if (response.status >= 400) return engine::ErrorStatus(response, what);
+  if (parsed) {
+    *parsed = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+    if (parsed->is_discarded()) {
+      return Status::Internal(fmt::format("{}: dockerd answered with invalid JSON", what));
+    }
+  }
+  return Status::OK();
+}
+
+// Replaces env values (and whole KEY=VALUE entries) in a Docker error message: values are secrets.
+// Values shorter than 4 characters are left alone; masking them would mangle ordinary words.
+std::string RedactEnv(std::string message, const std::vector<std::string>& env) {
+  auto mask = [&message](const std::string& secret) {
+    for (size_t at; !secret.empty() && (at = message.find(secret)) != std::string::npos;) {
+      message.replace(at, secret.size(), "***");
+    }
+  };
+  for (const std::string& entry : env) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    mask(entry);
+    if (entry.size() - eq - 1 >= 4) mask(entry.substr(eq + 1));
+  }
+  return message;
+}
+
+// Parses the build answer: JSON objects, one per line, split arbitrarily across chunks. Build output
+// text ("stream") is re-split into lines, since one object may carry several lines or part of one.
+class BuildStreamParser {
+ public:
+  explicit BuildStreamParser(const LineSink& sink) : sink_(sink) {}
+
+  void Feed(std::string_view chunk) {
+    buffer_.append(chunk);
+    size_t start = 0;
+    for (size_t nl; (nl = buffer_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      HandleObject(std::string_view(buffer_).substr(start, nl - start));
+    }
+    buffer_.erase(0, start);
+  }
+
+  void Finish() {
+    HandleObject(buffer_);
+    buffer_.clear();
+    if (!text_.empty()) Emit(text_);
+    text_.clear();
+  }
+
+  const std::string& image_id() const { return image_id_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  void HandleObject(std::string_view line) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (line.empty()) return;
+    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) {  // not Docker's framing; show it rather than lose it
+      Emit(line);
+      return;
+    }
+    if (auto it = j.find("stream"); it != j.end() && it->is_string()) AddText(it->get<std::string>());
+    if (auto it = j.find("status"); it != j.end() && it->is_string()) {  // image pulls
+      std::string id = Str(j, "id");
+      Emit(id.empty() ? it->get<std::string>() : id + ": " + it->get<std::string>());
+    }
+    if (auto it = j.find("aux"); it != j.end() && it->is_object()) {
+      std::string id = Str(*it, "ID");
+      if (!id.empty()) image_id_ = id;
+    }
+    if (auto it = j.find("error"); it != j.end() && error_.empty()) {
+      error_ = it->is_string() ? it->get<std::string>() : Dump(*it);
+      if (error_.empty()) error_ = Str(Obj(j, "errorDetail"), "message");
+      if (error_.empty()) error_ = "unknown error";
+      while (!error_.empty() && (error_.back() == '\n' || error_.back() == '\r')) error_.pop_back();
+    }
+  }
+
+  void AddText(const std::string& text) {
+    text_ += text;
+    size_t start = 0;
+    for (size_t nl; (nl = text_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      Emit(std::string_view(text_).substr(start, nl - start));
+    }
+    text_.erase(0, start);
+  }
+
+  void Emit(std::string_view line) {
+    while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && sink_) sink_(line);
+  }
+
+  const LineSink& sink_;
+  std::string buffer_;  // undelivered bytes of the JSON stream
+  std::string text_;    // build output after the last complete line
+  std::string image_id_;
+  std::string error_;
+};
+
+// Splits a log answer into lines. Containers without a TTY (bim creates none) send a multiplexed
+// stream: frames of an 8-byte header [stream, 0, 0, 0, big-endian uint32 size] and a payload. A TTY
+// container sends raw bytes; the first header decides which one this is. stdout and stderr keep
+// separate partial lines so interleaved frames do not mix.
+class LogDemuxer {
+ public:
+  explicit LogDemuxer(const LineSink& sink) : sink_(sink) {}
+
+  void Feed(std::string_view chunk) {
+    buffer_.append(chunk);
+    if (mode_ == Mode::kUnknown) {
+      if (buffer_.empty()) return;
+      auto b = [this](size_t i) { return static_cast<unsigned char>(buffer_[i]); };
+      if (b(0) > 2) {
+        mode_ = Mode::kRaw;
+      } else if (buffer_.size() >= 4) {
+        mode_ = b(1) == 0 && b(2) == 0 && b(3) == 0 ? Mode::kMultiplexed : Mode::kRaw;
+      } else {
+        return;
+      }
+    }
+    if (mode_ == Mode::kRaw) {
+      AddText(0, buffer_);
+      buffer_.clear();
+      return;
+    }
+    size_t pos = 0;
+    while (buffer_.size() - pos >= 8) {
+      const auto* h = reinterpret_cast<const unsigned char*>(buffer_.data() + pos);
+      size_t size = (size_t{h[4]} << 24) | (size_t{h[5]} << 16) | (size_t{h[6]} << 8) | size_t{h[7]};
+      if (buffer_.size() - pos - 8 < size) break;
+      AddText(h[0] == 2 ? 1 : 0, std::string_view(buffer_).substr(pos + 8, size));
+      pos += 8 + size;
+    }
+    buffer_.erase(0, pos);
+  }
+
+  void Finish() {
+    if (mode_ != Mode::kMultiplexed && !buffer_.empty()) AddText(0, buffer_);
+    for (std::string& partial : partial_) {
+      if (!partial.empty() && sink_) sink_(partial);
+      partial.clear();
+    }
+  }
+
+ private:
+  enum class Mode { kUnknown, kMultiplexed, kRaw };
+
+  void AddText(int stream, std::string_view text) {
+    std::string& partial = partial_[stream];
+    partial.append(text);
+    size_t start = 0;
+    for (size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line = std::string_view(partial).substr(start, nl - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (sink_) sink_(line);
+    }
+    partial.erase(0, start);
+  }
+
+  const LineSink& sink_;
+  Mode mode_ = Mode::kUnknown;
+  std::string buffer_;
+  std::string partial_[2];  // stdout, stderr
+};
+
+}  // namespace
+
+DockerClient::DockerClient(std::string socket_path) : socket_path_(std::move(socket_path)) {}
+
+Status DockerClient::Ping() const {
+  engine::Request request;
+  request.target = "/_ping";
+  request.timeout_seconds = 10;
+  engine::Response response;
+  Status s = engine::Perform(socket_path_, request, &response);
+  if (!s.ok()) return s;
+  if (response.status != 200 || response.body != "OK") {
+    return Status::Unavailable(fmt::format("dockerd at {} answered /_ping with HTTP {} \"{}\"", socket_path_,
+                                           response.status, response.body.substr(0, 100)));
+  }
+  return Status::OK();
+}
+
+Status DockerClient::BuildImage(const BuildOptions& options, const LineSink& on_output, std::string* image_id,
+                                const CancelCheck& cancelled) const {
+  std::string what = fmt::format("docker build {}", options.tag);
+  json labels = json::object();
+  for (const auto& [k, v] : options.labels) labels[k] = v;
+  BuildStreamParser parser(on_output);
+  engine::Request request;
+  request.method = "POST";
+  request.target = fmt::format("/build?t={}&dockerfile={}&labels={}&rm=1&forcerm=1",
+                               engine::QueryEscape(options.tag), engine::QueryEscape(options.dockerfile),
+                               engine::QueryEscape(Dump(labels)));
+  request.body_file = options.context_tar_path;
+  request.content_type = "application/x-tar";
+  request.timeout_seconds = 0;  // builds take as long as they take; `cancelled` is the way out
+  request.on_data = [&parser](std::string_view chunk) { parser.Feed(chunk); };
+  request.cancelled = cancelled;
+  engine::Response response;
+  Status s = engine::Perform(socket_path_, request, &response);
+  if (!s.ok()) return s.code() == Code::kCancelled ? Status::Cancelled(what + ": cancelled") : s;
+  if (response.status >= 400) return engine::ErrorStatus(response, what);
+  parser.Finish();
+  // A failed build still answers 200; the failure is an {"error": ...} object in the stream.
+  if (!parser.error().empty()) return Status::FailedPrecondition(fmt::format("{}: {}", what, parser.error()));
+  std::string id = parser.image_id();
+  if (id.empty()) {  // older daemons send no aux ID; the tag now names the image
+    ImageInfo info;
+    Status inspect = InspectImage(options.tag, &info);
+    if (!inspect.ok()) return inspect.Wrap(what + " finished, but the image is missing");
+    id = info.id;
+  }
+  if (image_id) *image_id = id;
+  return Status::OK();
+}
+
+Status DockerClient::CreateContainer(const ContainerSpec& spec, std::string* id) const {
+  json body = {{"Image", spec.image},
+               {"Env", spec.env},
+               {"Labels", json::object()},
+               {"StopTimeout", spec.stop_timeout_seconds}};
+  for (const auto& [k, v] : spec.labels) body["Labels"][k] = v;
+  json host_config = {{"RestartPolicy", {{"Name", spec.restart_policy}}}};
+  if (spec.container_port > 0) {
+    std::string port = fmt::format("{}/tcp", spec.container_port);
+    body["ExposedPorts"] = {{port, json::object()}};
+    std::string host_port = spec.host_port > 0 ? std::to_string(spec.host_port) : "";
+    host_config["PortBindings"] = {{port, json::array({{{"HostIp", spec.host_ip}, {"HostPort", host_port}}})}};
+  }
+  body["HostConfig"] = host_config;
+
+  engine::Request request;
+  request.method = "POST";
+  request.target = "/containers/create?name=" + engine::QueryEscape(spec.name);
+  request.json_body = Dump(body);
+  json answer;
+  Status s = Call(socket_path_, request, "docker create container " + spec.name, &answer);
+  if (!s.ok()) return Status(s.code(), RedactEnv(s.message(), spec.env));
+  std::string created = Str(answer, "Id");
+  if (created.empty()) return Status::Internal("docker create container " + spec.name + ": answer has no Id");
+  if (id) *id = created;
+  return Status::OK();
+}
+
+Status DockerClient::StartContainer(const std::string& id) const {
+  engine::Request request;
+  request.method = "POST";
+  request.target = fmt::format("/containers/{}/start", engine::PathEscape(id));
+  return Call(socket_path_, request, "docker start " + id);  // 304: already running, fine
+}
+
+Status DockerClient::StopContainer(const std::string& id, int timeout_seconds) const {
+  engine::Request request;
+  request.method = "POST";
+  request.target = fmt::format("/containers/{}/stop?t={}", engine::PathEscape(id), timeout_seconds);
+  // Docker answers after the SIGKILL at the latest; leave room beyond the grace period.
+  request.timeout_seconds = std::max(timeout_seconds, 0) + 60;
+  return Call(socket_path_, request, "docker stop " + id);  // 304: already stopped, fine
+}
+
+Status DockerClient::RemoveContainer(const std::string& id, bool force) const {
+  engine::Request request;
+  request.method = "DELETE";
+  request.target = fmt::format("/containers/{}?force={}&v=1", engine::PathEscape(id), force ? 1 : 0);
+  return Call(socket_path_, request, "docker rm " + id);
+}
+
+Status DockerClient::InspectContainer(const std::string& id, ContainerInfo* out) const {
+  engine::Request request;
+  request.target = fmt::format("/containers/{}/json", engine::PathEscape(id));
+  json j;
+  Status s = Call(socket_path_, request, "docker inspect container " + id, &j);
+  if (!s.ok()) return s;
+  ContainerInfo info;
+  const json& state = Obj(j, "State");
+  const json& config = Obj(j, "Config");
+  info.id = Str(j, "Id");
+  info.name = StripSlash(Str(j, "Name"));
+  info.image = Str(config, "Image");
+  info.image_id = Str(j, "Image");
+  info.state = Str(state, "Status");
+  info.running = Bool(state, "Running");
+  info.exit_code = static_cast<int>(Num(state, "ExitCode"));
+  info.oom_killed = Bool(state, "OOMKilled");
+  info.error = Str(state, "Error");
+  info.started_at = Str(state, "StartedAt");
+  info.finished_at = Str(state, "FinishedAt");
+  info.restart_count = static_cast<int>(Num(j, "RestartCount"));
+  info.labels = LabelsOf(config.value("Labels", json()));
+  // The published port: the first one bim asked to publish (HostConfig.PortBindings), else the first
+  // exposed port. NetworkSettings.Ports only has bindings while the container runs.
+  std::string port_key;
+  const json& bindings = Obj(Obj(j, "HostConfig"), "PortBindings");
+  if (!bindings.empty()) {
+    port_key = bindings.begin().key();
+  } else if (const json& exposed = Obj(config, "ExposedPorts"); !exposed.empty()) {
+    port_key = exposed.begin().key();
+  }
+  const json& ports = Obj(Obj(j, "NetworkSettings"), "Ports");
+  if (auto it = ports.find(port_key); !port_key.empty() && it != ports.end() && it->is_array()) {
+    for (const json& binding : *it) {
+      if (binding.is_object() && (info.host_port = ParsePort(Str(binding, "HostPort"))) > 0) break;
+    }
+  }
+  *out = std::move(info);
+  return Status::OK();
+}
+
+Status DockerClient::ListContainers(const Labels& labels, bool all, std::vector<ContainerInfo>* out) const {
+  engine::Request request;
+  request.target = fmt::format("/containers/json?all={}&filters={}", all ? 1 : 0, LabelFilter(labels));
+  json j;
+  Status s = Call(socket_path_, request, "docker list containers", &j);
+  if (!s.ok()) return s;
+  if (!j.is_array()) return Status::Internal("docker list containers: answer is not a JSON array");
+  out->clear();
+  for (const json& c : j) {
+    if (!c.is_object()) continue;
+    ContainerInfo info;
+    info.id = Str(c, "Id");
+    if (auto names = c.find("Names"); names != c.end() && names->is_array() && !names->empty() &&
+                                      (*names)[0].is_string()) {
+      info.name = StripSlash((*names)[0].get<std::string>());
+    }
+    info.image = Str(c, "Image");
+    info.image_id = Str(c, "ImageID");
+    info.state = Str(c, "State");
+    info.running = info.state == "running";
+    info.labels = LabelsOf(c.value("Labels", json()));
+    if (auto ports = c.find("Ports"); ports != c.end() && ports->is_array()) {
+      for (const json& p : *ports) {
+        if (p.is_object() && Num(p, "PublicPort") > 0) {
+          info.host_port = static_cast<int>(Num(p, "PublicPort"));
+          break;
+        }
+      }
+    }
+    out->push_back(std::move(info));
+  }
+  return Status::OK();
+}
+
+Status DockerClient::ContainerLogs(const std::string& id, int tail, bool follow, const LineSink& on_line,
+                                   const CancelCheck& cancelled) const {
+  LogDemuxer demuxer(on_line);
+  engine::Request request;
+  request.target = fmt::format("/containers/{}/logs?stdout=1&stderr=1&tail={}&follow={}", engine::PathEscape(id),
+                               tail < 0 ? std::string("all") : std::to_string(tail), follow ? 1 : 0);
+  request.timeout_seconds = follow ? 0 : 300;
+  request.on_data = [&demuxer](std::string_view chunk) { demuxer.Feed(chunk); };
+  request.cancelled = cancelled;
+  engine::Response response;
+  Status s = engine::Perform(socket_path_, request, &response);
+  // Cancelling a followed stream is how the caller ends it: not an error.
+  if (!s.ok() && s.code() != Code::kCancelled) return s;
+  if (s.ok() && response.status >= 400) return engine::ErrorStatus(response, "docker logs " + id);
+  demuxer.Finish();
+  return Status::OK();
+}
+
+Status DockerClient::RemoveImage(const std::string& ref, bool force) const {
+  engine::Request request;
+  request.method = "DELETE";
+  request.target = fmt::format("/images/{}?force={}", engine::PathEscape(ref), force ? 1 : 0);
+  return Call(socket_path_, request, "docker rmi " + ref);
+}
+
+namespace {
+ImageInfo ImageFromJson(const json& j, const json& labels) {
+  ImageInfo info;
+  info.id = Str(j, "Id");
+  if (auto tags = j.find("RepoTags"); tags != j.end() && tags->is_array()) {
+    for (const json& t : *tags) {
+      if (t.is_string() && t.get<std::string>() != "<none>:<none>") info.tags.push_back(t.get<std::string>());
+    }
+  }
+  info.labels = LabelsOf(labels);
+  info.size = Num(j, "Size");
+  return info;
+}
+}  // namespace
+
+Status DockerClient::InspectImage(const std::string& ref, ImageInfo* out) const {
+  engine::Request request;
+  request.target = fmt::format("/images/{}/json", engine::PathEscape(ref));
+  json j;
+  Status s = Call(socket_path_, request, "docker inspect image " + ref, &j);
+  if (!s.ok()) return s;
+  if (!j.is_object()) return Status::Internal("docker inspect image " + ref + ": answer is not a JSON object");
+  *out = ImageFromJson(j, Obj(j, "Config").value("Labels", json()));
+  return Status::OK();
+}
+
+Status DockerClient::ListImages(const Labels& labels, std::vector<ImageInfo>* out) const {
+  engine::Request request;
+  request.target = "/images/json?filters=" + LabelFilter(labels);
+  json j;
+  Status s = Call(socket_path_, request, "docker list images", &j);
+  if (!s.ok()) return s;
+  if (!j.is_array()) return Status::Internal("docker list images: answer is not a JSON array");
+  out->clear();
+  for (const json& image : j) {
+    if (image.is_object()) out->push_back(ImageFromJson(image, image.value("Labels", json())));
+  }
+  return Status::OK();
+}
+
+}  // namespace bim
