@@ -1,0 +1,123 @@
+// Schema migrations. PRAGMA user_version counts the migrations applied; each runs in its own
+// transaction together with the version bump, so a crash never leaves a half-migrated database.
+#include <fmt/format.h>
+
+#include <iterator>
+
+#include "store/store.h"
+#include "store/store_internal.h"
+
+namespace bim {
+
+using store_internal::Exec;
+using store_internal::Stmt;
+using store_internal::Txn;
+
+namespace {
+
+// kMigrations[i] takes the schema from version i to i+1. Append only: never edit a shipped entry,
+// databases in the field have already run it.
+const char* const kMigrations[] = {
+    // 1: initial schema.
+    R"sql(
+CREATE TABLE meta(
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+-- next_version is a per-app counter rather than max(version)+1, so a version number is never handed
+-- out twice for an app, whatever happens to its release rows.
+CREATE TABLE apps(
+  name              TEXT PRIMARY KEY,
+  port              INTEGER NOT NULL,
+  health_path       TEXT NOT NULL,
+  health_timeout_ms INTEGER NOT NULL,
+  live_version      INTEGER NOT NULL DEFAULT 0,
+  next_version      INTEGER NOT NULL DEFAULT 1,
+  created_at_ms     INTEGER NOT NULL,
+  updated_at_ms     INTEGER NOT NULL
+);
+CREATE TABLE releases(
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  app            TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+  version        INTEGER NOT NULL,
+  status         TEXT NOT NULL,
+  kind           TEXT NOT NULL,
+  image_tag      TEXT NOT NULL DEFAULT '',
+  image_id       TEXT NOT NULL DEFAULT '',
+  container_id   TEXT NOT NULL DEFAULT '',
+  container_name TEXT NOT NULL DEFAULT '',
+  host_port      INTEGER NOT NULL DEFAULT 0,
+  git_commit     TEXT NOT NULL DEFAULT '',
+  env_digest     TEXT NOT NULL DEFAULT '',
+  failure_reason TEXT NOT NULL DEFAULT '',
+  created_at_ms  INTEGER NOT NULL,
+  finished_at_ms INTEGER NOT NULL DEFAULT 0,
+  build_ms       INTEGER NOT NULL DEFAULT 0,
+  health_ms      INTEGER NOT NULL DEFAULT 0,
+  total_ms       INTEGER NOT NULL DEFAULT 0,
+  UNIQUE(app, version)
+);
+CREATE INDEX releases_by_status ON releases(status);
+-- Values are crypto_secretbox ciphertexts; keys are plain names.
+CREATE TABLE release_env(
+  release_id INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
+  key        TEXT NOT NULL,
+  nonce      BLOB NOT NULL,
+  ciphertext BLOB NOT NULL,
+  ord        INTEGER NOT NULL,
+  PRIMARY KEY(release_id, key)
+);
+CREATE TABLE app_env(
+  app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+  key        TEXT NOT NULL,
+  nonce      BLOB NOT NULL,
+  ciphertext BLOB NOT NULL,
+  ord        INTEGER NOT NULL,
+  PRIMARY KEY(app, key)
+);
+-- No foreign key on app: the audit log outlives a destroyed app.
+CREATE TABLE audit(
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms  INTEGER NOT NULL,
+  actor  TEXT NOT NULL,
+  action TEXT NOT NULL,
+  app    TEXT NOT NULL,
+  result TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX audit_by_app ON audit(app, id);
+)sql",
+};
+
+constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
+
+}  // namespace
+
+Status Store::Migrate() {
+  for (;;) {
+    Txn txn(db_);
+    Status s = txn.Begin();
+    if (!s.ok()) return s;
+    // Read the version inside the write transaction: another bimd process opening the same file
+    // concurrently then waits instead of running the same migration twice.
+    int64_t version = 0;
+    {
+      Stmt q(db_, "PRAGMA user_version");
+      bool row;
+      if (!(s = q.Step(&row)).ok()) return s;
+      if (row) version = q.Int(0);
+    }
+    if (version == kSchemaVersion) return txn.Commit();
+    if (version < 0 || version > kSchemaVersion)
+      return Status::FailedPrecondition(fmt::format(
+          "database schema v{} is newer than this bimd understands (v{}); upgrade bimd", version,
+          kSchemaVersion));
+    if (!(s = Exec(db_, kMigrations[version])).ok()) return s.Wrap(fmt::format("migration {}", version + 1));
+    // PRAGMA takes no bound parameters; the number is ours, not input.
+    std::string bump = fmt::format("PRAGMA user_version = {}", version + 1);
+    if (!(s = Exec(db_, bump.c_str())).ok()) return s;
+    if (!(s = txn.Commit()).ok()) return s;
+  }
+}
+
+}  // namespace bim
