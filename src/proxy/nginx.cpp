@@ -133,15 +133,29 @@ Status Nginx::ReloadLocked(std::set<int>* old_workers) {
   if (old_workers) *old_workers = before;
   if (kill(master, SIGHUP) != 0)
     return Status::Internal("cannot signal nginx master " + std::to_string(master) + ": " + std::strerror(errno));
-  // The reload has happened once a worker exists that was not there before: new workers only start
-  // after the master has parsed and applied the new config. (On a config error it keeps the old
-  // workers, and we time out below.)
+  // The switch is complete when (1) a worker exists that was not there before — new workers only
+  // start after the master applied the new config (on a config error it keeps the old ones and we
+  // time out) — and (2) every old worker has stopped accepting: it has exited or retitled itself
+  // "worker process is shutting down". Until (2), old workers still accept new connections and
+  // would route them by the old config.
   auto deadline = std::chrono::steady_clock::now() + options_.reload_confirm_timeout;
+  bool new_generation = false;
   while (std::chrono::steady_clock::now() < deadline) {
-    std::set<int> now = WorkerPids(master);
-    for (int pid : now)
-      if (!before.count(pid)) return Status::OK();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!new_generation) {
+      for (int pid : WorkerPids(master))
+        if (!before.count(pid)) new_generation = true;
+    }
+    if (new_generation) {
+      bool old_accepting = false;
+      for (int pid : before) {
+        std::string cmdline;
+        if (ReadFile("/proc/" + std::to_string(pid) + "/cmdline", &cmdline).ok() && !cmdline.empty() &&
+            cmdline.find("shutting down") == std::string::npos && ProcessAlive(pid))
+          old_accepting = true;
+      }
+      if (!old_accepting) return Status::OK();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return Status::DeadlineExceeded("nginx did not start new workers after reload; see " + options_.prefix +
                                   "/logs/error.log");

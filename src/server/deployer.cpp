@@ -138,7 +138,10 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
     BuildOptions build;
     build.context_tar_path = a->request->context_path;
     build.tag = a->plan.image_tag;
-    build.labels = a->plan.labels;
+    // Only the labels cleanup needs: the classic builder turns each label into its own LABEL step
+    // (an intermediate container each), which costs ~100 ms per label on a cold build.
+    build.labels = {{labels::kInstance, a->plan.labels.at(labels::kInstance)},
+                    {labels::kApp, a->plan.labels.at(labels::kApp)}};
     std::string image_id;
     s = docker_->BuildImage(
         build, [&](std::string_view line) { events({{"event", "build"}, {"line", std::string(line)}}); }, &image_id,
