@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/api_client.h"
+#include "cli/command_registry.h"
 #include "cli/commands.h"
 #include "cli/credentials.h"
 #include "core/deploy_plan.h"
@@ -185,6 +186,63 @@ int RunDestroy(const Output& out, const std::string& app, bool yes) {
   out.Text("Destroyed " + app + ": removed " + std::to_string(body["containers"].size()) + " container(s), " +
            std::to_string(body["images"].size()) + " image(s) and its route\n");
   return exit_code::kOk;
+}
+
+void AddCoreCommands(CLI::App& cli, CliContext& ctx) {
+  // Options outlive parse(): callbacks run during parse and read them.
+  static std::string url, token, app;
+  static DeployFlags deploy_flags;
+  static bool no_wait = false, follow = false, yes = false;
+  static int limit = 0, tail = 100;
+
+  auto* login = cli.add_subcommand("login", "Save the server URL and token for later commands");
+  login->add_option("url", url, "bimd's API address, e.g. http://127.0.0.1:7878")->required();
+  login->add_option("--token", token, "API token (bimd writes the admin token to <data-dir>/admin.token); - reads stdin")
+      ->required();
+  ctx.AddJsonFlag(login);
+  login->callback([&ctx] { ctx.exit_code = RunLogin(ctx.out(), url, token); });
+
+  auto* deploy = cli.add_subcommand("deploy", "Build the folder's app on the server, health-check it and switch traffic to it");
+  deploy->add_option("dir", deploy_flags.dir, "App folder with a Dockerfile (default: .)");
+  deploy->add_option("--app", deploy_flags.app, "App name (default: bim.toml's app, else the folder name)");
+  deploy->add_flag("--no-wait", no_wait, "Fail at once if another deploy of this app is running");
+  ctx.AddJsonFlag(deploy);
+  deploy->callback([&ctx] {
+    deploy_flags.wait = !no_wait;
+    ctx.exit_code = RunDeploy(ctx.out(), deploy_flags);
+  });
+
+  auto* apps = cli.add_subcommand("apps", "List apps with their live release");
+  ctx.AddJsonFlag(apps);
+  apps->callback([&ctx] { ctx.exit_code = RunApps(ctx.out()); });
+
+  auto* server = cli.add_subcommand("server", "Show which bimd this CLI talks to and where it serves apps");
+  ctx.AddJsonFlag(server);
+  server->callback([&ctx] { ctx.exit_code = RunServer(ctx.out()); });
+
+  auto* status = cli.add_subcommand("status", "Show an app's live release, container state and restarts");
+  status->add_option("app", app, "App name")->required();
+  ctx.AddJsonFlag(status);
+  status->callback([&ctx] { ctx.exit_code = RunStatus(ctx.out(), app); });
+
+  auto* releases = cli.add_subcommand("releases", "List an app's releases, newest first, with failure reasons");
+  releases->add_option("app", app, "App name")->required();
+  releases->add_option("--limit", limit, "Show at most N releases");
+  ctx.AddJsonFlag(releases);
+  releases->callback([&ctx] { ctx.exit_code = RunReleases(ctx.out(), app, limit); });
+
+  auto* logs = cli.add_subcommand("logs", "Print the live release's container logs");
+  logs->add_option("app", app, "App name")->required();
+  logs->add_option("--tail,-n", tail, "Number of lines from the end")->capture_default_str();
+  logs->add_flag("-f,--follow", follow, "Keep printing new lines");
+  ctx.AddJsonFlag(logs);
+  logs->callback([&ctx] { ctx.exit_code = RunLogs(ctx.out(), app, tail, follow); });
+
+  auto* destroy = cli.add_subcommand("destroy", "Remove an app: route, containers, images and history");
+  destroy->add_option("app", app, "App name")->required();
+  destroy->add_flag("--yes,-y", yes, "Do not ask for confirmation");
+  ctx.AddJsonFlag(destroy);
+  destroy->callback([&ctx] { ctx.exit_code = RunDestroy(ctx.out(), app, yes); });
 }
 
 }  // namespace bim

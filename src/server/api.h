@@ -13,6 +13,7 @@
 // the outcome is only known after the headers went out.
 //
 // Thread-safety: requests are served on a thread pool; all state lives in the Deployer and Store.
+// Routes are registered by group from api_<group>.cpp files (see api_context.h).
 #pragma once
 
 #include <memory>
@@ -27,6 +28,8 @@ class Server;
 }
 
 namespace bim {
+
+struct ApiContext;
 
 class ApiServer {
  public:
@@ -47,6 +50,7 @@ class ApiServer {
   Store* store_;
   Authenticator* auth_;
   std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<ApiContext> context_;
 };
 
 }  // namespace bim

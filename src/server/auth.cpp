@@ -42,7 +42,8 @@ Status Authenticator::EnsureAdminToken(const std::string& token_path, bool* crea
   return Status::OK();
 }
 
-Status Authenticator::Check(const std::string& authorization, std::string* actor) const {
+Status Authenticator::Check(const std::string& authorization, std::string* actor, std::string* app_scope) const {
+  app_scope->clear();
   const std::string prefix = "Bearer ";
   if (authorization.empty())
     return Status::Unauthenticated("missing token (run `bim login URL --token TOKEN` or set BIM_TOKEN)");

@@ -24,9 +24,10 @@ class Authenticator {
   // and writes it to `token_path` (0600). If the file is missing but a hash exists, nothing is
   // written (the operator deleted it; the hash still works). Sets *created when a token was made.
   Status EnsureAdminToken(const std::string& token_path, bool* created);
-  // OK and *actor = token name ("admin") if `authorization` is "Bearer <valid token>"; otherwise
-  // Unauthenticated with a message that never includes the presented value.
-  Status Check(const std::string& authorization, std::string* actor) const;
+  // OK, *name = the token's name ("admin") and *app_scope = the one app it is limited to ("" for
+  // all) if `authorization` is "Bearer <valid token>"; otherwise Unauthenticated with a message that
+  // never includes the presented value.
+  Status Check(const std::string& authorization, std::string* name, std::string* app_scope) const;
 
  private:
   Store* store_;

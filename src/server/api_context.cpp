@@ -1,0 +1,82 @@
+#include "server/api_context.h"
+
+#include <cstdio>
+
+#include "base/file_util.h"
+#include "core/validate.h"
+
+namespace bim {
+
+using nlohmann::json;
+
+Status Principal::CanAccess(const std::string& app) const {
+  if (app_scope.empty() || app_scope == app) return Status::OK();
+  return Status::PermissionDenied("token \"" + name + "\" may only act on app \"" + app_scope + "\"");
+}
+
+void SendError(httplib::Response& res, const Status& s) {
+  res.status = s.HttpStatus();
+  res.set_content(json{{"error", {{"code", s.CodeName()}, {"message", s.message()}}}}.dump() + "\n",
+                  "application/json");
+}
+
+void SendJson(httplib::Response& res, const json& body) {
+  res.status = 200;
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
+}
+
+Status ParseJsonBody(const httplib::Request& req, json* out) {
+  *out = json::parse(req.body, nullptr, false);
+  if (out->is_discarded() || !out->is_object()) return Status::InvalidArgument("request body must be a JSON object");
+  return Status::OK();
+}
+
+namespace {
+Status Authenticate(const ApiContext& ctx, const httplib::Request& req, Principal* who) {
+  Status s = ctx.auth.Check(req.get_header_value("Authorization"), &who->name, &who->app_scope);
+  if (!s.ok())
+    std::fprintf(stderr, "bimd: refused %s %s: %s\n", req.method.c_str(), req.path.c_str(), s.message().c_str());
+  return s;
+}
+}  // namespace
+
+httplib::Server::Handler ApiContext::Authed(AuthedHandler handler) const {
+  return [this, handler](const httplib::Request& req, httplib::Response& res) {
+    Principal who;
+    if (Status s = Authenticate(*this, req, &who); !s.ok()) return SendError(res, s);
+    handler(req, res, who);
+  };
+}
+
+httplib::Server::HandlerWithContentReader ApiContext::Authed(AuthedUploadHandler handler) const {
+  return [this, handler](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    Principal who;
+    if (Status s = Authenticate(*this, req, &who); !s.ok()) return SendError(res, s);
+    handler(req, res, reader, who);
+  };
+}
+
+httplib::Server::Handler ApiContext::ForApp(AppHandler handler) const {
+  return Authed([handler](const httplib::Request& req, httplib::Response& res, const Principal& who) {
+    std::string app = req.matches[1];
+    if (Status s = ValidateAppName(app); !s.ok()) return SendError(res, s);
+    if (Status s = who.CanAccess(app); !s.ok()) return SendError(res, s);
+    handler(req, res, who, app);
+  });
+}
+
+NdjsonStream::NdjsonStream(httplib::DataSink& sink) : sink_(sink), last_write_ms_(MonotonicMillis()) {}
+
+void NdjsonStream::Write(const json& event) {
+  if (gone_) return;
+  std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  if (!sink_.write(line.data(), line.size())) gone_ = true;
+  last_write_ms_ = MonotonicMillis();
+}
+
+bool NdjsonStream::Gone() {
+  if (!gone_ && MonotonicMillis() - last_write_ms_ > 2000) Write(json{{"event", "heartbeat"}});
+  return gone_;
+}
+
+}  // namespace bim

@@ -1,0 +1,72 @@
+// What every API route file shares: the server's parts, the caller's identity, and the helpers that
+// turn Status values into HTTP answers. Route groups live in api_<group>.cpp files, each registering
+// its routes with one RegisterXRoutes(ApiContext&) function (see api.h for the full route list).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "server/auth.h"
+#include "server/deployer.h"
+#include "server/options.h"
+#include "store/store.h"
+
+namespace bim {
+
+// Who is calling: the token's name and, for a scoped token, the one app it may touch.
+struct Principal {
+  std::string name;       // token name ("admin" for the admin token); written to the audit log
+  std::string app_scope;  // "" = every app
+  bool IsAdmin() const { return app_scope.empty(); }
+  // OK if this principal may act on `app`; PermissionDenied naming the scope otherwise.
+  Status CanAccess(const std::string& app) const;
+};
+
+using AuthedHandler = std::function<void(const httplib::Request&, httplib::Response&, const Principal&)>;
+using AuthedUploadHandler =
+    std::function<void(const httplib::Request&, httplib::Response&, const httplib::ContentReader&, const Principal&)>;
+
+struct ApiContext {
+  const ServerOptions& options;
+  httplib::Server& http;
+  Deployer& deployer;
+  Store& store;
+  Authenticator& auth;
+
+  // Wraps a handler so it runs only for a valid token (401 otherwise, before any body is read).
+  httplib::Server::Handler Authed(AuthedHandler handler) const;
+  httplib::Server::HandlerWithContentReader Authed(AuthedUploadHandler handler) const;
+  // Like Authed, and also validates req.matches[1] as an app name and checks the principal may
+  // access it; the handler gets the app name.
+  using AppHandler = std::function<void(const httplib::Request&, httplib::Response&, const Principal&,
+                                        const std::string& app)>;
+  httplib::Server::Handler ForApp(AppHandler handler) const;
+};
+
+void SendError(httplib::Response& res, const Status& s);
+void SendJson(httplib::Response& res, const nlohmann::json& body);
+// Parses a JSON object body; InvalidArgument naming the problem otherwise.
+Status ParseJsonBody(const httplib::Request& req, nlohmann::json* out);
+
+// Streams NDJSON lines to a client and tells whether it is still there. When nothing was written for
+// 2 s it writes {"event":"heartbeat"}, because a vanished client is only noticed when a write fails.
+class NdjsonStream {
+ public:
+  explicit NdjsonStream(httplib::DataSink& sink);
+  void Write(const nlohmann::json& event);
+  bool Gone();
+
+ private:
+  httplib::DataSink& sink_;
+  long long last_write_ms_;
+  bool gone_ = false;
+};
+
+// Route groups.
+void RegisterAppRoutes(ApiContext& ctx);      // apps, status, releases, logs, destroy, deploy (api_apps.cpp)
+
+}  // namespace bim
