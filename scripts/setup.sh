@@ -5,12 +5,16 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config clang
+  build-essential cmake pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev
-  libtomlplusplus-dev libkainjow-mustache-dev libarchive-dev libsodium-dev
+  libtomlplusplus-dev libkainjow-mustache-dev libarchive-dev libsodium-dev libgit2-dev
   libgtest-dev libgmock-dev libcpp-httplib-dev libssl-dev
-  docker.io nginx busybox-static wrk ca-certificates
+  docker.io docker-compose nginx busybox-static wrk hey ca-certificates git curl
 )
+# Node.js runs the MCP conformance test (the official TypeScript SDK). Any Node >= 18 will do, so an
+# existing install (e.g. from NodeSource, which bundles npm) is kept.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -27,10 +31,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   # --no-install-recommends keeps the install small; policy-rc.d keeps apt from starting nginx via init.
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian's nginx package may start a system nginx on :80; bimd runs its own instance instead.
-  if [ -f /run/nginx.pid ] && ! pgrep -f "bimd" >/dev/null 2>&1; then
-    $SUDO nginx -s quit 2>/dev/null || true
-  fi
 fi
 
 docker_answers() {

@@ -17,6 +17,11 @@ struct CliContext {
   void AddJsonFlag(CLI::App* sub) { sub->add_flag("--json", json, "Print one JSON document on stdout"); }
 };
 
-void AddCoreCommands(CLI::App& cli, CliContext& ctx);  // login, deploy, apps, status, releases, logs, destroy, server
+void AddCoreCommands(CLI::App& cli, CliContext& ctx);      // login, deploy, apps, status, releases, logs, destroy, server (commands.cpp)
+void AddReleaseCommands(CLI::App& cli, CliContext& ctx);   // rollback, env (release_commands.cpp)
+void AddSecurityCommands(CLI::App& cli, CliContext& ctx);  // token, audit (security_commands.cpp)
+void AddInitCommands(CLI::App& cli, CliContext& ctx);      // init, up, down (init_commands.cpp)
+void AddMcpCommand(CLI::App& cli, CliContext& ctx);        // mcp (mcp_command.cpp)
+void AddHistoryCommand(CLI::App& cli, CliContext& ctx);    // history (history_command.cpp)
 
 }  // namespace bim

@@ -22,6 +22,11 @@ int main(int argc, char** argv) {
   CliContext ctx;
   cli.add_flag("--json", ctx.json, "Print one JSON document on stdout instead of text");
   AddCoreCommands(cli, ctx);
+  AddReleaseCommands(cli, ctx);
+  AddSecurityCommands(cli, ctx);
+  AddInitCommands(cli, ctx);
+  AddMcpCommand(cli, ctx);
+  AddHistoryCommand(cli, ctx);
 
   try {
     cli.parse(argc, argv);

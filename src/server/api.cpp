@@ -53,6 +53,9 @@ void ApiServer::Routes() {
 
   context_ = std::make_unique<ApiContext>(ApiContext{options_, http, *deployer_, *store_, *auth_});
   RegisterAppRoutes(*context_);
+  RegisterReleaseRoutes(*context_);
+  RegisterSecurityRoutes(*context_);
+  RegisterHistoryRoutes(*context_);
 }
 
 }  // namespace bim

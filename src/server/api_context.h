@@ -66,7 +66,10 @@ class NdjsonStream {
   bool gone_ = false;
 };
 
-// Route groups.
-void RegisterAppRoutes(ApiContext& ctx);      // apps, status, releases, logs, destroy, deploy (api_apps.cpp)
+// Route groups, one file each.
+void RegisterAppRoutes(ApiContext& ctx);       // apps, status, releases, logs, destroy, deploy (api_apps.cpp)
+void RegisterReleaseRoutes(ApiContext& ctx);   // rollback, env list/set/unset (api_releases.cpp)
+void RegisterSecurityRoutes(ApiContext& ctx);  // tokens, audit log (api_security.cpp)
+void RegisterHistoryRoutes(ApiContext& ctx);   // git-backed deployment history (api_history.cpp)
 
 }  // namespace bim

@@ -16,6 +16,7 @@ using nlohmann::json;
 
 struct Deployer::Attempt {
   const DeployRequest* request = nullptr;
+  EnvList env;                 // what the container runs with
   Release release;
   ReleasePlan plan;
   Release previous;            // the live release being replaced (previous.version == 0: none)
@@ -84,6 +85,7 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
 
   Attempt a;
   a.request = &request;
+  a.env = request.env;
   a.started_ms = MonotonicMillis();
 
   App app;
@@ -176,6 +178,7 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
   store_->UpdateRelease(a->release);
   if (a->previous.version > 0 && !a->previous.container_id.empty())
     ScheduleRetire(a->previous.container_id, std::move(old_workers));
+  if (observer_) observer_->OnLive(a->release, a->env);
   events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + a->plan.url}});
   return Status::OK();
 }

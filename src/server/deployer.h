@@ -43,6 +43,18 @@ struct DeployRequest {
   bool wait = true;           // false: fail with Conflict at once if the app is busy
 };
 
+// Told about every change of what is live, e.g. to keep the git deployment history. Calls come on
+// the thread doing the release, with the app's lock held, after the change is recorded; an observer
+// must not call back into the Deployer.
+class ReleaseObserver {
+ public:
+  virtual ~ReleaseObserver() = default;
+  // `live` just went live (a deploy, rollback or env change) running with `env`.
+  virtual void OnLive(const Release& live, const EnvList& env) = 0;
+  // The app was destroyed.
+  virtual void OnDestroyed(const std::string& app) = 0;
+};
+
 struct DeployOutcome {
   Release release;            // as recorded (status live or failed)
   std::string url;
@@ -73,6 +85,9 @@ class Deployer {
   // A JSON description of the app for `bim status`: settings, live release, container state.
   Status DescribeApp(const std::string& app, nlohmann::json* out);
 
+  // Registers the one observer (nullptr to clear). Call before serving requests; not owned.
+  void SetObserver(ReleaseObserver* observer) { observer_ = observer; }
+
   // The public URL of an app.
   std::string AppUrl(const std::string& app) const;
 
@@ -96,6 +111,7 @@ class Deployer {
   Nginx* nginx_;
   const std::string instance_id_;
   AppLocks locks_;
+  ReleaseObserver* observer_ = nullptr;
 
   // Containers of replaced releases wait for their drain on one background thread.
   struct Retirement {

@@ -36,6 +36,7 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
     }
   }
   if (!(s = store_->DeleteApp(app_name)).ok()) return s;
+  if (observer_) observer_->OnDestroyed(app_name);
   AuditEntry audit{0, 0, actor, "destroy", app_name, "ok", ""};
   store_->AppendAudit(&audit);
   *removed = json{{"app", app_name}, {"containers", containers}, {"images", images}, {"route", true}};
