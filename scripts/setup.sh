@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev
   libtomlplusplus-dev libkainjow-mustache-dev libarchive-dev libsodium-dev libgit2-dev
-  libgtest-dev libgmock-dev libcpp-httplib-dev libssl-dev
+  libgtest-dev libgmock-dev libcpp-httplib-dev libssl-dev libyaml-cpp-dev
   docker.io docker-compose nginx busybox-static wrk hey ca-certificates git curl
 )
 # Node.js runs the MCP conformance test (the official TypeScript SDK). Any Node >= 18 will do, so an

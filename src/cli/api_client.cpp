@@ -2,6 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <cstdlib>
+#include <signal.h>
+
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -46,7 +50,10 @@ struct Progress {
   const UploadProgress* on_upload = nullptr;
 };
 
+std::atomic<bool> g_interrupted{false};
+
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t ultotal, curl_off_t ulnow) {
+  if (g_interrupted) return 1;  // aborts the transfer: bimd sees the client go and cancels
   auto* p = static_cast<Progress*>(user);
   if (p->on_upload && *p->on_upload && ultotal > 0) (*p->on_upload)(ulnow, ultotal);
   return 0;
@@ -60,9 +67,11 @@ Status ErrorFromResponse(long status, const std::string& body) {
   return Status::Internal("bimd answered HTTP " + std::to_string(status));
 }
 
-Status Perform(const ServerConfig& config, CURL* curl, Body* body) {
+Status Perform(const ServerConfig& config, CURL* curl, Body* body, bool json_body = false,
+               Progress* progress = nullptr) {
   std::string auth = "Authorization: Bearer " + config.token;
   curl_slist* headers = curl_slist_append(nullptr, auth.c_str());
+  if (json_body) headers = curl_slist_append(headers, "Content-Type: application/json");
   headers = curl_slist_append(headers, "Accept: application/json");
   headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip before uploads
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
@@ -71,10 +80,21 @@ Status Perform(const ServerConfig& config, CURL* curl, Body* body) {
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WriteBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "bim/0.1");
+  // An https:// bimd with a private CA or a self-signed certificate: BIM_CA_CERT names the PEM file
+  // to trust (verification stays on; there is no switch to turn it off).
+  if (const char* ca = std::getenv("BIM_CA_CERT"); ca != nullptr && *ca != '\0') curl_easy_setopt(curl, CURLOPT_CAINFO, ca);
   body->curl = curl;
+  // Every request watches for Ctrl-C (see InterruptTransfersOnCtrlC); uploads also report progress.
+  static Progress no_upload;
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, progress ? progress : &no_upload);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   CURLcode rc = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &body->status);
   curl_slist_free_all(headers);
+  if (rc == CURLE_ABORTED_BY_CALLBACK && g_interrupted)
+    return Status::Cancelled("interrupted: bimd cancels the release unless it had already switched traffic "
+                             "(check with `bim status`)");
   if (rc != CURLE_OK) {
     if (body->status == 0)
       return Status::Unavailable("cannot reach bimd at " + config.url + ": " + curl_easy_strerror(rc) +
@@ -85,15 +105,20 @@ Status Perform(const ServerConfig& config, CURL* curl, Body* body) {
   return Status::OK();
 }
 
-Status JsonCall(const ServerConfig& config, const char* method, const std::string& path, json* out) {
+Status JsonCall(const ServerConfig& config, const char* method, const std::string& path, json* out,
+                const std::string* request_body = nullptr) {
   GlobalInit();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   std::string url = config.url + path;
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, method);
+  if (request_body != nullptr) {
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, request_body->data());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request_body->size()));
+  }
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 120L);
   Body body;
-  Status s = Perform(config, curl.get(), &body);
+  Status s = Perform(config, curl.get(), &body, request_body != nullptr);
   if (!s.ok()) return s;
   *out = json::parse(body.data, nullptr, false);
   if (out->is_discarded()) return Status::Internal("bimd sent a response that is not JSON");
@@ -102,8 +127,22 @@ Status JsonCall(const ServerConfig& config, const char* method, const std::strin
 
 }  // namespace
 
+void InterruptTransfersOnCtrlC() {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {
+    g_interrupted = true;
+    signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+  };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
 Status ApiClient::Get(const std::string& path, json* out) const { return JsonCall(config_, "GET", path, out); }
 Status ApiClient::Delete(const std::string& path, json* out) const { return JsonCall(config_, "DELETE", path, out); }
+Status ApiClient::Post(const std::string& path, const json& body, json* out) const {
+  std::string text = body.dump();
+  return JsonCall(config_, "POST", path, out, &text);
+}
 
 Status ApiClient::Stream(const std::string& path, const EventHandler& on_event) const {
   GlobalInit();
@@ -113,6 +152,26 @@ Status ApiClient::Stream(const std::string& path, const EventHandler& on_event) 
   Body body;
   body.on_event = &on_event;
   return Perform(config_, curl.get(), &body);
+}
+
+Status ApiClient::PostStream(const std::string& path, const json& request, const EventHandler& on_event) const {
+  GlobalInit();
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  std::string url = config_.url + path;
+  std::string text = request.dump();
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, text.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(text.size()));
+  Body body;
+  body.on_event = &on_event;
+  Status s = Perform(config_, curl.get(), &body, /*json_body=*/true);
+  if (!s.ok()) return s;
+  // A last object without a trailing newline (or a plain JSON answer) is still an event.
+  if (!body.data.empty()) {
+    json event = json::parse(body.data, nullptr, false);
+    if (!event.is_discarded() && event.value("event", "") != "heartbeat") on_event(event);
+  }
+  return Status::OK();
 }
 
 Status ApiClient::Deploy(const std::string& app, const json& meta, const std::string& tar_path,
@@ -135,12 +194,9 @@ Status ApiClient::Deploy(const std::string& app, const json& meta, const std::st
   curl_mime_type(part, "application/x-tar");
   curl_easy_setopt(curl.get(), CURLOPT_MIMEPOST, mime.get());
   Progress progress{&on_upload};
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, OnProgress);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &progress);
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
   Body body;
   body.on_event = &on_event;
-  return Perform(config_, curl.get(), &body);
+  return Perform(config_, curl.get(), &body, /*json_body=*/false, &progress);
 }
 
 }  // namespace bim

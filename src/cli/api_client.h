@@ -23,6 +23,11 @@ struct ServerConfig {
 using EventHandler = std::function<void(const nlohmann::json& event)>;
 using UploadProgress = std::function<void(int64_t sent, int64_t total)>;
 
+// After this, Ctrl-C makes a running request end with Status::Cancelled instead of killing the
+// process, so the CLI can say what happened; the dropped connection tells bimd to cancel a release
+// that has not switched traffic yet. A second Ctrl-C kills the process as usual.
+void InterruptTransfersOnCtrlC();
+
 class ApiClient {
  public:
   explicit ApiClient(ServerConfig config) : config_(std::move(config)) {}
@@ -31,10 +36,17 @@ class ApiClient {
   // Unavailable when bimd cannot be reached.
   Status Get(const std::string& path, nlohmann::json* out) const;
   Status Delete(const std::string& path, nlohmann::json* out) const;
+  // POSTs `body` as application/json; same answers as Get.
+  Status Post(const std::string& path, const nlohmann::json& body, nlohmann::json* out) const;
 
   // GETs an NDJSON stream, calling on_event per object, until the server ends it. Heartbeat events
   // are dropped here.
   Status Stream(const std::string& path, const EventHandler& on_event) const;
+
+  // POSTs `body` as JSON and reads the answer as an NDJSON stream, calling on_event per object (a
+  // plain JSON answer arrives as one event). Heartbeats are dropped. On HTTP >= 400 returns bimd's
+  // Status; Unavailable when bimd cannot be reached.
+  Status PostStream(const std::string& path, const nlohmann::json& body, const EventHandler& on_event) const;
 
   // POSTs a deploy: multipart "meta" (JSON) and "context" (the tar file, streamed from disk), then
   // reads the NDJSON event stream. Upload progress is reported as it goes.

@@ -45,26 +45,29 @@ Status LoadAppConfig(const std::string& dir, const std::string& app_flag, AppCon
 
 }  // namespace
 
-int RunDeploy(const Output& out, const DeployFlags& flags) {
+Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json* result) {
   long long t0 = MonotonicMillis();
-  if (!std::filesystem::is_directory(flags.dir))
-    return out.Fail(Status::InvalidArgument("no such folder: " + flags.dir));
+  *result = json::object();
+  auto say = [&](const std::string& line) {
+    if (progress.line) progress.line(line);
+  };
+  if (!std::filesystem::is_directory(flags.dir)) return Status::InvalidArgument("no such folder: " + flags.dir);
   AppConfig config;
   Status s = LoadAppConfig(flags.dir, flags.app, &config);
-  if (!s.ok()) return out.Fail(s);
+  if (!s.ok()) return s;
   EnvList env;
   std::string env_text;
   if ((s = ReadFile(flags.dir + "/.env", &env_text)).ok()) {
-    if (!(s = ParseDotenv(env_text, &env)).ok()) return out.Fail(s);
+    if (!(s = ParseDotenv(env_text, &env)).ok()) return s;
   } else if (!s.IsNotFound()) {
-    return out.Fail(s);
+    return s;
   }
   ServerConfig server;
-  if (!(s = LoadCredentials(&server)).ok()) return out.Fail(s);
+  if (!(s = LoadCredentials(&server)).ok()) return s;
 
   char tmpl[] = "/tmp/bim-context-XXXXXX";
   int fd = mkstemp(tmpl);
-  if (fd < 0) return out.Fail(Status::Internal("cannot create a temporary file in /tmp"));
+  if (fd < 0) return Status::Internal("cannot create a temporary file in /tmp");
   close(fd);
   std::string tar_path = tmpl;
   struct Cleanup {
@@ -73,10 +76,10 @@ int RunDeploy(const Output& out, const DeployFlags& flags) {
   } cleanup{tar_path};
 
   PackStats stats;
-  if (!(s = PackContext(flags.dir, tar_path, &stats)).ok()) return out.Fail(s);
-  for (const auto& w : stats.warnings) out.Progress("warning: " + w);
-  out.Progress("==> Packed " + std::to_string(stats.files) + " files (" + HumanBytes(stats.bytes) + ", " +
-               HumanBytes(stats.packed_bytes) + " compressed) from " + flags.dir);
+  if (!(s = PackContext(flags.dir, tar_path, &stats)).ok()) return s;
+  for (const auto& w : stats.warnings) say("warning: " + w);
+  say("==> Packed " + std::to_string(stats.files) + " files (" + HumanBytes(stats.bytes) + ", " +
+      HumanBytes(stats.packed_bytes) + " compressed) from " + flags.dir);
 
   json meta{{"app", config.app},
             {"port", config.port},
@@ -85,67 +88,88 @@ int RunDeploy(const Output& out, const DeployFlags& flags) {
             {"git_commit", ReadGitCommit(flags.dir)},
             {"wait", flags.wait}};
   for (const auto& var : env) meta["env"].push_back({{"key", var.key}, {"value", var.value}});
+  if (!config.build_args.empty()) meta["build_args"] = config.build_args;  // [build.args] in bim.toml
 
-  bool tty = Output::StderrIsTty() && !out.json();
-  int last_percent = -1;
-  bool upload_done = false;
-  json result;
+  json outcome;
   std::vector<std::string> build_lines;
   auto on_upload = [&](int64_t sent, int64_t total) {
-    if (out.json() || upload_done) return;
-    int percent = static_cast<int>(sent * 100 / total);
-    if (percent == last_percent) return;
-    last_percent = percent;
-    if (tty) std::fprintf(stderr, "\r==> Uploading to %s: %3d%%", server.url.c_str(), percent);
-    if (percent == 100) {
-      upload_done = true;
-      if (tty) std::fprintf(stderr, "\n");
-      else out.Progress("==> Uploaded " + HumanBytes(total) + " to " + server.url);
-    }
+    if (progress.upload) progress.upload(sent, total, server.url);
   };
   auto on_event = [&](const json& e) {
     std::string kind = e.value("event", "");
     if (kind == "release") {
-      out.Progress("==> Release " + e.value("release", "") + " of " + e.value("app", ""));
+      say("==> Release " + e.value("release", "") + " of " + e.value("app", ""));
     } else if (kind == "step") {
-      out.Progress("    " + e.value("message", ""));
+      say("    " + e.value("message", ""));
     } else if (kind == "build") {
       std::string line = e.value("line", "");
       build_lines.push_back(line);
       if (build_lines.size() > 50) build_lines.erase(build_lines.begin());
-      out.Progress("    | " + line);
+      say("    | " + line);
     } else if (kind == "result") {
-      result = e;
+      outcome = e;
     }
   };
   ApiClient client(server);
   s = client.Deploy(config.app, meta, tar_path, on_event, on_upload);
-  if (!s.ok()) return out.Fail(s, json{{"app", config.app}});
-  if (result.is_null()) return out.Fail(Status::Unavailable("bimd ended the deploy without a result (see its log)"));
-
-  long long elapsed = MonotonicMillis() - t0;
-  json doc{{"app", config.app}, {"url", result.value("url", "")}, {"duration_ms", elapsed}};
-  if (result.contains("release")) {
-    doc["release"] = result["release"].value("release", "");
-    doc["details"] = result["release"];
+  if (!s.ok()) {
+    *result = json{{"app", config.app}};
+    return s;
   }
-  if (!result.value("ok", false)) {
-    const json& err = result["error"];
-    doc["logs"] = result.value("logs", json::array());
+  if (outcome.is_null()) return Status::Unavailable("bimd ended the deploy without a result (see its log)");
+
+  json& doc = *result;
+  doc = json{{"app", config.app}, {"url", outcome.value("url", "")}, {"duration_ms", MonotonicMillis() - t0}};
+  if (outcome.contains("release")) {
+    doc["release"] = outcome["release"].value("release", "");
+    doc["details"] = outcome["release"];
+  }
+  if (!outcome.value("ok", false)) {
+    const json& err = outcome["error"];
+    doc["logs"] = outcome.value("logs", json::array());
     doc["build_output_tail"] = build_lines;
-    Status failed(Status::CodeFromName(err.value("code", "failed")), err.value("message", "deploy failed"));
-    int code = out.Fail(failed, doc);
-    if (!out.json() && !doc["logs"].empty()) {
+    return Status(Status::CodeFromName(err.value("code", "failed")), err.value("message", "deploy failed"));
+  }
+  return Status::OK();
+}
+
+int RunDeploy(const Output& out, const DeployFlags& flags) {
+  InterruptTransfersOnCtrlC();
+  bool tty = Output::StderrIsTty() && !out.json();
+  int last_percent = -1;
+  bool upload_done = false;
+  ProgressSink progress;
+  progress.line = [&](const std::string& line) { out.Progress(line); };
+  progress.upload = [&](int64_t sent, int64_t total, const std::string& url) {
+    if (out.json() || upload_done) return;
+    int percent = static_cast<int>(sent * 100 / total);
+    if (percent == last_percent) return;
+    last_percent = percent;
+    if (tty) std::fprintf(stderr, "\r==> Uploading to %s: %3d%%", url.c_str(), percent);
+    if (percent == 100) {
+      upload_done = true;
+      if (tty) std::fprintf(stderr, "\n");
+      else out.Progress("==> Uploaded " + HumanBytes(total) + " to " + url);
+    }
+  };
+  json doc;
+  Status s = DeployFolder(flags, progress, &doc);
+  if (!s.ok()) {
+    // Only a release that ran and failed carries "logs": it gets the container's last lines and the
+    // reassurance that the previous release still serves.
+    bool ran = doc.contains("logs");
+    int code = out.Fail(s, doc);
+    if (ran && !out.json() && !doc["logs"].empty()) {
       std::fprintf(stderr, "last log lines of %s:\n", doc.value("release", std::string("the release")).c_str());
       for (const auto& line : doc["logs"]) std::fprintf(stderr, "  %s\n", line.get<std::string>().c_str());
     }
-    if (!out.json()) std::fprintf(stderr, "the previous release (if any) is still serving\n");
+    if (ran && !out.json()) std::fprintf(stderr, "the previous release (if any) is still serving\n");
     return code;
   }
   doc["ok"] = true;
   out.Json(doc);
-  out.Text(config.app + " " + doc.value("release", "") + " is live at " + doc.value("url", "") + " (deployed in " +
-           HumanMillis(elapsed) + ")\n");
+  out.Text(doc.value("app", "") + " " + doc.value("release", "") + " is live at " + doc.value("url", "") +
+           " (deployed in " + HumanMillis(doc.value("duration_ms", int64_t{0})) + ")\n");
   return exit_code::kOk;
 }
 

@@ -1,6 +1,151 @@
-// Placeholder until the Security commands land.
+// Security commands: token create/list/revoke and audit.
+//
+// `bim token create` prints the new token once (stdout, so it can be captured: `$(bim token create
+// --app hello --json | jq -r .token)`); bimd keeps only its hash, so it cannot be shown again.
+#include <cstdio>
+
+#include "cli/api_client.h"
 #include "cli/command_registry.h"
+#include "cli/credentials.h"
+#include "core/validate.h"
 
 namespace bim {
-void AddSecurityCommands(CLI::App&, CliContext&) {}
+
+using nlohmann::json;
+
+namespace {
+
+std::string Pad(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s + "  ";
+}
+
+std::string Ago(int64_t ms) { return ms > 0 ? HumanAgo(ms) : "never"; }
+
+int RunTokenCreate(const Output& out, const std::string& name, const std::string& app) {
+  if (!name.empty()) {
+    if (Status s = ValidateTokenName(name); !s.ok()) return out.Fail(s);
+  }
+  if (!app.empty()) {
+    if (Status s = ValidateAppName(app); !s.ok()) return out.Fail(s);
+  }
+  ServerConfig server;
+  if (Status s = LoadCredentials(&server); !s.ok()) return out.Fail(s);
+  json request = json::object();
+  if (!name.empty()) request["name"] = name;
+  if (!app.empty()) request["app"] = app;
+  json body;
+  if (Status s = ApiClient(server).Post("/v1/tokens", request, &body); !s.ok()) return out.Fail(s);
+  body["ok"] = true;
+  out.Json(body);
+  std::string scope = body.value("app", "").empty() ? "every app" : "app " + body.value("app", "");
+  out.Progress("Created token " + std::to_string(body.value("id", 0)) + " \"" + body.value("name", "") +
+               "\" for " + scope + ". It is shown only now; store it somewhere safe.");
+  out.Text(body.value("token", "") + "\n");
+  return exit_code::kOk;
+}
+
+int RunTokenList(const Output& out) {
+  ServerConfig server;
+  if (Status s = LoadCredentials(&server); !s.ok()) return out.Fail(s);
+  json body;
+  if (Status s = ApiClient(server).Get("/v1/tokens", &body); !s.ok()) return out.Fail(s);
+  out.Json(json{{"ok", true}, {"tokens", body["tokens"]}});
+  if (body["tokens"].empty()) {
+    out.Text("No tokens besides the admin token. Create one with `bim token create --name N [--app APP]`.\n");
+    return exit_code::kOk;
+  }
+  std::string text = Pad("ID", 5) + Pad("NAME", 24) + Pad("APP", 20) + Pad("CREATED", 9) + Pad("LAST USED", 9) + "STATE\n";
+  for (const auto& t : body["tokens"]) {
+    std::string app = t.value("app", "");
+    text += Pad(std::to_string(t.value("id", 0)), 5) + Pad(t.value("name", ""), 24) + Pad(app.empty() ? "*" : app, 20) +
+            Pad(Ago(t.value("created_at_ms", int64_t{0})), 9) + Pad(Ago(t.value("last_used_at_ms", int64_t{0})), 9) +
+            (t.value("revoked", false) ? "revoked " + Ago(t.value("revoked_at_ms", int64_t{0})) : "active") + "\n";
+  }
+  out.Text(text);
+  return exit_code::kOk;
+}
+
+int RunTokenRevoke(const Output& out, const std::string& id) {
+  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos)
+    return out.Fail(Status::InvalidArgument("token id must be a number (see `bim token list`)"));
+  ServerConfig server;
+  if (Status s = LoadCredentials(&server); !s.ok()) return out.Fail(s);
+  json body;
+  if (Status s = ApiClient(server).Delete("/v1/tokens/" + id, &body); !s.ok()) return out.Fail(s);
+  body["ok"] = true;
+  out.Json(body);
+  out.Text("Revoked token " + id + " \"" + body.value("name", "") + "\"; it is refused from now on\n");
+  return exit_code::kOk;
+}
+
+int RunAudit(const Output& out, const std::string& app, int limit) {
+  if (!app.empty()) {
+    if (Status s = ValidateAppName(app); !s.ok()) return out.Fail(s);
+  }
+  if (limit < 0) return out.Fail(Status::InvalidArgument("--limit must be a positive number"));
+  ServerConfig server;
+  if (Status s = LoadCredentials(&server); !s.ok()) return out.Fail(s);
+  std::string path = "/v1/audit";
+  std::string sep = "?";
+  if (!app.empty()) {
+    path += sep + "app=" + app;  // validated: [a-z0-9-] needs no escaping
+    sep = "&";
+  }
+  if (limit > 0) path += sep + "limit=" + std::to_string(limit);
+  json body;
+  if (Status s = ApiClient(server).Get(path, &body); !s.ok()) return out.Fail(s);
+  out.Json(json{{"ok", true}, {"app", body.value("app", "")}, {"entries", body["entries"]}});
+  if (body["entries"].empty()) {
+    out.Text("No audit entries yet.\n");
+    return exit_code::kOk;
+  }
+  std::string text = Pad("WHEN", 9) + Pad("WHO", 20) + Pad("ACTION", 13) + Pad("APP", 20) + Pad("RESULT", 6) + "DETAIL\n";
+  for (const auto& e : body["entries"]) {
+    std::string app_name = e.value("app", "");
+    std::string result = e.value("result", "");
+    bool ok = result == "ok";
+    std::string detail = e.value("detail", "");
+    if (!ok) detail = result + (detail.empty() ? "" : " (" + detail + ")");
+    text += Pad(HumanAgo(e.value("at_ms", int64_t{0})), 9) + Pad(e.value("actor", ""), 20) +
+            Pad(e.value("action", ""), 13) + Pad(app_name.empty() ? "-" : app_name, 20) + Pad(ok ? "ok" : "FAIL", 6) +
+            detail + "\n";
+  }
+  out.Text(text);
+  return exit_code::kOk;
+}
+
+}  // namespace
+
+void AddSecurityCommands(CLI::App& cli, CliContext& ctx) {
+  // Options outlive parse(): callbacks run during parse and read them.
+  static std::string name, app, id, audit_app;
+  static int limit = 0;
+
+  auto* token = cli.add_subcommand("token", "Create, list and revoke API tokens (needs an unscoped token)");
+  token->require_subcommand(1);
+  ctx.AddJsonFlag(token);
+
+  auto* create = token->add_subcommand("create", "Create a token; its value is printed once, on stdout");
+  create->add_option("--name", name, "A name for the audit log ([A-Za-z0-9._-], 1-64; default token-<hash prefix>)");
+  create->add_option("--app", app, "Limit the token to this one app (deploy, status, logs, ... of that app only)");
+  ctx.AddJsonFlag(create);
+  create->callback([&ctx] { ctx.exit_code = RunTokenCreate(ctx.out(), name, app); });
+
+  auto* list = token->add_subcommand("list", "List tokens (never their values)");
+  ctx.AddJsonFlag(list);
+  list->callback([&ctx] { ctx.exit_code = RunTokenList(ctx.out()); });
+
+  auto* revoke = token->add_subcommand("revoke", "Revoke a token by id; it is refused from the next request on");
+  revoke->add_option("id", id, "Token id (from `bim token list`)")->required();
+  ctx.AddJsonFlag(revoke);
+  revoke->callback([&ctx] { ctx.exit_code = RunTokenRevoke(ctx.out(), id); });
+
+  auto* audit = cli.add_subcommand("audit", "Show who changed what and when, newest first");
+  audit->add_option("--app", audit_app, "Only this app's entries");
+  audit->add_option("--limit,-n", limit, "Show at most N entries (default 100)");
+  ctx.AddJsonFlag(audit);
+  audit->callback([&ctx] { ctx.exit_code = RunAudit(ctx.out(), audit_app, limit); });
+}
+
 }  // namespace bim

@@ -70,6 +70,26 @@ Status ParseHealth(const toml::node& node, HealthCheck* health) {
   return Status::OK();
 }
 
+// [build] holds only [build.args]: KEY = "value" pairs for the Dockerfile's ARGs.
+Status ParseBuild(const toml::node& node, std::map<std::string, std::string>* args) {
+  const toml::table* tbl = node.as_table();
+  if (tbl == nullptr) return Invalid("build must be a table (write [build.args] with KEY = \"value\" under it)");
+  for (auto&& [k, v] : *tbl) {
+    const std::string key(k.str());
+    if (key != "args") return UnknownKey("build." + key, v, "[build.args]");
+    const toml::table* arg_tbl = v.as_table();
+    if (arg_tbl == nullptr) return Invalid("build.args must be a table of KEY = \"value\" (got " + Got(v) + ")");
+    for (auto&& [ak, av] : *arg_tbl) {
+      const std::string name(ak.str());
+      Status s = ValidateBuildArg(name, av.is_string() ? *av.value<std::string>() : std::string());
+      if (!av.is_string()) s = Status::InvalidArgument("must be a string (got " + Got(av) + ")");
+      if (!s.ok()) return Invalid("build.args." + name + ": " + s.message());
+      (*args)[name] = *av.value<std::string>();
+    }
+  }
+  return Status::OK();
+}
+
 Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
   for (auto&& [k, v] : tbl) {
     const std::string key(k.str());
@@ -87,14 +107,26 @@ Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
     } else if (key == "health") {
       Status s = ParseHealth(v, &cfg->health);
       if (!s.ok()) return s;
+    } else if (key == "build") {
+      Status s = ParseBuild(v, &cfg->build_args);
+      if (!s.ok()) return s;
     } else {
-      return UnknownKey(key, v, "app, port, [health]");
+      return UnknownKey(key, v, "app, port, [health], [build.args]");
     }
   }
   return Status::OK();
 }
 
 }  // namespace
+
+Status ValidateBuildArg(std::string_view name, std::string_view value) {
+  if (Status s = ValidateEnvKey(name); !s.ok()) return s;
+  if (value.size() > 4096) return Status::InvalidArgument("build arg " + std::string(name) + " is longer than 4096 bytes");
+  for (char c : value)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return Status::InvalidArgument("build arg " + std::string(name) + " has a control character (values must be printable)");
+  return Status::OK();
+}
 
 Status ParseAppConfig(std::string_view toml_text, AppConfig* out) {
   AppConfig cfg = *out;
@@ -103,8 +135,12 @@ Status ParseAppConfig(std::string_view toml_text, AppConfig* out) {
     Status s = ParseTable(tbl, &cfg);
     if (!s.ok()) return s;
   } catch (const toml::parse_error& e) {
-    return Status::InvalidArgument("bim.toml line " + std::to_string(e.source().begin.line) + ": " +
-                                   std::string(e.description()) + " (fix the TOML syntax)");
+    // toml++ quotes the offending input raw ("saw 't\n'"); keep the message on one line.
+    std::string why(e.description());
+    for (char& c : why)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return Status::InvalidArgument("bim.toml line " + std::to_string(e.source().begin.line) + ": " + why +
+                                   " (fix the TOML syntax)");
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("bim.toml: ") + e.what());
   }

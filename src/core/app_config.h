@@ -5,11 +5,14 @@
 //   [health]
 //   path = "/healthz"      # default "/"; 2xx/3xx counts as healthy
 //   timeout = "30s"        # how long a new release may take to become healthy ("500ms", "30s", "2m")
+//   [build.args]           # Docker build arguments (ARG in the Dockerfile); names like env keys,
+//   BUILDER_IMAGE = "gcc:12"  # values printable strings (no control characters)
 //
 // Unknown keys are an error (a typo like `prot = 80` must not silently deploy on the default port).
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -26,12 +29,17 @@ struct AppConfig {
   std::string app;  // empty when bim.toml does not name it (the CLI falls back to the folder name)
   int port = 8080;
   HealthCheck health;
+  std::map<std::string, std::string> build_args;  // [build.args]: passed to the image build
 };
 
 // Parses bim.toml text into `out`; keys absent from the text keep their defaults. On failure returns
 // InvalidArgument like "bim.toml: port must be an integer 1-65535 (got \"80a\")" and leaves `out`
 // unchanged. Validates the app name, port, health path and timeout (timeout 1s..1h).
 Status ParseAppConfig(std::string_view toml_text, AppConfig* out);
+
+// Docker build args: the name like an env key (ValidateEnvKey), the value at most 4096 printable bytes
+// (no control characters). InvalidArgument naming the arg otherwise; never quotes the value.
+Status ValidateBuildArg(std::string_view name, std::string_view value);
 
 // Parses "250ms", "30s", "2m", "1h" (a positive integer and a unit). Returns InvalidArgument otherwise.
 Status ParseDuration(std::string_view text, std::chrono::milliseconds* out);

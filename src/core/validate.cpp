@@ -109,12 +109,33 @@ Status ValidateHealthPath(std::string_view path) {
                                    Quote(shown) +
                                    " (use only A-Z a-z 0-9 and -._~/?=&%+:@!, ; percent-encode others)");
   }
+  // "." and ".." segments mean nothing to a health check and only serve to climb out of a prefix.
+  std::string_view route = path.substr(0, path.find('?'));
+  for (size_t start = 0; start < route.size();) {
+    size_t slash = route.find('/', start);
+    std::string_view seg = route.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    if (seg == "." || seg == "..")
+      return Status::InvalidArgument("health path " + Quote(path) + " has a \".\" or \"..\" segment" + fix);
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
   return Status::OK();
 }
 
 Status ValidatePort(long port) {
   if (port >= 1 && port <= 65535) return Status::OK();
   return Status::InvalidArgument("port " + std::to_string(port) + " is out of range (use 1-65535)");
+}
+
+Status ValidateTokenName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64;
+  for (size_t i = 0; ok && i < name.size(); ++i) {
+    char c = name[i];
+    ok = IsAlpha(c) || IsDigit(c) || c == '.' || c == '_' || c == '-';
+  }
+  if (ok) return Status::OK();
+  return Status::InvalidArgument("token name " + Quote(name) +
+                                 " is invalid (use 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-')");
 }
 
 }  // namespace bim

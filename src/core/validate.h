@@ -26,4 +26,7 @@ Status ValidateHealthPath(std::string_view path);
 // Ports: 1-65535.
 Status ValidatePort(long port);
 
+// API token names (shown in the audit log): 1-64 chars of [A-Za-z0-9._-].
+Status ValidateTokenName(std::string_view name);
+
 }  // namespace bim

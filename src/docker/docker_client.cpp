@@ -264,6 +264,11 @@ Status DockerClient::BuildImage(const BuildOptions& options, const LineSink& on_
   request.target = fmt::format("/build?t={}&dockerfile={}&labels={}&rm=1&forcerm=1",
                                engine::QueryEscape(options.tag), engine::QueryEscape(options.dockerfile),
                                engine::QueryEscape(Dump(labels)));
+  if (!options.build_args.empty()) {
+    json args = json::object();
+    for (const auto& [k, v] : options.build_args) args[k] = v;
+    request.target += "&buildargs=" + engine::QueryEscape(Dump(args));
+  }
   request.body_file = options.context_tar_path;
   request.content_type = "application/x-tar";
   request.timeout_seconds = 0;  // builds take as long as they take; `cancelled` is the way out
@@ -429,6 +434,39 @@ Status DockerClient::ContainerLogs(const std::string& id, int tail, bool follow,
   if (s.ok() && response.status >= 400) return engine::ErrorStatus(response, "docker logs " + id);
   demuxer.Finish();
   return Status::OK();
+}
+
+Status DockerClient::WatchContainerExits(const Labels& labels, const ExitHandler& on_exit,
+                                         const CancelCheck& cancelled) const {
+  json label_list = json::array();
+  for (const auto& [k, v] : labels) label_list.push_back(v.empty() ? k : k + "=" + v);
+  json filters{{"type", {"container"}}, {"event", {"die"}}, {"label", label_list}};
+  engine::Request request;
+  request.target = "/events?filters=" + engine::QueryEscape(Dump(filters));
+  request.timeout_seconds = 0;
+  request.cancelled = cancelled;
+  std::string pending;
+  request.on_data = [&](std::string_view chunk) {
+    pending.append(chunk);
+    size_t nl;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      json event = json::parse(pending.substr(0, nl), nullptr, false);
+      pending.erase(0, nl + 1);
+      if (!event.is_object() || !event.contains("Actor")) continue;
+      const json& attrs = event["Actor"].value("Attributes", json::object());
+      Labels event_labels;
+      for (const auto& [k, v] : attrs.items())
+        if (v.is_string()) event_labels[k] = v.get<std::string>();
+      int code = event_labels.count("exitCode") ? std::atoi(event_labels["exitCode"].c_str()) : -1;
+      on_exit(event["Actor"].value("ID", ""), event_labels, code);
+    }
+  };
+  engine::Response response;
+  Status s = engine::Perform(socket_path_, request, &response);
+  if (s.code() == Code::kCancelled) return Status::OK();
+  if (!s.ok()) return s;
+  if (response.status >= 400) return engine::ErrorStatus(response, "docker events");
+  return Status::Unavailable("docker event stream ended");
 }
 
 Status DockerClient::RemoveImage(const std::string& ref, bool force) const {

@@ -29,6 +29,7 @@ struct BuildOptions {
   std::string tag;                   // e.g. "bim/hello:v3"
   std::string dockerfile = "Dockerfile";
   Labels labels;                     // set on the image
+  std::map<std::string, std::string> build_args;  // the Dockerfile's ARGs (`buildargs`), validated by the caller
 };
 
 struct ContainerSpec {
@@ -94,6 +95,12 @@ class DockerClient {
   // streaming new lines until the container stops or `cancelled` returns true (then returns OK).
   Status ContainerLogs(const std::string& id, int tail, bool follow, const LineSink& on_line,
                        const CancelCheck& cancelled = nullptr) const;
+
+  // Follows Docker's event stream and calls `on_exit` for every container carrying `labels` that
+  // exits (the "die" event), with its id, labels and exit code. Blocks until `cancelled` returns true
+  // (then OK) or the stream breaks (Unavailable; the caller may call again).
+  using ExitHandler = std::function<void(const std::string& id, const Labels& labels, int exit_code)>;
+  Status WatchContainerExits(const Labels& labels, const ExitHandler& on_exit, const CancelCheck& cancelled) const;
 
   // Removes an image by tag or id. With force=false removing a tag only untags when other tags remain.
   // NotFound if it does not exist; Conflict if a container still uses it.

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/failpoint.h"
 #include "base/file_util.h"
 #include "core/template.h"
 
@@ -61,6 +62,7 @@ int Nginx::MasterPid() const {
 
 std::set<int> Nginx::WorkerPids(int master) const {
   std::set<int> pids;
+  if (master <= 0) return pids;
   DIR* d = opendir("/proc");
   if (!d) return pids;
   while (dirent* e = readdir(d)) {
@@ -161,7 +163,32 @@ Status Nginx::ReloadLocked(std::set<int>* old_workers) {
                                   "/logs/error.log");
 }
 
-Status Nginx::Start() {
+Status Nginx::WriteRoutesLocked(const std::vector<Route>& routes, bool* changed) {
+  std::set<std::string> wanted;
+  for (const auto& route : routes) {
+    std::string conf, current;
+    Status s = RenderRoute(route, &conf);
+    if (!s.ok()) return s;
+    wanted.insert(route.app + ".conf");
+    std::string path = RouteFile(route.app);
+    if (ReadFile(path, &current).ok() && current == conf) continue;
+    if (!(s = WriteFileAtomically(path, conf)).ok()) return s;
+    *changed = true;
+  }
+  if (DIR* d = opendir((options_.prefix + "/apps").c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.size() > 5 && name.ends_with(".conf") && !wanted.count(name)) {
+        unlink((options_.prefix + "/apps/" + name).c_str());
+        *changed = true;
+      }
+    }
+    closedir(d);
+  }
+  return Status::OK();
+}
+
+Status Nginx::Start(const std::vector<Route>& routes) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const char* sub : {"", "/apps", "/logs", "/tmp"}) {
     Status s = MakeDirs(options_.prefix + sub, 0755);
@@ -170,20 +197,25 @@ Status Nginx::Start() {
   RemoveTempFiles(options_.prefix);
   RemoveTempFiles(options_.prefix + "/apps");
 
-  std::string conf;
+  std::string conf, previous;
   Status s = RenderMainConfig(&conf);
   if (!s.ok()) return s;
   std::string conf_path = options_.prefix + "/nginx.conf";
-  std::string previous;
   bool had_previous = ReadFile(conf_path, &previous).ok();
-  s = WriteFileAtomically(conf_path, conf);
-  if (!s.ok()) return s;
+  bool changed = !had_previous || previous != conf;
+  if (changed && !(s = WriteFileAtomically(conf_path, conf)).ok()) return s;
+  // Route files are rewritten from the caller's truth (the database) before nginx reads anything, so
+  // a route file a crash left half-switched never goes live.
+  if (!(s = WriteRoutesLocked(routes, &changed)).ok()) return s;
+  int master = MasterPid();
+  // A running nginx whose config is already right is left alone: restarting bimd drops nothing.
+  if (master != 0 && !changed) return Status::OK();
   s = TestConfig();
   if (!s.ok()) {
     if (had_previous) WriteFileAtomically(conf_path, previous);
     return s;
   }
-  if (MasterPid() != 0) return ReloadLocked();
+  if (master != 0) return ReloadLocked();
 
   std::string output;
   s = runner_->Run(BaseArgs(), &output);
@@ -191,7 +223,7 @@ Status Nginx::Start() {
   // nginx daemonises; wait for the pid file and the first workers.
   auto deadline = std::chrono::steady_clock::now() + options_.reload_confirm_timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    int master = MasterPid();
+    master = MasterPid();
     if (master != 0 && !WorkerPids(master).empty()) return Status::OK();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -214,6 +246,7 @@ Status Nginx::ApplyRoute(const Route& route, std::set<int>* old_workers) {
   };
   s = WriteFileAtomically(path, conf);
   if (!s.ok()) return s;
+  Failpoint("route-written");
   s = TestConfig();
   if (!s.ok()) {
     restore();
@@ -235,37 +268,6 @@ Status Nginx::RemoveRoute(const std::string& app) {
   if (access(path.c_str(), F_OK) != 0) return Status::OK();
   if (unlink(path.c_str()) != 0) return Status::Internal("cannot remove " + path + ": " + std::strerror(errno));
   if (MasterPid() == 0) return Status::OK();
-  return ReloadLocked();
-}
-
-Status Nginx::SyncRoutes(const std::vector<Route>& routes) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::set<std::string> wanted;
-  bool changed = false;
-  for (const auto& route : routes) {
-    std::string conf, current;
-    Status s = RenderRoute(route, &conf);
-    if (!s.ok()) return s;
-    wanted.insert(route.app + ".conf");
-    std::string path = RouteFile(route.app);
-    if (ReadFile(path, &current).ok() && current == conf) continue;
-    s = WriteFileAtomically(path, conf);
-    if (!s.ok()) return s;
-    changed = true;
-  }
-  if (DIR* d = opendir((options_.prefix + "/apps").c_str())) {
-    while (dirent* e = readdir(d)) {
-      std::string name = e->d_name;
-      if (name.size() > 5 && name.ends_with(".conf") && !wanted.count(name)) {
-        unlink((options_.prefix + "/apps/" + name).c_str());
-        changed = true;
-      }
-    }
-    closedir(d);
-  }
-  if (!changed || MasterPid() == 0) return Status::OK();
-  Status s = TestConfig();
-  if (!s.ok()) return s;
   return ReloadLocked();
 }
 

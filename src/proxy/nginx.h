@@ -53,11 +53,13 @@ class Nginx {
   // `runner` must outlive this object.
   Nginx(NginxOptions options, CommandRunner* runner);
 
-  // Renders nginx.conf, removes half-written temp files left by a crash, tests the config, and then
-  // starts the master if it is not running, or reloads it if it is (adopting an nginx left running by
-  // a previous bimd, so restarting bimd drops no request). On failure nothing is left running that
-  // was not running before, and the error names nginx's message.
-  Status Start();
+  // Brings nginx in line with `routes` (the complete list of live apps): renders nginx.conf, removes
+  // half-written temp files left by a crash, rewrites every route file (removing files of apps not
+  // listed), then starts the master if it is not running, or reloads it (confirmed) if anything
+  // changed. A running nginx whose files already match is not touched, so restarting bimd drops no
+  // request. On failure nothing is left running that was not running before, and the error names
+  // nginx's message.
+  Status Start(const std::vector<Route>& routes);
 
   // Points the app's route at `route.upstream_port` and reloads (confirmed). On success, if
   // `old_workers` is given, it receives the PIDs of the worker generation that was replaced: requests
@@ -72,15 +74,13 @@ class Nginx {
   // Removes the app's route and reloads. OK if it had none.
   Status RemoveRoute(const std::string& app);
 
-  // Rewrites every app route from `routes` and removes route files for apps not in the list, then
-  // tests and reloads once. Used when bimd starts, to make nginx match the database.
-  Status SyncRoutes(const std::vector<Route>& routes);
-
   // Asks the master to finish in-flight requests and exit (nginx -s quit). OK if not running.
   Status Stop();
 
   // The master's PID, or 0 if it is not running.
   int MasterPid() const;
+  // The master's current worker PIDs (empty if it is not running).
+  std::set<int> CurrentWorkers() const { return WorkerPids(MasterPid()); }
 
   const NginxOptions& options() const { return options_; }
   std::string RouteFile(const std::string& app) const;
@@ -89,6 +89,7 @@ class Nginx {
   Status RenderMainConfig(std::string* out) const;
   Status RenderRoute(const Route& route, std::string* out) const;
   Status TestConfig();
+  Status WriteRoutesLocked(const std::vector<Route>& routes, bool* changed);
   Status ReloadLocked(std::set<int>* old_workers = nullptr);
   std::set<int> WorkerPids(int master) const;
   std::vector<std::string> BaseArgs() const;

@@ -4,18 +4,33 @@
 
 #include <cstdio>
 
+#include "core/listen_policy.h"
 #include "server/api_context.h"
 
 namespace bim {
 
+namespace {
+// httplib::SSLServer is an httplib::Server whose connections are TLS; everything else is shared.
+std::unique_ptr<httplib::Server> MakeServer(const ServerOptions& options) {
+  if (!options.tls_cert.empty())
+    return std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
+  return std::make_unique<httplib::Server>();
+}
+}  // namespace
+
 ApiServer::ApiServer(const ServerOptions& options, Deployer* deployer, Store* store, Authenticator* auth)
-    : options_(options), deployer_(deployer), store_(store), auth_(auth), http_(std::make_unique<httplib::Server>()) {
+    : options_(options), deployer_(deployer), store_(store), auth_(auth), http_(MakeServer(options)) {
   Routes();
 }
 
 ApiServer::~ApiServer() = default;
 
 Status ApiServer::Bind(int* bound_port) {
+  if (Status s = CheckListenPolicy(options_.listen, options_.tls_cert, options_.tls_key, options_.insecure); !s.ok())
+    return s;
+  if (!http_->is_valid())
+    return Status::InvalidArgument("cannot load the TLS certificate " + options_.tls_cert + " or key " +
+                                   options_.tls_key + " (PEM files, readable by bimd, key matching the cert)");
   size_t colon = options_.listen.rfind(':');
   if (colon == std::string::npos)
     return Status::InvalidArgument("--listen must be HOST:PORT (got \"" + options_.listen + "\")");
@@ -38,9 +53,28 @@ void ApiServer::Routes() {
   httplib::Server& http = *http_;
   // Streams (log follows, deploys) hold a thread each; the default pool of ~8 would starve.
   http.new_task_queue = [] { return new httplib::ThreadPool(64); };
-  http.set_payload_max_length(static_cast<size_t>(options_.max_upload_bytes) + (1 << 20));
-  http.set_read_timeout(30, 0);
+  // The deploy upload's own limits (context + 1 MiB meta + multipart framing) are checked first, with
+  // clear messages; this is only the backstop, so it must not be lower than those.
+  http.set_payload_max_length(static_cast<size_t>(options_.max_upload_bytes) + (1 << 20) + (64 << 10));
+  // Slow clients: a connection that sends nothing for read_timeout is dropped. Idle keep-alive
+  // connections close after 5 s. The request line and each header line are limited to 8 KiB by
+  // cpp-httplib itself (compile-time CPPHTTPLIB_*_MAX_LENGTH in Debian's build; 414/400 beyond).
+  http.set_read_timeout(options_.read_timeout_seconds, 0);
   http.set_write_timeout(30, 0);
+  http.set_keep_alive_timeout(5);
+  // Bodies: only the deploy upload may be large (it streams to disk under max_upload_bytes); every
+  // other route is refused with 413 before its body is read when it announces more than
+  // max_json_body_bytes, and chunked bodies (length unknown up front) are refused there too.
+  const int64_t max_json = options_.max_json_body_bytes;
+  http.set_pre_routing_handler([max_json](const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "POST" && req.path.ends_with("/deploy")) return httplib::Server::HandlerResponse::Unhandled;
+    bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+    uint64_t length = req.get_header_value<uint64_t>("Content-Length");
+    if (!chunked && length <= static_cast<uint64_t>(max_json)) return httplib::Server::HandlerResponse::Unhandled;
+    SendError(res, Status::TooLarge(chunked ? "chunked request bodies are only accepted for deploys"
+                                            : "request body is larger than " + std::to_string(max_json) + " bytes"));
+    return httplib::Server::HandlerResponse::Handled;
+  });
 
   http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
     // Method, path and status only: query strings and bodies may carry values we must not log.

@@ -7,31 +7,6 @@ namespace bim {
 
 using nlohmann::json;
 
-namespace {
-
-// Runs a release-producing operation inside a chunked NDJSON response and ends the stream with a
-// {"event":"result"} object, because the outcome is only known after the headers went out.
-using ReleaseOperation = std::function<Status(const EventSink&, const CancelCheck&, DeployOutcome*)>;
-
-void StreamRelease(httplib::Response& res, ReleaseOperation op) {
-  res.set_chunked_content_provider("application/x-ndjson", [op](size_t, httplib::DataSink& sink) {
-    NdjsonStream out(sink);
-    DeployOutcome outcome;
-    Status s = op([&](const json& e) { out.Write(e); }, [&] { return out.Gone(); }, &outcome);
-    json result{{"event", "result"}, {"ok", s.ok()}, {"url", outcome.url}};
-    if (outcome.release.id) result["release"] = ReleaseJson(outcome.release);
-    if (!s.ok()) {
-      result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
-      result["logs"] = outcome.log_tail;
-    }
-    out.Write(result);
-    sink.done();
-    return true;
-  });
-}
-
-}  // namespace
-
 void RegisterAppRoutes(ApiContext& ctx) {
   httplib::Server& http = ctx.http;
   Deployer& deployer = ctx.deployer;

@@ -79,4 +79,21 @@ bool NdjsonStream::Gone() {
   return gone_;
 }
 
+void StreamRelease(httplib::Response& res, ReleaseOperation op) {
+  res.set_chunked_content_provider("application/x-ndjson", [op](size_t, httplib::DataSink& sink) {
+    NdjsonStream out(sink);
+    DeployOutcome outcome;
+    Status s = op([&](const json& e) { out.Write(e); }, [&] { return out.Gone(); }, &outcome);
+    json result{{"event", "result"}, {"ok", s.ok()}, {"url", outcome.url}};
+    if (outcome.release.id) result["release"] = ReleaseJson(outcome.release);
+    if (!s.ok()) {
+      result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
+      result["logs"] = outcome.log_tail;
+    }
+    out.Write(result);
+    sink.done();
+    return true;
+  });
+}
+
 }  // namespace bim

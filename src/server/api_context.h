@@ -66,6 +66,12 @@ class NdjsonStream {
   bool gone_ = false;
 };
 
+// Runs a release-producing operation (deploy, rollback, env change) inside a chunked NDJSON
+// response: its events as they happen, then {"event":"result","ok",...,"release","error","logs"},
+// because the outcome is only known after the headers went out.
+using ReleaseOperation = std::function<Status(const EventSink&, const CancelCheck&, DeployOutcome*)>;
+void StreamRelease(httplib::Response& res, ReleaseOperation op);
+
 // Route groups, one file each.
 void RegisterAppRoutes(ApiContext& ctx);       // apps, status, releases, logs, destroy, deploy (api_apps.cpp)
 void RegisterReleaseRoutes(ApiContext& ctx);   // rollback, env list/set/unset (api_releases.cpp)

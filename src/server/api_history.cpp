@@ -1,6 +1,36 @@
-// Placeholder until the History routes land.
+// Routes for the git-backed deployment history (server/history.h).
+#include <cstdlib>
+
 #include "server/api_context.h"
+#include "server/history.h"
 
 namespace bim {
-void RegisterHistoryRoutes(ApiContext&) {}
+
+using nlohmann::json;
+
+void RegisterHistoryRoutes(ApiContext& ctx) {
+  const ServerOptions& options = ctx.options;
+
+  // GET /v1/apps/{app}/history?limit=N -> {"app", "commits": [newest first]}. Works for destroyed apps
+  // too (their history outlives them), so there is no existence check against the store.
+  // The repository is opened per request rather than shared with the writer: git makes HEAD move
+  // atomically, so a reader never sees half a commit, and the route needs nothing from main.cpp.
+  ctx.http.Get(R"(/v1/apps/([^/]+)/history)", ctx.ForApp([&options](const httplib::Request& req, httplib::Response& res,
+                                                                    const Principal&, const std::string& app) {
+    int limit = 0;
+    if (req.has_param("limit")) {
+      char* end = nullptr;
+      std::string text = req.get_param_value("limit");
+      long n = std::strtol(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || n < 0 || n > 1000000)
+        return SendError(res, Status::InvalidArgument("limit must be a number from 0 (all) to 1000000"));
+      limit = static_cast<int>(n);
+    }
+    json commits;
+    Status s = DeployHistory::ReadLog(options.data_dir + "/history", app, limit, &commits);
+    if (!s.ok()) return SendError(res, s);
+    SendJson(res, json{{"app", app}, {"commits", commits}});
+  }));
+}
+
 }  // namespace bim

@@ -1,6 +1,92 @@
-// Placeholder until the Release routes land.
+// Routes for releases that reuse an image: rollback and env changes, and reading the env.
+#include <algorithm>
+
+#include "core/deploy_plan.h"
+#include "core/validate.h"
 #include "server/api_context.h"
 
 namespace bim {
-void RegisterReleaseRoutes(ApiContext&) {}
+
+using nlohmann::json;
+
+namespace {
+
+// Env values are shown only when asked for; otherwise a fixed mask, so length leaks nothing.
+json EnvJson(const EnvList& env, bool reveal) {
+  json list = json::array();
+  for (const auto& var : env) list.push_back({{"key", var.key}, {"value", reveal ? var.value : "••••"}});
+  return list;
+}
+
+}  // namespace
+
+void RegisterReleaseRoutes(ApiContext& ctx) {
+  httplib::Server& http = ctx.http;
+  Deployer& deployer = ctx.deployer;
+
+  http.Post(R"(/v1/apps/([^/]+)/rollback)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+                                                           const Principal& who, const std::string& app) {
+    json body = json::object();
+    if (!req.body.empty())
+      if (Status s = ParseJsonBody(req, &body); !s.ok()) return SendError(res, s);
+    int64_t to = 0;
+    if (body.contains("to") && !body["to"].is_null()) {
+      if (!body["to"].is_string()) return SendError(res, Status::InvalidArgument("\"to\" must be a release like \"v3\""));
+      if (Status s = ParseReleaseName(body["to"].get<std::string>(), &to); !s.ok()) return SendError(res, s);
+    }
+    bool wait = !body.contains("wait") || body["wait"] != false;
+    std::string actor = who.name;
+    StreamRelease(res, [&deployer, app, to, actor, wait](const EventSink& events, const CancelCheck& cancelled,
+                                                          DeployOutcome* out) {
+      return deployer.Rollback(app, to, actor, wait, events, cancelled, out);
+    });
+  }));
+
+  http.Get(R"(/v1/apps/([^/]+)/env)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+                                                     const Principal&, const std::string& app) {
+    EnvList env;
+    Status s = deployer.EffectiveEnv(app, &env);
+    if (!s.ok()) return SendError(res, s);
+    bool reveal = req.get_param_value("reveal") == "1";
+    SendJson(res, json{{"app", app}, {"revealed", reveal}, {"env", EnvJson(env, reveal)}});
+  }));
+
+  http.Post(R"(/v1/apps/([^/]+)/env)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+                                                      const Principal& who, const std::string& app) {
+    json body;
+    if (Status s = ParseJsonBody(req, &body); !s.ok()) return SendError(res, s);
+    EnvList set;
+    std::vector<std::string> unset;
+    if (body.contains("set")) {
+      if (!body["set"].is_array()) return SendError(res, Status::InvalidArgument("\"set\" must be a list of {key, value}"));
+      for (const auto& var : body["set"]) {
+        if (!var.is_object() || !var.contains("key") || !var.contains("value") || !var["key"].is_string() ||
+            !var["value"].is_string())
+          return SendError(res, Status::InvalidArgument("\"set\" entries must be {\"key\": string, \"value\": string}"));
+        std::string key = var["key"], value = var["value"];
+        if (Status s = ValidateEnvKey(key); !s.ok()) return SendError(res, s);
+        if (value.find('\0') != std::string::npos)
+          return SendError(res, Status::InvalidArgument("env value of " + key + " contains a NUL byte"));
+        SetEnv(&set, key, value);
+      }
+    }
+    if (body.contains("unset")) {
+      if (!body["unset"].is_array()) return SendError(res, Status::InvalidArgument("\"unset\" must be a list of keys"));
+      for (const auto& key : body["unset"]) {
+        if (!key.is_string()) return SendError(res, Status::InvalidArgument("\"unset\" must be a list of keys"));
+        if (Status s = ValidateEnvKey(key.get<std::string>()); !s.ok()) return SendError(res, s);
+        unset.push_back(key);
+      }
+    }
+    if (set.empty() && unset.empty())
+      return SendError(res, Status::InvalidArgument("nothing to change: give KEY=VALUE pairs to set or KEYs to unset"));
+    bool wait = !body.contains("wait") || body["wait"] != false;
+    std::string actor = who.name;
+    StreamRelease(res, [&deployer, app, set, unset, actor, wait](const EventSink& events, const CancelCheck& cancelled,
+                                                                  DeployOutcome* out) {
+      return deployer.ChangeEnv(app, set, unset, actor, wait, events, cancelled, out);
+    });
+  }));
+}
+
 }  // namespace bim

@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include "base/failpoint.h"
 #include "base/file_util.h"
 #include "core/validate.h"
 #include "server/context_check.h"
@@ -79,6 +80,16 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
         return Status::InvalidArgument("git_commit must be a lower-case hex commit id");
       out->git_commit = commit;
     }
+    if (meta.contains("build_args")) {
+      // Docker build args ([build.args] in bim.toml), e.g. a local BUILDER_IMAGE when no registry is reachable.
+      if (!meta["build_args"].is_object()) return Status::InvalidArgument("build_args must be an object of strings");
+      out->config.build_args.clear();
+      for (const auto& [k, v] : meta["build_args"].items()) {
+        if (!v.is_string()) return Status::InvalidArgument("build arg " + k + " must be a string");
+        if (!(s = ValidateBuildArg(k, v.get<std::string>())).ok()) return s;
+        out->config.build_args[k] = v.get<std::string>();
+      }
+    }
     out->wait = meta.value("wait", true);
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("deploy meta: ") + e.what());
@@ -91,6 +102,12 @@ Status ReadDeployUpload(const ServerOptions& options, const std::string& path_ap
   if (Status s = ValidateAppName(path_app); !s.ok()) return s;
   if (!req.is_multipart_form_data())
     return Status::InvalidArgument("deploy body must be multipart/form-data with \"meta\" and \"context\" parts");
+  // A body announced larger than the limits allow is refused before a byte is read or written
+  // (cpp-httplib would otherwise stop reading at its own payload limit with no useful message).
+  const uint64_t max_body = static_cast<uint64_t>(options.max_upload_bytes) + kMaxMetaBytes + (64 << 10);
+  if (req.get_header_value<uint64_t>("Content-Length") > max_body)
+    return Status::TooLarge("build context is larger than " + std::to_string(options.max_upload_bytes) +
+                            " bytes (add large files to .dockerignore)");
   std::string dir = options.data_dir + "/uploads";
   if (Status s = MakeDirs(dir, 0700); !s.ok()) return s;
   std::string path = dir + "/" + path_app + "-" + RandomHex(8) + ".tar";
@@ -115,6 +132,7 @@ Status ReadDeployUpload(const ServerOptions& options, const std::string& path_ap
           }
           meta.append(data, len);
         } else if (part == "context") {
+          if (context_bytes > 0) Failpoint("upload");
           context_bytes += static_cast<int64_t>(len);
           if (context_bytes > options.max_upload_bytes) {
             failure = Status::TooLarge("build context is larger than " + std::to_string(options.max_upload_bytes) +

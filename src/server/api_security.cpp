@@ -1,6 +1,138 @@
-// Placeholder until the Security routes land.
+// Routes for API tokens and the audit log.
+//
+//   POST   /v1/tokens           {"name":"ci","app":"hello"} -> {"id","name","app","token"}; the only answer
+//                               that ever carries a token value
+//   GET    /v1/tokens           {"tokens":[{"id","name","app","created_at_ms","revoked_at_ms",...}]}
+//   DELETE /v1/tokens/{id}      revokes at once -> the token's row
+//   GET    /v1/audit            {"entries":[...]} newest first (?app=APP&limit=N)
+//
+// Token routes need an unscoped token (403 otherwise): a token limited to one app must not be able to
+// mint a wider one. A scoped token sees only its own app's audit entries.
+#include <charconv>
+
+#include "core/validate.h"
 #include "server/api_context.h"
 
 namespace bim {
-void RegisterSecurityRoutes(ApiContext&) {}
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kDefaultAuditLimit = 100;
+constexpr int kMaxAuditLimit = 10000;
+
+json TokenJson(const ApiToken& t) {
+  // Neither the value (never stored) nor the hash leaves the server.
+  return json{{"id", t.id},
+              {"name", t.name},
+              {"app", t.app_scope},
+              {"created_at_ms", t.created_at_ms},
+              {"revoked", t.revoked_at_ms != 0},
+              {"revoked_at_ms", t.revoked_at_ms},
+              {"last_used_at_ms", t.last_used_at_ms}};
+}
+
+json AuditJson(const AuditEntry& e) {
+  return json{{"id", e.id},         {"at_ms", e.at_ms},   {"actor", e.actor}, {"action", e.action},
+              {"app", e.app},       {"result", e.result}, {"detail", e.detail}};
+}
+
+Status RequireAdmin(const Principal& who) {
+  if (who.IsAdmin()) return Status::OK();
+  return Status::PermissionDenied("token \"" + who.name + "\" is limited to app \"" + who.app_scope +
+                                  "\"; managing tokens needs an unscoped token");
+}
+
+// Parses a positive decimal integer of at most 18 digits (so it fits int64 without overflow checks).
+bool ParsePositive(const std::string& text, int64_t* out) {
+  if (text.empty() || text.size() > 18) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && end == text.data() + text.size() && *out > 0;
+}
+
+void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,
+           const Status& result, const std::string& detail) {
+  AuditEntry e{0, 0, who.name, action, app, result.ok() ? "ok" : result.message(), detail};
+  store.AppendAudit(&e);
+}
+
+}  // namespace
+
+void RegisterSecurityRoutes(ApiContext& ctx) {
+  httplib::Server& http = ctx.http;
+  Store& store = ctx.store;
+
+  http.Post("/v1/tokens", ctx.Authed([&](const httplib::Request& req, httplib::Response& res, const Principal& who) {
+    if (Status s = RequireAdmin(who); !s.ok()) return SendError(res, s);
+    json body;
+    if (Status s = ParseJsonBody(req, &body); !s.ok()) return SendError(res, s);
+    ApiToken t;
+    std::string token = NewToken();
+    t.hash = HashToken(token);
+    if (body.contains("name") && !body["name"].is_null()) {
+      if (!body["name"].is_string()) return SendError(res, Status::InvalidArgument("\"name\" must be a string"));
+      t.name = body["name"].get<std::string>();
+    } else {
+      // The hash's first hex digits identify the token without revealing anything about its value.
+      t.name = "token-" + t.hash.substr(0, 8);
+    }
+    if (Status s = ValidateTokenName(t.name); !s.ok()) return SendError(res, s);
+    if (t.name == "admin")
+      return SendError(res, Status::InvalidArgument("token name \"admin\" is reserved for the admin token; pick another"));
+    if (body.contains("app") && !body["app"].is_null()) {
+      if (!body["app"].is_string()) return SendError(res, Status::InvalidArgument("\"app\" must be a string"));
+      t.app_scope = body["app"].get<std::string>();
+      if (Status s = ValidateAppName(t.app_scope); !s.ok()) return SendError(res, s);
+    }
+    Status s = store.CreateToken(&t);
+    Audit(store, who, "token.create", t.app_scope, s, s.ok() ? "id=" + std::to_string(t.id) + " name=" + t.name : t.name);
+    if (!s.ok()) return SendError(res, s);
+    json out = TokenJson(t);
+    out["token"] = token;
+    SendJson(res, out);
+  }));
+
+  http.Get("/v1/tokens", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {
+    if (Status s = RequireAdmin(who); !s.ok()) return SendError(res, s);
+    std::vector<ApiToken> tokens;
+    if (Status s = store.ListTokens(&tokens); !s.ok()) return SendError(res, s);
+    json list = json::array();
+    for (const auto& t : tokens) list.push_back(TokenJson(t));
+    SendJson(res, json{{"tokens", list}});
+  }));
+
+  http.Delete(R"(/v1/tokens/([^/]+))",
+              ctx.Authed([&](const httplib::Request& req, httplib::Response& res, const Principal& who) {
+                if (Status s = RequireAdmin(who); !s.ok()) return SendError(res, s);
+                int64_t id = 0;
+                if (!ParsePositive(req.matches[1], &id))
+                  return SendError(res, Status::InvalidArgument("token id must be a positive number (see `bim token list`)"));
+                ApiToken t;
+                Status s = store.RevokeToken(id, &t);
+                Audit(store, who, "token.revoke", s.ok() ? t.app_scope : "", s,
+                      s.ok() ? "id=" + std::to_string(id) + " name=" + t.name : "id=" + std::to_string(id));
+                if (!s.ok()) return SendError(res, s);
+                SendJson(res, TokenJson(t));
+              }));
+
+  http.Get("/v1/audit", ctx.Authed([&](const httplib::Request& req, httplib::Response& res, const Principal& who) {
+    std::string app = req.get_param_value("app");
+    if (!app.empty()) {
+      if (Status s = ValidateAppName(app); !s.ok()) return SendError(res, s);
+      if (Status s = who.CanAccess(app); !s.ok()) return SendError(res, s);
+    } else if (!who.IsAdmin()) {
+      app = who.app_scope;  // a scoped token sees its own app only
+    }
+    int64_t limit = kDefaultAuditLimit;
+    if (req.has_param("limit") && (!ParsePositive(req.get_param_value("limit"), &limit) || limit > kMaxAuditLimit))
+      return SendError(res, Status::InvalidArgument("limit must be a number from 1 to " + std::to_string(kMaxAuditLimit)));
+    std::vector<AuditEntry> entries;
+    if (Status s = store.ListAudit(app, static_cast<int>(limit), &entries); !s.ok()) return SendError(res, s);
+    json list = json::array();
+    for (const auto& e : entries) list.push_back(AuditJson(e));
+    SendJson(res, json{{"app", app}, {"entries", list}});
+  }));
+}
+
 }  // namespace bim

@@ -24,6 +24,8 @@ class Authenticator {
   // and writes it to `token_path` (0600). If the file is missing but a hash exists, nothing is
   // written (the operator deleted it; the hash still works). Sets *created when a token was made.
   Status EnsureAdminToken(const std::string& token_path, bool* created);
+  // Accepts the admin token and every stored token that is not revoked (revocation takes effect on
+  // the next call: nothing is cached).
   // OK, *name = the token's name ("admin") and *app_scope = the one app it is limited to ("" for
   // all) if `authorization` is "Bearer <valid token>"; otherwise Unauthenticated with a message that
   // never includes the presented value.

@@ -46,22 +46,52 @@ bool StaysInside(const std::string& base_dir, const std::string& rel) {
   return push(base_dir) && push(rel);
 }
 
-Status CheckBuildContext(const std::string& path, const ContextLimits& limits, const std::string& dockerfile) {
-  std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);
+namespace {
+
+using ArchivePtr = std::unique_ptr<archive, decltype(&archive_read_free)>;
+
+ArchivePtr NewReader() {
+  ArchivePtr a(archive_read_new(), archive_read_free);
   archive_read_support_filter_gzip(a.get());
   archive_read_support_format_tar(a.get());
+  return a;
+}
+
+// archive_error_string may return NULL (e.g. a bare ARCHIVE_FATAL); never build a string from it.
+std::string ErrorOf(archive* a) {
+  const char* e = archive_error_string(a);
+  return e != nullptr ? e : "unknown error";
+}
+
+Status CheckOpened(archive* a, const ContextLimits& limits, const std::string& dockerfile);
+
+}  // namespace
+
+Status CheckBuildContext(const std::string& path, const ContextLimits& limits, const std::string& dockerfile) {
+  ArchivePtr a = NewReader();
   if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK)
-    return Status::InvalidArgument(std::string("build context is not a readable tar: ") +
-                                   archive_error_string(a.get()));
+    return Status::InvalidArgument("build context is not a readable tar: " + ErrorOf(a.get()));
+  return CheckOpened(a.get(), limits, dockerfile);
+}
+
+Status CheckBuildContext(const void* data, size_t size, const ContextLimits& limits, const std::string& dockerfile) {
+  ArchivePtr a = NewReader();
+  if (archive_read_open_memory(a.get(), data, size) != ARCHIVE_OK)
+    return Status::InvalidArgument("build context is not a readable tar: " + ErrorOf(a.get()));
+  return CheckOpened(a.get(), limits, dockerfile);
+}
+
+namespace {
+
+Status CheckOpened(archive* a, const ContextLimits& limits, const std::string& dockerfile) {
   int64_t entries = 0, bytes = 0;
   bool saw_dockerfile = false;
   archive_entry* entry = nullptr;
   for (;;) {
-    int rc = archive_read_next_header(a.get(), &entry);
+    int rc = archive_read_next_header(a, &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
-      return Status::InvalidArgument(std::string("build context tar is corrupt or truncated: ") +
-                                     archive_error_string(a.get()));
+      return Status::InvalidArgument("build context tar is corrupt or truncated: " + ErrorOf(a));
     if (++entries > limits.max_entries)
       return Status::TooLarge("build context has more than " + std::to_string(limits.max_entries) +
                               " files (add build outputs and dependencies to .dockerignore)");
@@ -85,7 +115,9 @@ Status CheckBuildContext(const std::string& path, const ContextLimits& limits, c
       return Status::InvalidArgument("build context entry \"" + name +
                                      "\" is a device, socket or fifo (only files, directories and links)");
     }
-    bytes += archive_entry_size(entry);
+    // A hostile header can claim any size, negative or near INT64_MAX: compare without overflowing.
+    int64_t size = archive_entry_size(entry) > 0 ? archive_entry_size(entry) : 0;
+    bytes = size > limits.max_unpacked_bytes - bytes ? limits.max_unpacked_bytes + 1 : bytes + size;
     if (bytes > limits.max_unpacked_bytes)
       return Status::TooLarge("build context unpacks to more than " + std::to_string(limits.max_unpacked_bytes) +
                               " bytes (add large files to .dockerignore)");
@@ -93,16 +125,17 @@ Status CheckBuildContext(const std::string& path, const ContextLimits& limits, c
     // Read (and discard) the data so a truncated stream is detected here, not inside Docker.
     la_ssize_t n;
     char buf[65536];
-    while ((n = archive_read_data(a.get(), buf, sizeof buf)) > 0) {
+    while ((n = archive_read_data(a, buf, sizeof buf)) > 0) {
     }
     if (n < 0)
-      return Status::InvalidArgument(std::string("build context tar is corrupt or truncated: ") +
-                                     archive_error_string(a.get()));
+      return Status::InvalidArgument("build context tar is corrupt or truncated: " + ErrorOf(a));
   }
   if (!saw_dockerfile)
     return Status::InvalidArgument("the app folder has no " + dockerfile +
                                    " (write one, or run `bim init` to generate it)");
   return Status::OK();
 }
+
+}  // namespace
 
 }  // namespace bim

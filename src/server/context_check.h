@@ -2,6 +2,7 @@
 // otherwise. bimd checks every entry before handing the tar to Docker.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -20,6 +21,8 @@ struct ContextLimits {
 // the first offending entry, TooLarge for a limit, or InvalidArgument for a corrupt/truncated stream.
 // Also requires a Dockerfile at the top level named `dockerfile`.
 Status CheckBuildContext(const std::string& path, const ContextLimits& limits, const std::string& dockerfile);
+// The same checks on a tar held in memory (used by the fuzzer and tests).
+Status CheckBuildContext(const void* data, size_t size, const ContextLimits& limits, const std::string& dockerfile);
 
 // True if `rel` is a relative path whose normalised form stays inside its root (no leading '/',
 // no component ".." that climbs above the root). Resolves `rel` against `base_dir` (a directory

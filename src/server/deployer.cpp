@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "base/failpoint.h"
 #include "base/file_util.h"
 #include "core/deploy_plan.h"
 #include "server/health_probe.h"
@@ -15,7 +16,8 @@ namespace bim {
 using nlohmann::json;
 
 struct Deployer::Attempt {
-  const DeployRequest* request = nullptr;
+  std::string context_path;    // the build context ("" when an existing image is reused)
+  std::map<std::string, std::string> build_args;
   EnvList env;                 // what the container runs with
   Release release;
   ReleasePlan plan;
@@ -50,9 +52,26 @@ Deployer::Deployer(const ServerOptions& options, Store* store, DockerClient* doc
                    std::string instance_id)
     : options_(options), store_(store), docker_(docker), nginx_(nginx), instance_id_(std::move(instance_id)) {
   retirer_ = std::thread([this] { RetireLoop(); });
+  exit_watcher_ = std::thread([this] { WatchExits(); });
+}
+
+void Deployer::WatchExits() {
+  while (!stop_watching_) {
+    docker_->WatchContainerExits(
+        {{labels::kInstance, instance_id_}},
+        [this](const std::string& id, const Labels&, int code) {
+          std::lock_guard<std::mutex> lock(exits_mu_);
+          last_exit_[id] = {code, NowMillis()};
+        },
+        [this] { return stop_watching_.load(); });
+    // The stream broke (dockerd restarting?): try again shortly.
+    for (int i = 0; i < 10 && !stop_watching_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 Deployer::~Deployer() {
+  stop_watching_ = true;
+  exit_watcher_.join();
   {
     std::lock_guard<std::mutex> lock(retire_mu_);
     shutting_down_ = true;
@@ -73,58 +92,94 @@ std::string Deployer::AppUrl(const std::string& app) const {
 
 Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, const CancelCheck& cancelled,
                         DeployOutcome* out) {
-  const std::string& name = request.config.app;
+  struct Cleanup {
+    const std::string& path;
+    ~Cleanup() { unlink(path.c_str()); }
+  } cleanup{request.context_path};
+  ReleaseSpec spec;
+  spec.app = request.config.app;
+  spec.kind = "deploy";
+  spec.actor = request.actor;
+  spec.wait = request.wait;
+  spec.context_path = request.context_path;
+  spec.build_args = request.config.build_args;
+  spec.git_commit = request.git_commit;
+  auto prepare = [&](App* app, ReleaseSpec* spec) -> Status {
+    app->port = request.config.port;
+    app->health_path = request.config.health.path;
+    app->health_timeout_ms = request.config.health.timeout.count();
+    // The rule: the server's stored env (bim env set) first, then the folder's .env on top; a key in
+    // both takes the folder's value.
+    EnvList stored;
+    Status s = store_->GetAppEnv(app->name, &stored);
+    if (!s.ok() && !s.IsNotFound()) return s;
+    spec->env = stored;
+    for (const auto& var : request.env) SetEnv(&spec->env, var.key, var.value);
+    return Status::OK();
+  };
+  return Execute(spec, prepare, events, cancelled, out);
+}
+
+Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSink& events,
+                         const CancelCheck& cancelled, DeployOutcome* out) {
+  const std::string name = spec.app;
   std::string busy_with;
-  AppLocks::Holder lock = request.wait ? locks_.Acquire(name, "a deploy")
-                                       : locks_.TryAcquire(name, "a deploy", &busy_with);
-  if (!lock.held()) {
-    unlink(request.context_path.c_str());
+  AppLocks::Holder lock = spec.wait ? locks_.Acquire(name, "a " + spec.kind)
+                                    : locks_.TryAcquire(name, "a " + spec.kind, &busy_with);
+  if (!lock.held())
     return Status::Conflict("app \"" + name + "\" is busy with " + busy_with +
                             " (wait for it, or drop --no-wait to queue behind it)");
-  }
 
   Attempt a;
-  a.request = &request;
-  a.env = request.env;
   a.started_ms = MonotonicMillis();
-
   App app;
   Status s = store_->GetApp(name, &app);
-  if (!s.ok() && !s.IsNotFound()) return s;
-  if (s.IsNotFound()) app.name = name;
-  app.port = request.config.port;
-  app.health_path = request.config.health.path;
-  app.health_timeout_ms = request.config.health.timeout.count();
-  if (!(s = store_->PutApp(app)).ok()) return s;
+  if (s.IsNotFound() && spec.kind == "deploy") {
+    app = App();
+    app.name = name;
+  } else if (!s.ok()) {
+    return s;
+  }
   if (app.live_version > 0) store_->GetRelease(name, app.live_version, &a.previous);
+  if (!(s = prepare(&app, &spec)).ok()) return s;
+  if (!(s = store_->PutApp(app)).ok()) return s;
+  a.context_path = spec.context_path;
+  a.build_args = spec.build_args;
+  a.env = spec.env;
 
   a.release.app = name;
   a.release.status = release_status::kBuilding;
-  a.release.kind = "deploy";
-  a.release.git_commit = request.git_commit;
-  a.release.env_digest = EnvDigest(request.env);
+  a.release.kind = spec.kind;
+  a.release.git_commit = spec.git_commit;
+  a.release.env_digest = EnvDigest(spec.env);
   if (!(s = store_->CreateRelease(&a.release)).ok()) return s;
-  if (!(s = store_->SaveReleaseEnv(a.release.id, request.env)).ok()) return s;
+  if (!(s = store_->SaveReleaseEnv(a.release.id, spec.env)).ok()) return s;
 
   ReleaseInputs inputs;
-  inputs.config = request.config;
+  inputs.config.app = name;
+  inputs.config.port = app.port;
+  inputs.config.health.path = app.health_path;
+  inputs.config.health.timeout = std::chrono::milliseconds(app.health_timeout_ms);
   inputs.version = a.release.version;
-  inputs.env = request.env;
+  inputs.env = spec.env;
   inputs.domain = options_.domain;
   inputs.instance_id = instance_id_;
   inputs.public_port = PublicPortSuffix();
+  inputs.image_tag = spec.image_tag;
   a.plan = PlanRelease(inputs);
   a.release.image_tag = a.plan.image_tag;
+  a.release.image_id = spec.image_id;
   a.release.container_name = a.plan.container_name;
   store_->UpdateRelease(a.release);
-  locks_.Relabel(name, "deploy " + a.plan.release_name);
-  events({{"event", "release"}, {"release", a.plan.release_name}, {"app", name}});
+  locks_.Relabel(name, spec.kind + " " + a.plan.release_name);
+  events({{"event", "release"}, {"release", a.plan.release_name}, {"app", name}, {"kind", spec.kind}});
 
   s = RunRelease(&a, events, cancelled);
   if (!s.ok()) FailRelease(&a, s);
-  unlink(request.context_path.c_str());
+  else PruneImages(name);
 
-  AuditEntry audit{0, 0, request.actor, "deploy", name, s.ok() ? "ok" : s.message(), a.plan.release_name};
+  AuditEntry audit{0, 0, spec.actor, spec.kind, name, s.ok() ? "ok" : s.message(),
+                   a.plan.release_name + (spec.audit_detail.empty() ? "" : " " + spec.audit_detail)};
   store_->AppendAudit(&audit);
   out->release = a.release;
   out->url = a.plan.url;
@@ -138,16 +193,21 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
     events({{"event", "step"}, {"step", "build"}, {"message", "Building image " + a->plan.image_tag}});
     long long t0 = MonotonicMillis();
     BuildOptions build;
-    build.context_tar_path = a->request->context_path;
+    build.context_tar_path = a->context_path;
     build.tag = a->plan.image_tag;
+    build.build_args = a->build_args;
     // Only the labels cleanup needs: the classic builder turns each label into its own LABEL step
     // (an intermediate container each), which costs ~100 ms per label on a cold build.
     build.labels = {{labels::kInstance, a->plan.labels.at(labels::kInstance)},
                     {labels::kApp, a->plan.labels.at(labels::kApp)}};
     std::string image_id;
     s = docker_->BuildImage(
-        build, [&](std::string_view line) { events({{"event", "build"}, {"line", std::string(line)}}); }, &image_id,
-        cancelled);
+        build,
+        [&](std::string_view line) {
+          Failpoint("build");
+          events({{"event", "build"}, {"line", std::string(line)}});
+        },
+        &image_id, cancelled);
     // Docker may have tagged an image even if the stream broke off: clean it up on any failure.
     a->built_image = true;
     if (!s.ok()) {
@@ -168,6 +228,7 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
   std::set<int> old_workers;
   Route route{a->release.app, a->plan.server_name, a->plan.release_name, a->host_port};
   if (!(s = nginx_->ApplyRoute(route, &old_workers)).ok()) return s.Wrap("switching the route");
+  Failpoint("reloaded");
 
   // The route is live: from here on the release is not failed even if recording it hits an error,
   // and Reconcile makes the database and nginx agree after a crash in between.
@@ -216,6 +277,7 @@ Status Deployer::StartHealthyContainer(Attempt* a, const EventSink& events, cons
   a->release.host_port = spec.host_port;
   store_->UpdateRelease(a->release);
 
+  Failpoint("health");
   auto timeout = a->plan.health_timeout;
   events({{"event", "step"},
           {"step", "health"},

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <map>
 #include <mutex>
 #include <set>
 #include <condition_variable>
@@ -74,6 +75,23 @@ class Deployer {
   Status Deploy(const DeployRequest& request, const EventSink& events, const CancelCheck& cancelled,
                 DeployOutcome* out);
 
+  // Re-activates an earlier release's image with the env it had (no rebuild), through the same health
+  // gate and switch as a deploy, as a new release of kind "rollback". `to_version` 0 means the newest
+  // retired release older than the live one. NotFound if there is no such release; FailedPrecondition
+  // if its image was pruned (bimd keeps options.keep_releases images per app) or it never went live.
+  Status Rollback(const std::string& app, int64_t to_version, const std::string& actor, bool wait,
+                  const EventSink& events, const CancelCheck& cancelled, DeployOutcome* out);
+
+  // Stores `set`/`unset` in the app's env and, if a release is live, releases its image again with
+  // the live env plus `set` minus `unset` (kind "env"). With nothing live only the stored env changes
+  // (out->release.id stays 0). InvalidArgument for a bad key.
+  Status ChangeEnv(const std::string& app, const EnvList& set, const std::vector<std::string>& unset,
+                   const std::string& actor, bool wait, const EventSink& events, const CancelCheck& cancelled,
+                   DeployOutcome* out);
+
+  // The env the app runs with: the live release's env, or the stored env when nothing is live.
+  Status EffectiveEnv(const std::string& app, EnvList* out);
+
   // Removes the app's route, containers, images and records. NotFound if there is no such app.
   Status Destroy(const std::string& app, const std::string& actor, nlohmann::json* removed);
 
@@ -96,6 +114,28 @@ class Deployer {
 
  private:
   struct Attempt;  // one release in progress (defined in deployer.cpp)
+  // What distinguishes a deploy, a rollback and an env change; everything else is the same path.
+  struct ReleaseSpec {
+    std::string app;
+    std::string kind;          // "deploy", "rollback", "env"
+    std::string actor;
+    bool wait = true;
+    EnvList env;
+    std::string git_commit;
+    std::string context_path;  // deploy: the build context
+    std::map<std::string, std::string> build_args;
+    std::string image_tag;     // rollback/env: the existing image to run
+    std::string image_id;
+    std::string audit_detail;
+  };
+  // Runs under the app's lock before the release is recorded: fills the spec from current state and
+  // may change the app's settings. A failure aborts with nothing recorded.
+  using Prepare = std::function<Status(App* app, ReleaseSpec* spec)>;
+  Status Execute(ReleaseSpec spec, const Prepare& prepare, const EventSink& events, const CancelCheck& cancelled,
+                 DeployOutcome* out);
+  // Untags images of releases older than the newest options.keep_releases that went live, unless a
+  // kept release still runs the same image.
+  void PruneImages(const std::string& app);
   Status RunRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
   Status StartHealthyContainer(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
   void FailRelease(Attempt* a, const Status& why);
@@ -104,6 +144,18 @@ class Deployer {
   void ScheduleRetire(const std::string& container_id, std::set<int> old_workers);
   void RetireLoop();
   std::string PublicPortSuffix() const;
+
+  // Exits of our containers, as Docker reports them ("die" events), so status can show the last exit
+  // reason even after Docker restarted the container (its own State.ExitCode resets to 0 then).
+  struct LastExit {
+    int code = 0;
+    long long at_ms = 0;
+  };
+  void WatchExits();
+  std::mutex exits_mu_;
+  std::map<std::string, LastExit> last_exit_;  // by container id
+  std::atomic<bool> stop_watching_{false};
+  std::thread exit_watcher_;
 
   const ServerOptions options_;
   Store* store_;

@@ -1,4 +1,5 @@
 // Deployer operations besides the release flow: destroy, reconcile, status and logs.
+#include <filesystem>
 #include <map>
 
 #include "core/deploy_plan.h"
@@ -44,22 +45,42 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
 }
 
 Status Deployer::Reconcile() {
-  // 1. Releases a crash interrupted can never finish: mark them failed and remove their containers.
-  std::vector<Release> stuck;
-  Status s = store_->ListReleasesWithStatus({release_status::kBuilding, release_status::kStarting}, &stuck);
+  // 1. Routes follow the database, and are fixed before nginx reads anything: live_version only
+  //    changes when a release is recorded live, so whatever step a crash interrupted, the database
+  //    names the last good release of every app. Its container is still running (the previous
+  //    release is retired only after the new one is recorded).
+  std::vector<App> apps;
+  Status s = store_->ListApps(&apps);
   if (!s.ok()) return s;
+  std::vector<Route> routes;
+  for (const auto& app : apps) {
+    if (app.live_version == 0) continue;
+    Release live;
+    if (!store_->GetRelease(app.name, app.live_version, &live).ok() || live.host_port == 0) continue;
+    routes.push_back({app.name, app.name + "." + options_.domain, ReleaseName(live.version), live.host_port});
+  }
+  if (!(s = nginx_->Start(routes)).ok()) return s.Wrap("starting nginx on " + options_.http_listen);
+
+  // 2. Uploads a crash left behind are useless: their deploys are over.
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(options_.data_dir + "/uploads", ec))
+    std::filesystem::remove(e.path(), ec);
+
+  // 3. Releases a crash interrupted can never finish: mark them failed and remove their containers.
+  std::vector<Release> stuck;
+  if (!(s = store_->ListReleasesWithStatus({release_status::kBuilding, release_status::kStarting}, &stuck)).ok())
+    return s;
   for (Release& r : stuck) {
     r.failure_reason = std::string("interrupted: bimd stopped while the release was ") + r.status;
     r.status = release_status::kFailed;
     store_->UpdateRelease(r);
     if (!r.container_name.empty()) docker_->RemoveContainer(r.container_name, true);
-    if (!r.image_tag.empty()) docker_->RemoveImage(r.image_tag, false);
+    if (r.kind == "deploy" && !r.image_tag.empty()) docker_->RemoveImage(r.image_tag, false);
   }
 
-  // 2. Every container of ours that is not some app's live release is an orphan (a crash between the
-  //    switch and the drain, or a release interrupted before it was recorded): remove it.
-  std::vector<App> apps;
-  if (!(s = store_->ListApps(&apps)).ok()) return s;
+  // 4. Every container of ours that is not some app's live release is an orphan (a crash between the
+  //    switch and the drain, or a release interrupted before it was recorded): remove it. Live
+  //    containers keep running untouched.
   std::map<std::string, App> by_name;
   for (const auto& app : apps) by_name[app.name] = app;
   std::vector<ContainerInfo> containers;
@@ -71,16 +92,7 @@ Status Deployer::Reconcile() {
                 release == ReleaseName(app->second.live_version);
     if (!live) docker_->RemoveContainer(c.id, true);
   }
-
-  // 3. Routes follow the database. Live containers keep running untouched.
-  std::vector<Route> routes;
-  for (const auto& app : apps) {
-    if (app.live_version == 0) continue;
-    Release live;
-    if (!store_->GetRelease(app.name, app.live_version, &live).ok() || live.host_port == 0) continue;
-    routes.push_back({app.name, app.name + "." + options_.domain, ReleaseName(live.version), live.host_port});
-  }
-  return nginx_->SyncRoutes(routes);
+  return Status::OK();
 }
 
 Status Deployer::DescribeApp(const std::string& app_name, json* out) {
@@ -109,6 +121,14 @@ Status Deployer::DescribeApp(const std::string& app_name, json* out) {
                           {"exit_code", info.exit_code}, {"oom_killed", info.oom_killed},
                           {"started_at", info.started_at}, {"finished_at", info.finished_at},
                           {"error", info.error}};
+        {
+          std::lock_guard<std::mutex> lock(exits_mu_);
+          if (auto e = last_exit_.find(info.id); e != last_exit_.end()) {
+            j["container"]["last_exit"] = {{"code", e->second.code}, {"at_ms", e->second.at_ms}};
+            // Docker resets ExitCode when it restarts the container; the last real exit is ours.
+            j["container"]["exit_code"] = e->second.code;
+          }
+        }
         if (info.running)
           j["state"] = info.restart_count > 0 ? "running (restarted " + std::to_string(info.restart_count) + "x)"
                                               : "running";

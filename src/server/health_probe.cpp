@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 namespace bim {
 
@@ -35,20 +36,26 @@ Status ProbeHealth(int port, const std::string& path, std::chrono::milliseconds 
 }
 
 Status PickFreeLoopbackPort(int* port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::Internal(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+  // Ports are drawn from below Linux's ephemeral range (32768-60999 by default): a port the kernel
+  // could hand to an outgoing connection between our probe and the real bind would make that bind
+  // fail, and tests and health checks open many outgoing connections.
+  static thread_local std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> pick(20000, 32767);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Status::Internal(std::string("socket: ") + std::strerror(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(pick(rng)));
+    bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     close(fd);
-    return Status::Internal(std::string("cannot find a free port: ") + std::strerror(errno));
+    if (free) {
+      *port = ntohs(addr.sin_port);
+      return Status::OK();
+    }
   }
-  *port = ntohs(addr.sin_port);
-  close(fd);
-  return Status::OK();
+  return Status::Unavailable("no free port on 127.0.0.1 between 20000 and 32767");
 }
 
 }  // namespace bim

@@ -13,7 +13,8 @@ namespace bim {
 // when the health timeout passes.
 Status ProbeHealth(int port, const std::string& path, std::chrono::milliseconds timeout);
 
-// A free TCP port on 127.0.0.1 (bound then released; the caller retries on the rare collision).
+// A free TCP port on 127.0.0.1 in 20000-32767, below the kernel's ephemeral range (bound then
+// released; the caller retries on the rare collision).
 Status PickFreeLoopbackPort(int* port);
 
 }  // namespace bim

@@ -11,12 +11,14 @@
 #include <thread>
 
 #include "base/file_util.h"
+#include "core/listen_policy.h"
 #include "core/validate.h"
 #include "docker/docker_client.h"
 #include "proxy/nginx.h"
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/deployer.h"
+#include "server/history.h"
 #include "store/store.h"
 
 using namespace bim;
@@ -86,8 +88,26 @@ int main(int argc, char** argv) {
   int drain_ms = static_cast<int>(options.drain_grace.count());
   cli.add_option("--drain-grace-ms", drain_ms, "Max time a replaced release keeps running for in-flight requests")
       ->capture_default_str();
+  cli.add_option("--keep-releases", options.keep_releases, "Images kept per app for rollback; older ones are pruned")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cli.add_option("--tls-cert", options.tls_cert, "Serve the API over HTTPS with this PEM certificate (with --tls-key)");
+  cli.add_option("--tls-key", options.tls_key, "PEM private key for --tls-cert");
+  cli.add_flag("--insecure", options.insecure, "Allow plain HTTP on a non-loopback --listen address");
+  cli.add_option("--max-upload-bytes", options.max_upload_bytes, "Largest build context accepted")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cli.add_option("--max-upload-entries", options.max_upload_entries, "Most files a build context may hold")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cli.add_option("--read-timeout", options.read_timeout_seconds, "Seconds a silent API client is kept before it is dropped")
+      ->capture_default_str()->check(CLI::Range(1, 3600));
   CLI11_PARSE(cli, argc, argv);
   options.drain_grace = std::chrono::milliseconds(drain_ms);
+  // Checked before anything starts, so a refused address leaves no nginx or state behind.
+  if (Status s = CheckListenPolicy(options.listen, options.tls_cert, options.tls_key, options.insecure); !s.ok())
+    return Fail(s);
+  for (const std::string& pem : {options.tls_cert, options.tls_key})
+    if (!pem.empty() && access(pem.c_str(), R_OK) != 0)
+      return Fail(Status::InvalidArgument("cannot read TLS file " + pem + " (pass readable PEM files to --tls-cert/--tls-key)"));
 
   if (sodium_init() < 0) return Fail(Status::Internal("libsodium failed to initialise"));
   if (Status s = ValidateDomain(options.domain); !s.ok()) return Fail(s.Wrap("--domain"));
@@ -130,11 +150,21 @@ int main(int argc, char** argv) {
   nginx_options.template_dir = options.template_dir;
   nginx_options.worker_shutdown_timeout_seconds = options.nginx_worker_shutdown_timeout_seconds;
   Nginx nginx(nginx_options, &runner);
-  if (Status s = nginx.Start(); !s.ok()) return Fail(s.Wrap("starting nginx on " + options.http_listen));
 
   Deployer deployer(options, store.get(), &docker, &nginx, instance_id);
-  if (Status s = deployer.Reconcile(); !s.ok())
-    std::fprintf(stderr, "bimd: warning: reconcile incomplete: %s\n", s.message().c_str());
+  // The git deployment history (<data_dir>/history). Without it bimd still deploys: the database is the
+  // source of truth, and the next start records whatever went live meanwhile.
+  DeployHistory history;
+  HistoryOptions history_options;
+  history_options.domain = options.domain;
+  history_options.url_for = [&deployer](const std::string& app) { return deployer.AppUrl(app); };
+  history_options.store = store.get();
+  if (Status s = history.Open(options.data_dir + "/history", history_options); s.ok())
+    deployer.SetObserver(&history);
+  else
+    std::fprintf(stderr, "bimd: warning: no deployment history this run: %s\n", s.message().c_str());
+  // Starts (or adopts) nginx with the database's routes and cleans up what a crash left behind.
+  if (Status s = deployer.Reconcile(); !s.ok()) return Fail(s);
 
   // Signals are taken by one thread with sigwait, so the API can be stopped cleanly.
   sigset_t signals;
@@ -148,11 +178,12 @@ int main(int argc, char** argv) {
   int port = 0;
   if (Status s = api.Bind(&port); !s.ok()) return Fail(s);
   std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  std::printf("bimd: API on http://%s:%d, apps at http://<app>.%s%s/ (nginx on %s); log in with: bim login "
-              "http://%s:%d --token $(cat %s)%s\n",
-              host.c_str(), port, options.domain.c_str(),
+  const char* scheme = options.tls_cert.empty() ? "http" : "https";
+  std::printf("bimd: API on %s://%s:%d, apps at http://<app>.%s%s/ (nginx on %s); log in with: bim login "
+              "%s://%s:%d --token $(cat %s)%s\n",
+              scheme, host.c_str(), port, options.domain.c_str(),
               options.http_listen.ends_with(":80") ? "" : options.http_listen.substr(options.http_listen.rfind(':')).c_str(),
-              options.http_listen.c_str(), host.c_str(), port, token_path.c_str(),
+              options.http_listen.c_str(), scheme, host.c_str(), port, token_path.c_str(),
               created ? " (new admin token)" : "");
   std::fflush(stdout);
 

@@ -74,6 +74,17 @@ struct AuditEntry {
   std::string detail;
 };
 
+// An API token as stored: never the token itself, only its hex SHA-256.
+struct ApiToken {
+  int64_t id = 0;
+  std::string name;                 // shown in the audit log
+  std::string hash;                 // hex SHA-256 of the token
+  std::string app_scope;            // "" = every app
+  int64_t created_at_ms = 0;
+  int64_t revoked_at_ms = 0;        // 0 = active
+  int64_t last_used_at_ms = 0;      // 0 = never
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path` and migrates it to the current schema.
@@ -117,6 +128,18 @@ class Store {
   Status AppendAudit(AuditEntry* e);  // sets e->id and e->at_ms if 0
   // Newest first; app "" means all apps; limit <= 0 means all.
   Status ListAudit(const std::string& app, int limit, std::vector<AuditEntry>* out);
+
+  // API tokens (store_tokens.cpp). Only hashes are stored; the token value never reaches the database.
+  // Inserts a token; sets t->id and t->created_at_ms. Conflict if the hash already exists.
+  Status CreateToken(ApiToken* t);
+  // Every token, revoked ones included, oldest first.
+  Status ListTokens(std::vector<ApiToken>* out);
+  // Marks the token revoked now. NotFound for an unknown id; OK (unchanged) if already revoked.
+  Status RevokeToken(int64_t id, ApiToken* out);
+  // The token with this hash, revoked or not. NotFound if none.
+  Status FindTokenByHash(const std::string& hash, ApiToken* out);
+  // Records that the token was used at `at_ms`.
+  Status TouchToken(int64_t id, int64_t at_ms);
 
  private:
   Store(sqlite3* db, std::string key);

@@ -87,6 +87,19 @@ CREATE TABLE audit(
 );
 CREATE INDEX audit_by_app ON audit(app, id);
 )sql",
+    // 2: API tokens besides the admin token. Only a SHA-256 hash of each token is kept; revoked rows
+    // stay so the audit log's token names keep meaning something.
+    R"sql(
+CREATE TABLE tokens(
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  name            TEXT NOT NULL,
+  hash            TEXT NOT NULL UNIQUE,
+  app_scope       TEXT NOT NULL DEFAULT '',
+  created_at_ms   INTEGER NOT NULL,
+  revoked_at_ms   INTEGER NOT NULL DEFAULT 0,
+  last_used_at_ms INTEGER NOT NULL DEFAULT 0
+);
+)sql",
 };
 
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));

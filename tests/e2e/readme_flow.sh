@@ -6,11 +6,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 WORK=$(mktemp -d /tmp/bim-e2e-XXXXXX)
-# A port nothing listens on (bash's /dev/tcp connect fails).
+# A port nothing listens on (bash's /dev/tcp connect fails), below the kernel's ephemeral range
+# (32768+) so no outgoing connection can take it before bimd binds it.
 free_port() {
   local p
   while :; do
-    p=$(shuf -i 20000-60000 -n 1)
+    p=$(shuf -i 20000-32767 -n 1)
     (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
 }

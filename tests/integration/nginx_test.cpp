@@ -63,7 +63,7 @@ class NginxTest : public ::testing::Test {
     options.listen = "127.0.0.1:" + std::to_string(http_port_);
     options.template_dir = dir_ + "/templates";
     nginx_ = std::make_unique<Nginx>(options, &runner_);
-    ASSERT_TRUE(nginx_->Start().ok());
+    ASSERT_TRUE(nginx_->Start({}).ok());
   }
   void TearDown() override {
     nginx_->Stop();
@@ -108,14 +108,15 @@ TEST_F(NginxTest, BrokenConfigIsRefusedAndThePreviousRouteKeepsServing) {
   EXPECT_EQ(Get("app.localhost").body, "Hello from bim! one\n");
 }
 
-TEST_F(NginxTest, RemoveRouteAndSyncRoutes) {
+TEST_F(NginxTest, RemoveRouteAndRestartWithRoutes) {
   Backend one("one");
   ASSERT_TRUE(nginx_->ApplyRoute({"a", "a.localhost", "v1", one.port()}).ok());
   ASSERT_TRUE(nginx_->ApplyRoute({"b", "b.localhost", "v1", one.port()}).ok());
   ASSERT_TRUE(nginx_->RemoveRoute("a").ok());
   EXPECT_EQ(Get("a.localhost").status, 404);
   EXPECT_EQ(Get("b.localhost").status, 200);
-  ASSERT_TRUE(nginx_->SyncRoutes({{"c", "c.localhost", "v3", one.port()}}).ok());
+  // Start with the full list: files of apps not listed go, listed ones are (re)written.
+  ASSERT_TRUE(nginx_->Start({{"c", "c.localhost", "v3", one.port()}}).ok());
   EXPECT_EQ(Get("b.localhost").status, 404);
   EXPECT_EQ(Get("c.localhost").status, 200);
 }
@@ -123,9 +124,12 @@ TEST_F(NginxTest, RemoveRouteAndSyncRoutes) {
 TEST_F(NginxTest, StartAdoptsARunningMaster) {
   int master = nginx_->MasterPid();
   ASSERT_GT(master, 0);
+  std::set<int> workers = nginx_->CurrentWorkers();
+  ASSERT_FALSE(workers.empty());
   Nginx again(nginx_->options(), &runner_);
-  ASSERT_TRUE(again.Start().ok());
-  EXPECT_EQ(again.MasterPid(), master) << "a restarted bimd reloads the running nginx, it does not replace it";
+  ASSERT_TRUE(again.Start({}).ok());
+  EXPECT_EQ(again.MasterPid(), master) << "a restarted bimd adopts the running nginx, it does not replace it";
+  EXPECT_EQ(again.CurrentWorkers(), workers) << "nothing changed, so nothing was reloaded";
 }
 
 TEST(SubprocessRunnerTest, CapturesOutputAndExitStatusWithoutAShell) {

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -64,7 +65,7 @@ std::string UniqueSuffix() {
 std::string BuildPath(const std::string& name) { return std::string(BIM_BINARY_DIR) + "/" + name; }
 
 CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                         int timeout_seconds) {
+                         int timeout_seconds, const std::function<void(int pid)>& on_start) {
   CommandResult result;
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) return result;
@@ -91,6 +92,7 @@ CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<st
     result.err = std::string("spawn failed: ") + std::strerror(rc);
     return result;
   }
+  if (on_start) on_start(pid);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   int open_fds = 2;
@@ -179,12 +181,16 @@ Bimd::Bimd(std::vector<std::string> extra_flags) : flags_(std::move(extra_flags)
   if (instance_.empty()) throw std::runtime_error("bimd did not report its instance id: " + info.err + Log());
 }
 
-void Bimd::Start() {
+void Bimd::Start(const std::map<std::string, std::string>& env) {
   std::vector<std::string> argv = {BuildPath("bimd"), "--data-dir", data_dir_,
                                    "--listen", "127.0.0.1:" + std::to_string(api_port_),
                                    "--http-listen", "127.0.0.1:" + std::to_string(http_port_),
-                                   "--domain", "localhost",
-                                   "--templates", std::string(BIM_SOURCE_DIR) + "/templates/nginx"};
+                                   "--domain", "localhost"};
+  // Tests may bring their own templates; otherwise the repo's.
+  if (std::find(flags_.begin(), flags_.end(), "--templates") == flags_.end()) {
+    argv.push_back("--templates");
+    argv.push_back(std::string(BIM_SOURCE_DIR) + "/templates/nginx");
+  }
   for (const auto& f : flags_) argv.push_back(f);
   fs::create_directories(data_dir_);
   std::string log = data_dir_ + ".log";
@@ -196,8 +202,12 @@ void Bimd::Start() {
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
+  std::vector<std::string> envs = MergedEnv(env);
+  std::vector<char*> envp;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = 0;
-  posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   pid_ = pid;
   for (int i = 0; i < 300; ++i) {
@@ -229,14 +239,15 @@ void Bimd::Stop(int signal) {
 
 std::string Bimd::Log() const { return ReadAll(data_dir_ + ".log"); }
 
-CommandResult Bimd::Bim(const std::vector<std::string>& args, int timeout_seconds) const {
+CommandResult Bimd::Bim(const std::vector<std::string>& args, int timeout_seconds,
+                        const std::function<void(int pid)>& on_start) const {
   std::vector<std::string> argv = {BuildPath("bim")};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProcess(argv,
                     {{"BIM_SERVER", "http://127.0.0.1:" + std::to_string(api_port_)},
                      {"BIM_TOKEN", token_},
                      {"HOME", home_}},
-                    timeout_seconds);
+                    timeout_seconds, on_start);
 }
 
 HttpResult Bimd::Get(const std::string& app, const std::string& path) const {

@@ -4,6 +4,7 @@
 // ports and app names are unique.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,8 +27,9 @@ struct HttpResult {
 };
 
 // Runs argv (no shell) with extra env vars, optional stdin text, and a timeout; captures output.
+// `on_start` (if set) gets the child's pid once it runs, e.g. to send it a signal from another thread.
 CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
-                         int timeout_seconds = 300);
+                         int timeout_seconds = 300, const std::function<void(int pid)>& on_start = nullptr);
 
 // GET http://127.0.0.1:<port><path> with the given Host header (loopback only).
 HttpResult HttpGet(int port, const std::string& path, const std::string& host = "", int timeout_ms = 5000);
@@ -58,13 +60,15 @@ class Bimd {
   ~Bimd();  // stops bimd and its nginx; removes every container and image of this instance
 
   // Runs `bim ARGS...` with BIM_SERVER/BIM_TOKEN for this server and HOME in the temp dir.
-  CommandResult Bim(const std::vector<std::string>& args, int timeout_seconds = 300) const;
+  CommandResult Bim(const std::vector<std::string>& args, int timeout_seconds = 300,
+                    const std::function<void(int pid)>& on_start = nullptr) const;
   // GET through this bimd's nginx for <app>.localhost.
   HttpResult Get(const std::string& app, const std::string& path = "/") const;
 
-  // Stops bimd with `signal` and waits for it to exit (nginx keeps running). Start() runs it again.
+  // Stops bimd with `signal` and waits for it to exit (nginx keeps running). Start() runs it again,
+  // with `env` added to its environment (e.g. BIM_FAILPOINT).
   void Stop(int signal = 15);
-  void Start();
+  void Start(const std::map<std::string, std::string>& env = {});
 
   int api_port() const { return api_port_; }
   int http_port() const { return http_port_; }

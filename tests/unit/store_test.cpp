@@ -82,11 +82,11 @@ std::string FileBytes(const std::string& path) {
 }
 
 TEST_F(StoreTest, OpenMigratesAndReopenKeepsData) {
-  EXPECT_EQ(UserVersion(), 1);
+  EXPECT_EQ(UserVersion(), 2);  // 1: initial schema, 2: tokens
   ASSERT_TRUE(store_->SetMeta("instance_id", "abc123").ok());
   MakeApp("hello");
   Reopen();
-  EXPECT_EQ(UserVersion(), 1);
+  EXPECT_EQ(UserVersion(), 2);
   std::string v;
   ASSERT_TRUE(store_->GetMeta("instance_id", &v).ok());
   EXPECT_EQ(v, "abc123");

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Deploy benchmark: prints figures, asserts nothing.
+#   - bim deploy of the demo app: cold (nothing cached) and warm (image cache hot), median of runs
+#   - bim rollback: end to end, median of runs
+#   - errors seen by a steady load through nginx during bim deploys, and during the same number of
+#     naive `docker stop && docker run && nginx -s reload` swaps, for comparison
+# Loopback only; the load is bounded (hey -z, ~300 req/s). Cleans up everything it starts.
+# Usage: bench/deploy_bench.sh [BUILD_DIR]    (make bench)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-$ROOT/build}" && pwd)
+WORK=$(mktemp -d /tmp/bim-bench-XXXXXX)
+SWAPS=${BENCH_SWAPS:-6}
+free_port() {
+  local p
+  while :; do
+    p=$(shuf -i 20000-32767 -n 1)
+    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+API_PORT=$(free_port); HTTP_PORT=$(free_port); NAIVE_HTTP=$(free_port); NAIVE_APP=$(free_port)
+APP="bench-$(date +%s)"
+LABEL="im.backend.bim.bench=$APP"
+export HOME="$WORK/home"; mkdir -p "$HOME"
+INSTANCE=""
+
+cleanup() {
+  [ -n "${BIMD_PID:-}" ] && kill "$BIMD_PID" 2>/dev/null && wait "$BIMD_PID" 2>/dev/null || true
+  for pidfile in "$WORK/data/nginx/nginx.pid" "$WORK/naive/nginx.pid"; do
+    [ -f "$pidfile" ] && kill -QUIT "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  for filter in "im.backend.bim.instance=$INSTANCE" "$LABEL"; do
+    [ "$filter" = "im.backend.bim.instance=" ] && continue
+    docker ps -aq --filter "label=$filter" | xargs -r docker rm -f >/dev/null 2>&1 || true
+    docker images -q --filter "label=$filter" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+now_ms() { date +%s%3N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+# Runs hey in the background for $1 seconds against host $2 on port $3; writes its report to $4 and
+# its pid to HEY_PID.
+load() { hey -z "${1}s" -c 4 -q 75 -host "$2" "http://127.0.0.1:$3/" >"$4" 2>&1 & HEY_PID=$!; }
+# Counts non-2xx responses and transport errors in a hey report.
+errors_in() {
+  awk '/Status code distribution/{s=1;next} /Error distribution/{s=0;e=1;next}
+       s && /\[/ {gsub(/[\[\]]/,"",$1); if ($1 !~ /^2/) bad+=$2}
+       e && /\[/ {gsub(/[\[\]]/,"",$1); err+=$1}
+       END {printf "%d non-2xx, %d errors", bad, err}' "$1"
+}
+total_in() { awk '/Status code distribution/{s=1;next} /Error distribution/{s=0} s && /\[/ {n+=$2} END {print n+0}' "$1"; }
+
+"$BUILD/bimd" --data-dir "$WORK/data" --listen "127.0.0.1:$API_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
+  --domain localhost --templates "$ROOT/templates/nginx" >"$WORK/bimd.log" 2>&1 &
+BIMD_PID=$!
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$API_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+export BIM_SERVER="http://127.0.0.1:$API_PORT" BIM_TOKEN; BIM_TOKEN=$(cat "$WORK/data/admin.token")
+INSTANCE=$("$BUILD/bim" server --json | sed -n 's/.*"instance": "\([0-9a-f]*\)".*/\1/p')
+
+cp -r "$ROOT/examples/hello" "$WORK/app"
+cp "$BUILD/examples/hello-server" "$WORK/app/hello-server"
+printf 'app = "%s"\nport = 8080\n[health]\npath = "/healthz"\ntimeout = "30s"\n' "$APP" >"$WORK/app/bim.toml"
+deploy_ms() { local t0; t0=$(now_ms); "$BUILD/bim" deploy "$WORK/app" >/dev/null 2>&1; echo $(( $(now_ms) - t0 )); }
+
+# Cold: a unique file defeats the builder cache for the COPY layer.
+date +%s%N >"$WORK/app/build-id"
+cold=$(deploy_ms)
+warm=$(for _ in 1 2 3 4 5; do deploy_ms; done | median)
+rollback=$(for _ in 1 2 3; do t0=$(now_ms); "$BUILD/bim" rollback "$APP" >/dev/null 2>&1; echo $(( $(now_ms) - t0 )); done | median)
+
+# Zero downtime: load through nginx while bim deploys alternate two versions.
+load $((SWAPS * 2 + 4)) "$APP.localhost" "$HTTP_PORT" "$WORK/hey-bim.txt"
+sleep 1
+for i in $(seq 1 "$SWAPS"); do
+  echo "GREETING=v$((i % 2))" >"$WORK/app/.env"
+  "$BUILD/bim" deploy "$WORK/app" >/dev/null 2>&1
+  sleep 0.5
+done
+wait "$HEY_PID" || true
+
+# The naive way: one container on a fixed port behind a plain nginx; stop the old, run the new, reload.
+# The live release's image (older tags may have been pruned by now).
+IMAGE=$("$BUILD/bim" status "$APP" --json | sed -n 's/.*"image": "\([^"]*\)".*/\1/p' | head -n 1)
+mkdir -p "$WORK/naive/logs"
+cat >"$WORK/naive/nginx.conf" <<NGINX
+pid $WORK/naive/nginx.pid;
+error_log $WORK/naive/logs/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path $WORK/naive/tmp; proxy_temp_path $WORK/naive/tmp;
+  fastcgi_temp_path $WORK/naive/tmp; uwsgi_temp_path $WORK/naive/tmp; scgi_temp_path $WORK/naive/tmp;
+  server { listen 127.0.0.1:$NAIVE_HTTP; location / { proxy_pass http://127.0.0.1:$NAIVE_APP; } }
+}
+NGINX
+nginx -p "$WORK/naive/" -c "$WORK/naive/nginx.conf" -e "$WORK/naive/logs/error.log"
+# --pull never: there is no registry, and a bench must not try to reach one.
+naive_run() { docker run -d --pull never --name "naive-$APP-$1" -l "$LABEL" -e "GREETING=v$1" -p "127.0.0.1:$NAIVE_APP:8080" "$IMAGE" >/dev/null; }
+naive_run 0
+sleep 1
+load $((SWAPS * 2 + 4)) "naive.localhost" "$NAIVE_HTTP" "$WORK/hey-naive.txt"
+sleep 1
+prev=0
+for i in $(seq 1 "$SWAPS"); do
+  docker stop -t 1 "naive-$APP-$prev" >/dev/null && docker rm "naive-$APP-$prev" >/dev/null
+  naive_run "$i"
+  nginx -p "$WORK/naive/" -c "$WORK/naive/nginx.conf" -e "$WORK/naive/logs/error.log" -s reload
+  prev=$i
+  sleep 0.5
+done
+wait "$HEY_PID" || true
+
+cat <<REPORT
+bim deploy benchmark (demo app, $(nproc) cores, $(date -u +%Y-%m-%d))
+  deploy, cold (no build cache):      ${cold} ms
+  deploy, warm (median of 5):         ${warm} ms
+  rollback, end to end (median of 3): ${rollback} ms
+  load during $SWAPS bim deploys:          $(total_in "$WORK/hey-bim.txt") requests, $(errors_in "$WORK/hey-bim.txt")
+  load during $SWAPS naive stop/run/reload: $(total_in "$WORK/hey-naive.txt") requests, $(errors_in "$WORK/hey-naive.txt")
+REPORT

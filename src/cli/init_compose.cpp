@@ -1,0 +1,280 @@
+#include "cli/init_compose.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/file_util.h"
+#include "cli/init_writer.h"
+#include "core/app_config.h"
+#include "core/stack_detect.h"
+
+extern char** environ;
+
+namespace bim {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+enum class Stdio { kQuiet, kInherit, kToStderr };
+
+// Runs argv (looked up in PATH) with stdin from /dev/null and waits. Returns the exit status, 128+N
+// when killed by signal N, or -1 (with *error set) when the program could not be started.
+int Spawn(const std::vector<std::string>& argv, Stdio stdio, std::string* error) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (stdio == Stdio::kQuiet) {
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  } else if (stdio == Stdio::kToStderr) {
+    // --json: stdout must carry only bim's one JSON document, so compose's chatter goes to stderr.
+    posix_spawn_file_actions_adddup2(&actions, 2, 1);
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    if (error) *error = std::strerror(rc);
+    return -1;
+  }
+  int wstatus = 0;
+  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
+  return 128 + WTERMSIG(wstatus);
+}
+
+// The compose program: the docker CLI's plugin if it answers, else the standalone docker-compose.
+Status FindCompose(std::vector<std::string>* argv) {
+  if (Spawn({"docker", "compose", "version"}, Stdio::kQuiet, nullptr) == 0) {
+    *argv = {"docker", "compose"};
+    return Status::OK();
+  }
+  if (Spawn({"docker-compose", "version"}, Stdio::kQuiet, nullptr) == 0) {
+    *argv = {"docker-compose"};
+    return Status::OK();
+  }
+  return Status::FailedPrecondition(
+      "neither `docker compose` nor `docker-compose` works here; install one (bim's scripts/setup.sh "
+      "installs Debian's docker-compose) and make sure dockerd is running");
+}
+
+// A directory only this user can use, for generated compose files: a shared /tmp must not let
+// another user swap the file bim hands to compose.
+Status PrivateDir(const std::string& project, std::string* out) {
+  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+  std::error_code ec;
+  fs::path base = runtime != nullptr && fs::is_directory(runtime, ec) ? fs::path(runtime) : fs::temp_directory_path(ec);
+  fs::path root = base / ("bim-up-" + std::to_string(geteuid()));
+  if (Status s = MakeDirs(root.string(), 0700); !s.ok()) return s;
+  struct stat st;
+  if (lstat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+    return Status::FailedPrecondition(root.string() + " is not a private directory of this user; remove it and retry");
+  *out = (root / project).string();
+  return MakeDirs(*out, 0700);
+}
+
+std::string YamlString(const std::string& s) { return json(s).dump(); }  // JSON strings are YAML strings
+
+// GET http://127.0.0.1:<port><path> once; true on a 2xx/3xx answer.
+bool AnswersHealthy(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  bool ok = false;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    char buf[64] = {};
+    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+      // "HTTP/1.x 2xx" or "3xx".
+      ok = n >= 12 && std::strncmp(buf, "HTTP/1.", 7) == 0 && (buf[9] == '2' || buf[9] == '3');
+    }
+  }
+  close(fd);
+  return ok;
+}
+
+std::string UserComposeFile(const std::string& dir) {
+  for (const char* name : {"compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"})
+    if (fs::exists(fs::path(dir) / name)) return (fs::path(dir) / name).string();
+  return "";
+}
+
+}  // namespace
+
+std::string LocalProjectName(const std::string& abs_dir, const std::string& app) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across runs and machines
+  for (unsigned char c : abs_dir) h = (h ^ c) * 1099511628211ull;
+  return fmt::format("bim-{}-{:08x}", app.substr(0, 40), static_cast<uint32_t>(h ^ (h >> 32)));
+}
+
+Status PrepareLocalRun(const std::string& dir_arg, LocalRun* out) {
+  std::error_code ec;
+  if (!fs::is_directory(dir_arg, ec)) return Status::InvalidArgument("no such folder: " + dir_arg);
+  out->dir = fs::absolute(dir_arg).lexically_normal().string();
+  if (!out->dir.empty() && out->dir.back() == '/' && out->dir.size() > 1) out->dir.pop_back();
+  AppConfig config;
+  std::string toml;
+  Status s = ReadFile(out->dir + "/bim.toml", &toml);
+  if (s.ok()) {
+    if (!(s = ParseAppConfig(toml, &config)).ok()) return s;
+  } else if (!s.IsNotFound()) {
+    return s;
+  }
+  out->app = config.app.empty() ? SanitizeAppName(fs::path(out->dir).filename().string()) : config.app;
+  out->port = config.port;
+  out->health_path = config.health.path;
+  out->health_timeout = config.health.timeout;
+  out->project = LocalProjectName(out->dir, out->app);
+  out->url = fmt::format("http://127.0.0.1:{}/", out->port);
+  const bool have_env = fs::exists(out->dir + "/.env", ec);
+
+  out->compose_file = UserComposeFile(out->dir);
+  out->generated = out->compose_file.empty();
+  if (!out->generated) {
+    out->missing_env = !have_env;
+  } else {
+    if (!fs::exists(out->dir + "/Dockerfile", ec))
+      return Status::InvalidArgument(out->dir + " has neither a compose file nor a Dockerfile; run `bim init` first");
+    std::string template_dir, rendered, private_dir;
+    if (!(s = InitTemplateDir("", &template_dir)).ok()) return s;
+    TemplateVars vars = {{"command", "up"},
+                         {"app", out->app},
+                         {"port", std::to_string(out->port)},
+                         {"context", YamlString(out->dir)},
+                         {"env_file", YamlString(out->dir + "/.env")},
+                         {"project", YamlString(out->project)},
+                         {"has_project", "true"}};
+    if (have_env) vars["has_env"] = "true";
+    if (!(s = RenderInitTemplate(template_dir, "docker-compose.yml.mustache", vars, &rendered)).ok()) return s;
+    if (!(s = PrivateDir(out->project, &private_dir)).ok()) return s;
+    out->compose_file = private_dir + "/docker-compose.yml";
+    if (!(s = WriteFileAtomically(out->compose_file, rendered, 0600)).ok()) return s;
+  }
+  return FindCompose(&out->compose);
+}
+
+namespace {
+
+std::vector<std::string> ComposeArgv(const LocalRun& run, std::vector<std::string> tail) {
+  std::vector<std::string> argv = run.compose;
+  for (const auto& a : {std::string("--project-name"), run.project, std::string("--file"), run.compose_file})
+    argv.push_back(a);
+  argv.insert(argv.end(), tail.begin(), tail.end());
+  return argv;
+}
+
+std::string Joined(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+json RunDoc(const LocalRun& run) {
+  return {{"app", run.app},         {"dir", run.dir},           {"project", run.project},
+          {"port", run.port},       {"url", run.url},           {"compose_file", run.compose_file},
+          {"generated", run.generated}, {"compose", Joined(run.compose)}};
+}
+
+}  // namespace
+
+int RunUp(const Output& out, const std::string& dir) {
+  long long t0 = MonotonicMillis();
+  LocalRun run;
+  if (Status s = PrepareLocalRun(dir, &run); !s.ok()) return out.Fail(s);
+  if (run.missing_env) {
+    std::string text;
+    if (ReadFile(run.compose_file, &text).ok() && text.find("env_file") != std::string::npos)
+      return out.Fail(Status::FailedPrecondition(
+          run.compose_file + " reads .env and there is none; " +
+          (std::filesystem::exists(run.dir + "/.env.example") ? "copy .env.example to .env and fill in the values"
+                                                              : "create .env with the app's settings (it may be empty)")));
+  }
+  out.Progress("==> " + std::string(run.generated ? "No compose file: running from bim.toml + Dockerfile" :
+                                                   "Using " + run.compose_file) +
+               " (project " + run.project + ")");
+  std::vector<std::string> argv = ComposeArgv(run, {"up", "--detach", "--build"});
+  out.Progress("==> " + Joined(argv));
+  std::string error;
+  int rc = Spawn(argv, out.json() ? Stdio::kToStderr : Stdio::kInherit, &error);
+  if (rc < 0) return out.Fail(Status::Unavailable("cannot run " + argv[0] + ": " + error), RunDoc(run));
+  if (rc != 0)
+    return out.Fail(Status::FailedPrecondition(Joined(run.compose) + " up exited with status " + std::to_string(rc) +
+                                               " (its output is above); `bim down " + dir + "` cleans up"),
+                    RunDoc(run));
+
+  // Ready when the health path answers, as bimd would require before routing traffic.
+  out.Progress("==> Waiting for " + run.url.substr(0, run.url.size() - 1) + run.health_path + " to answer 2xx/3xx");
+  auto deadline = std::chrono::steady_clock::now() + run.health_timeout;
+  bool healthy = AnswersHealthy(run.port, run.health_path);
+  while (!healthy && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    healthy = AnswersHealthy(run.port, run.health_path);
+  }
+  json doc = RunDoc(run);
+  doc["healthy"] = healthy;
+  doc["duration_ms"] = MonotonicMillis() - t0;
+  if (!healthy)
+    return out.Fail(Status::FailedPrecondition(fmt::format(
+                        "{} is up but {} did not answer 2xx/3xx within {}; see `{}` and check the port in bim.toml",
+                        run.app, run.health_path, FormatDuration(run.health_timeout),
+                        Joined(ComposeArgv(run, {"logs"})))),
+                    doc);
+  doc["ok"] = true;
+  out.Json(doc);
+  out.Text(run.app + " is running locally at " + run.url + "\nStop it with: bim down" +
+           (dir == "." ? std::string() : " " + dir) + "\n");
+  return exit_code::kOk;
+}
+
+int RunDown(const Output& out, const std::string& dir) {
+  LocalRun run;
+  if (Status s = PrepareLocalRun(dir, &run); !s.ok()) return out.Fail(s);
+  std::vector<std::string> argv = ComposeArgv(run, {"down", "--rmi", "local", "--volumes", "--remove-orphans"});
+  out.Progress("==> " + Joined(argv));
+  std::string error;
+  int rc = Spawn(argv, out.json() ? Stdio::kToStderr : Stdio::kInherit, &error);
+  if (rc < 0) return out.Fail(Status::Unavailable("cannot run " + argv[0] + ": " + error), RunDoc(run));
+  if (rc != 0)
+    return out.Fail(Status::FailedPrecondition(Joined(run.compose) + " down exited with status " + std::to_string(rc) +
+                                               " (its output is above)"),
+                    RunDoc(run));
+  if (run.generated) {
+    std::error_code ec;
+    fs::remove_all(fs::path(run.compose_file).parent_path(), ec);
+  }
+  json doc = RunDoc(run);
+  doc["ok"] = true;
+  out.Json(doc);
+  out.Text("Stopped " + run.app + " and removed its containers, network and locally built image.\n");
+  return exit_code::kOk;
+}
+
+}  // namespace bim

@@ -1,0 +1,157 @@
+// Releases that reuse an existing image: rollback and env changes, plus image pruning.
+#include <algorithm>
+#include <set>
+
+#include "core/deploy_plan.h"
+#include "core/validate.h"
+#include "server/deployer.h"
+
+namespace bim {
+
+Status Deployer::Rollback(const std::string& app_name, int64_t to_version, const std::string& actor, bool wait,
+                          const EventSink& events, const CancelCheck& cancelled, DeployOutcome* out) {
+  ReleaseSpec spec;
+  spec.app = app_name;
+  spec.kind = "rollback";
+  spec.actor = actor;
+  spec.wait = wait;
+  auto prepare = [&](App* app, ReleaseSpec* spec) -> Status {
+    std::vector<Release> releases;
+    Status s = store_->ListReleases(app->name, 0, &releases);
+    if (!s.ok()) return s;
+    const Release* target = nullptr;
+    for (const auto& r : releases) {  // newest first
+      bool ran = r.status == release_status::kLive || r.status == release_status::kRetired;
+      if (to_version > 0 ? r.version == to_version : (ran && r.version < app->live_version && r.status != release_status::kLive)) {
+        target = &r;
+        break;
+      }
+    }
+    if (!target) {
+      if (to_version > 0)
+        return Status::NotFound("app \"" + app->name + "\" has no release " + ReleaseName(to_version) +
+                                " (see `bim releases " + app->name + "`)");
+      return Status::NotFound("app \"" + app->name + "\" has no earlier release to roll back to");
+    }
+    if (target->status != release_status::kLive && target->status != release_status::kRetired)
+      return Status::FailedPrecondition(ReleaseName(target->version) + " never went live (" + target->status +
+                                        "); pick a release that did, see `bim releases " + app->name + "`");
+    if (target->version == app->live_version)
+      return Status::FailedPrecondition(ReleaseName(target->version) + " is already live");
+    ImageInfo image;
+    if (!docker_->InspectImage(target->image_tag, &image).ok())
+      return Status::FailedPrecondition("the image of " + ReleaseName(target->version) + " (" + target->image_tag +
+                                        ") was pruned: bimd keeps the images of the last " +
+                                        std::to_string(options_.keep_releases) + " releases; redeploy that source instead");
+    EnvList env;
+    if (!(s = store_->LoadReleaseEnv(target->id, &env)).ok()) return s;
+    spec->env = env;
+    spec->image_tag = target->image_tag;
+    spec->image_id = target->image_id;
+    spec->git_commit = target->git_commit;
+    spec->audit_detail = "to " + ReleaseName(target->version);
+    events({{"event", "step"}, {"step", "rollback"},
+            {"message", "Rolling back to " + ReleaseName(target->version) + " (image " + target->image_tag + ")"}});
+    return Status::OK();
+  };
+  return Execute(spec, prepare, events, cancelled, out);
+}
+
+Status Deployer::ChangeEnv(const std::string& app_name, const EnvList& set, const std::vector<std::string>& unset,
+                           const std::string& actor, bool wait, const EventSink& events, const CancelCheck& cancelled,
+                           DeployOutcome* out) {
+  for (const auto& var : set)
+    if (Status s = ValidateEnvKey(var.key); !s.ok()) return s;
+  for (const auto& key : unset)
+    if (Status s = ValidateEnvKey(key); !s.ok()) return s;
+  auto apply = [&](EnvList env) {
+    for (const auto& var : set) SetEnv(&env, var.key, var.value);
+    env.erase(std::remove_if(env.begin(), env.end(),
+                             [&](const EnvVar& v) { return std::find(unset.begin(), unset.end(), v.key) != unset.end(); }),
+              env.end());
+    return env;
+  };
+  // Only key names go into the audit detail, never values.
+  std::string detail;
+  for (const auto& var : set) detail += " set " + var.key;
+  for (const auto& key : unset) detail += " unset " + key;
+
+  App app;
+  Status s = store_->GetApp(app_name, &app);
+  if (!s.ok()) return s;
+  if (app.live_version == 0) {
+    // Nothing runs yet: the stored env is what the next deploy starts from.
+    AppLocks::Holder lock = locks_.Acquire(app_name, "an env change");
+    EnvList stored;
+    if (!(s = store_->GetAppEnv(app_name, &stored)).ok() && !s.IsNotFound()) return s;
+    if (!(s = store_->SetAppEnv(app_name, apply(stored))).ok()) return s;
+    AuditEntry audit{0, 0, actor, "env", app_name, "ok", "stored only (nothing live)" + detail};
+    store_->AppendAudit(&audit);
+    out->url = AppUrl(app_name);
+    return Status::OK();
+  }
+
+  ReleaseSpec spec;
+  spec.app = app_name;
+  spec.kind = "env";
+  spec.actor = actor;
+  spec.wait = wait;
+  spec.audit_detail = detail.empty() ? "" : detail.substr(1);
+  auto prepare = [&](App* app, ReleaseSpec* spec) -> Status {
+    Release live;
+    Status s = store_->GetRelease(app->name, app->live_version, &live);
+    if (!s.ok()) return s;
+    EnvList live_env, stored;
+    if (!(s = store_->LoadReleaseEnv(live.id, &live_env)).ok()) return s;
+    if (!(s = store_->GetAppEnv(app->name, &stored)).ok() && !s.IsNotFound()) return s;
+    // The stored env changes even if the new release then fails: the user asked for it, and the
+    // next deploy should start from it.
+    if (!(s = store_->SetAppEnv(app->name, apply(stored))).ok()) return s;
+    spec->env = apply(live_env);
+    spec->image_tag = live.image_tag;
+    spec->image_id = live.image_id;
+    spec->git_commit = live.git_commit;
+    return Status::OK();
+  };
+  return Execute(spec, prepare, events, cancelled, out);
+}
+
+Status Deployer::EffectiveEnv(const std::string& app_name, EnvList* out) {
+  App app;
+  Status s = store_->GetApp(app_name, &app);
+  if (!s.ok()) return s;
+  if (app.live_version == 0) {
+    s = store_->GetAppEnv(app_name, out);
+    return s.IsNotFound() ? Status::OK() : s;
+  }
+  Release live;
+  if (!(s = store_->GetRelease(app_name, app.live_version, &live)).ok()) return s;
+  return store_->LoadReleaseEnv(live.id, out);
+}
+
+void Deployer::PruneImages(const std::string& app) {
+  std::vector<Release> releases;
+  if (!store_->ListReleases(app, 0, &releases).ok()) return;
+  std::set<std::string> keep_tags;
+  int kept = 0;
+  std::vector<const Release*> older;
+  for (const auto& r : releases) {  // newest first
+    if (r.status != release_status::kLive && r.status != release_status::kRetired) continue;
+    if (kept < options_.keep_releases || r.status == release_status::kLive) {
+      keep_tags.insert(r.image_tag);
+      ++kept;
+    } else {
+      older.push_back(&r);
+    }
+  }
+  for (const Release* r : older) {
+    if (keep_tags.count(r->image_tag) || r->image_tag.empty()) continue;
+    // Untag only: another kept release may run the same image id under its own tag.
+    Status s = docker_->RemoveImage(r->image_tag, false);
+    if (!s.ok() && !s.IsNotFound())
+      std::fprintf(stderr, "bimd: warning: cannot prune image %s: %s\n", r->image_tag.c_str(), s.message().c_str());
+    keep_tags.insert(r->image_tag);  // tried once; a second release on the same tag need not retry
+  }
+}
+
+}  // namespace bim

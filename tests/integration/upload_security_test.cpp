@@ -1,0 +1,222 @@
+// The crafted-tarball suite: each hostile build context is built here with libarchive and uploaded
+// raw to a real bimd (small --max-upload-bytes and --max-upload-entries so the limits are cheap to
+// hit). Each must be refused with the right 4xx and message, and leave apps, routes, the database
+// and the upload spool exactly as they were.
+#include <archive.h>
+#include <archive_entry.h>
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+
+#include "integration/security_helpers.h"
+
+namespace bim::testing {
+namespace {
+
+using nlohmann::json;
+
+struct Entry {
+  enum Kind { kFile, kDir, kSymlink, kHardlink, kCharDevice, kFifo } kind = kFile;
+  std::string name;
+  std::string data;  // contents, or the link target
+};
+
+la_ssize_t WriteCb(archive*, void* user, const void* buf, size_t n) {
+  static_cast<std::string*>(user)->append(static_cast<const char*>(buf), n);
+  return static_cast<la_ssize_t>(n);
+}
+
+// A pax tar holding `entries`, exactly as given (libarchive writes the names and targets unchecked).
+std::string Tar(const std::vector<Entry>& entries, bool gzip = false) {
+  std::string out;
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  if (gzip) archive_write_add_filter_gzip(a);
+  archive_write_open(a, &out, nullptr, WriteCb, nullptr);
+  for (const Entry& e : entries) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, e.name.c_str());
+    archive_entry_set_perm(entry, 0644);
+    switch (e.kind) {
+      case Entry::kFile:
+        archive_entry_set_filetype(entry, AE_IFREG);
+        archive_entry_set_size(entry, static_cast<la_int64_t>(e.data.size()));
+        break;
+      case Entry::kDir:
+        archive_entry_set_filetype(entry, AE_IFDIR);
+        break;
+      case Entry::kSymlink:
+        archive_entry_set_filetype(entry, AE_IFLNK);
+        archive_entry_set_symlink(entry, e.data.c_str());
+        break;
+      case Entry::kHardlink:
+        archive_entry_set_filetype(entry, AE_IFREG);
+        archive_entry_set_hardlink(entry, e.data.c_str());
+        break;
+      case Entry::kCharDevice:
+        archive_entry_set_filetype(entry, AE_IFCHR);
+        archive_entry_set_rdevmajor(entry, 1);
+        archive_entry_set_rdevminor(entry, 3);
+        break;
+      case Entry::kFifo:
+        archive_entry_set_filetype(entry, AE_IFIFO);
+        break;
+    }
+    archive_write_header(a, entry);
+    if (e.kind == Entry::kFile && !e.data.empty()) archive_write_data(a, e.data.data(), e.data.size());
+    archive_entry_free(entry);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
+const Entry kDockerfile{Entry::kFile, "Dockerfile", "FROM scratch\nCOPY . /\n"};
+
+std::string RandomBytes(size_t n) {
+  std::mt19937_64 rng(42);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class UploadSecurityTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new Bimd({"--max-upload-bytes", std::to_string(kMaxUpload), "--max-upload-entries", "50",
+                        "--read-timeout", "2"});
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override { app_ = "u-" + UniqueSuffix(); }
+
+  ApiAnswer Upload(const std::string& context) {
+    return Api(server_->api_port(), "POST", "/v1/apps/" + app_ + "/deploy", server_->token(), "", {},
+               {{"meta", json{{"app", app_}}.dump()}, {"context", context}});
+  }
+
+  // Uploads `context`, expects `status` with `message` in the error, and nothing changed.
+  void ExpectRefused(const std::string& what, const std::string& context, long status, const std::string& message) {
+    SCOPED_TRACE(what);
+    Snapshot before = Take(*server_);
+    ApiAnswer a = Upload(context);
+    EXPECT_EQ(a.status, status) << a.error << " " << a.body;
+    EXPECT_NE(a.Message().find(message), std::string::npos) << "want \"" << message << "\" in: " << a.body;
+    Snapshot after = Take(*server_);
+    EXPECT_EQ(before, after) << Describe(before) << "\n" << Describe(after);
+    EXPECT_TRUE(after.uploads.empty()) << "the refused upload left files behind: " << Describe(after);
+    // The database knows nothing of the app.
+    EXPECT_EQ(server_->Bim({"status", app_}).exit_code, 4);
+  }
+
+  static constexpr int64_t kMaxUpload = 1 << 20;
+  static Bimd* server_;
+  std::string app_;
+};
+
+Bimd* UploadSecurityTest::server_ = nullptr;
+
+TEST_F(UploadSecurityTest, PathTraversalIsRefused) {
+  ExpectRefused("dotdot", Tar({kDockerfile, {Entry::kFile, "../evil", "x"}}), 400, "points outside the context");
+  ExpectRefused("nested dotdot", Tar({kDockerfile, {Entry::kFile, "a/../../evil", "x"}}), 400,
+                "points outside the context");
+}
+
+TEST_F(UploadSecurityTest, AbsolutePathIsRefused) {
+  ExpectRefused("absolute", Tar({kDockerfile, {Entry::kFile, "/etc/cron.d/evil", "x"}}), 400,
+                "points outside the context");
+}
+
+TEST_F(UploadSecurityTest, SymlinkEscapeIsRefused) {
+  ExpectRefused("relative escape", Tar({kDockerfile, {Entry::kDir, "a", ""}, {Entry::kSymlink, "a/up", "../../etc"}}),
+                400, "symlink \"a/up\" points outside");
+  ExpectRefused("absolute target", Tar({kDockerfile, {Entry::kSymlink, "passwd", "/etc/passwd"}}), 400,
+                "symlink \"passwd\" points outside");
+}
+
+TEST_F(UploadSecurityTest, HardlinkEscapeIsRefused) {
+  ExpectRefused("hardlink", Tar({kDockerfile, {Entry::kHardlink, "h", "../../etc/shadow"}}), 400,
+                "hardlink \"h\" points outside");
+  ExpectRefused("absolute hardlink", Tar({kDockerfile, {Entry::kHardlink, "h", "/etc/shadow"}}), 400,
+                "hardlink \"h\" points outside");
+}
+
+TEST_F(UploadSecurityTest, DeviceNodesAndFifosAreRefused) {
+  ExpectRefused("char device", Tar({kDockerfile, {Entry::kCharDevice, "null", ""}}), 400, "is a device");
+  ExpectRefused("fifo", Tar({kDockerfile, {Entry::kFifo, "pipe", ""}}), 400, "is a device");
+}
+
+TEST_F(UploadSecurityTest, OversizedUploadIsRefusedWhileStreaming) {
+  // Announced too large: refused from Content-Length before anything is read.
+  ExpectRefused("4 MiB", Tar({kDockerfile, {Entry::kFile, "big.bin", RandomBytes(4 << 20)}}), 413,
+                "larger than " + std::to_string(kMaxUpload) + " bytes");
+  // Within what Content-Length may announce (the meta part may take up to 1 MiB), so only the count
+  // of context bytes while streaming can catch it.
+  ExpectRefused("1.5 MiB", Tar({kDockerfile, {Entry::kFile, "big.bin", RandomBytes(3 << 19)}}), 413,
+                "larger than " + std::to_string(kMaxUpload) + " bytes");
+}
+
+TEST_F(UploadSecurityTest, TooManyEntriesAreRefused) {
+  std::vector<Entry> entries = {kDockerfile};
+  for (int i = 0; i < 60; ++i) entries.push_back({Entry::kFile, "f" + std::to_string(i), "x"});
+  ExpectRefused("60 files", Tar(entries), 413, "more than 50 files");
+}
+
+TEST_F(UploadSecurityTest, TruncatedAndCorruptStreamsAreRefused) {
+  std::string good = Tar({kDockerfile, {Entry::kFile, "data.bin", RandomBytes(20000)}});
+  ExpectRefused("truncated", good.substr(0, 5000), 400, "corrupt or truncated");
+  std::string gz = Tar({kDockerfile, {Entry::kFile, "data.bin", RandomBytes(20000)}}, /*gzip=*/true);
+  ExpectRefused("truncated gzip", gz.substr(0, gz.size() / 2), 400, "truncated");
+  ExpectRefused("garbage", RandomBytes(4096), 400, "tar");
+  ExpectRefused("no Dockerfile", Tar({{Entry::kFile, "README", "x"}}), 400, "no Dockerfile");
+}
+
+TEST_F(UploadSecurityTest, ValidContextWithInsideLinksIsAccepted) {
+  // The same checks must not refuse what is legitimate: links that stay inside.
+  std::string context = Tar({kDockerfile, {Entry::kDir, "a", ""}, {Entry::kFile, "a/f", "x"},
+                             {Entry::kSymlink, "a/l", "f"}, {Entry::kSymlink, "top", "a/f"},
+                             {Entry::kHardlink, "h", "a/f"}});
+  ApiAnswer a = Upload(context);
+  // The upload is accepted (the stream then reports the build; this Dockerfile copies files only).
+  EXPECT_EQ(a.status, 200) << a.body;
+  EXPECT_NE(a.body.find("\"event\":\"result\""), std::string::npos) << a.body;
+  EXPECT_TRUE(Take(*server_).uploads.empty()) << "the deployer removes the upload when done";
+  server_->Bim({"destroy", app_, "--yes"});
+}
+
+TEST_F(UploadSecurityTest, SlowClientsAreDropped) {
+  // Half a request line, then silence: bimd closes the connection after its read timeout (2 s here).
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->api_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string partial = "GET /v1/apps HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_EQ(send(fd, partial.data(), partial.size(), MSG_NOSIGNAL), static_cast<ssize_t>(partial.size()));
+  auto start = std::chrono::steady_clock::now();
+  char buf[256];
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1) << "bimd kept a silent client for 10 s";
+  ssize_t n = recv(fd, buf, sizeof buf, 0);
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  close(fd);
+  // Either closed, or a 4xx (cpp-httplib may answer 400/408 before closing); never served.
+  if (n > 0) {
+    EXPECT_TRUE(std::string(buf, 10).starts_with("HTTP/1.1 4")) << std::string(buf, static_cast<size_t>(n));
+  }
+  EXPECT_GE(waited, 1.5);
+  EXPECT_LE(waited, 6.0);
+  EXPECT_EQ(Api(server_->api_port(), "GET", "/healthz", "").status, 200);
+}
+
+}  // namespace
+}  // namespace bim::testing
