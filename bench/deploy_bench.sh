@@ -11,30 +11,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 WORK=$(mktemp -d /tmp/bim-bench-XXXXXX)
 SWAPS=${BENCH_SWAPS:-6}
-free_port() {
-  local p
-  while :; do
-    p=$(shuf -i 20000-32767 -n 1)
-    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-  done
-}
-API_PORT=$(free_port); HTTP_PORT=$(free_port); NAIVE_HTTP=$(free_port); NAIVE_APP=$(free_port)
+. "$ROOT/tests/lib/bimd.sh"
+NAIVE_HTTP=$(free_port); NAIVE_APP=$(free_port)
 APP="bench-$(date +%s)"
 LABEL="im.backend.bim.bench=$APP"
 export HOME="$WORK/home"; mkdir -p "$HOME"
-INSTANCE=""
 
 cleanup() {
-  [ -n "${BIMD_PID:-}" ] && kill "$BIMD_PID" 2>/dev/null && wait "$BIMD_PID" 2>/dev/null || true
-  for pidfile in "$WORK/data/nginx/nginx.pid" "$WORK/naive/nginx.pid"; do
-    [ -f "$pidfile" ] && kill -QUIT "$(cat "$pidfile")" 2>/dev/null || true
-  done
-  for filter in "im.backend.bim.instance=$INSTANCE" "$LABEL"; do
-    [ "$filter" = "im.backend.bim.instance=" ] && continue
-    docker ps -aq --filter "label=$filter" | xargs -r docker rm -f >/dev/null 2>&1 || true
-    docker images -q --filter "label=$filter" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
-  done
-  rm -rf "$WORK"
+  [ -f "$WORK/naive/nginx.pid" ] && kill -QUIT "$(cat "$WORK/naive/nginx.pid")" 2>/dev/null || true
+  docker_remove_labelled "$LABEL"
+  bimd_cleanup
 }
 trap cleanup EXIT
 
@@ -52,12 +38,7 @@ errors_in() {
 }
 total_in() { awk '/Status code distribution/{s=1;next} /Error distribution/{s=0} s && /\[/ {n+=$2} END {print n+0}' "$1"; }
 
-"$BUILD/bimd" --data-dir "$WORK/data" --listen "127.0.0.1:$API_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
-  --domain localhost --templates "$ROOT/templates/nginx" >"$WORK/bimd.log" 2>&1 &
-BIMD_PID=$!
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$API_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-export BIM_SERVER="http://127.0.0.1:$API_PORT" BIM_TOKEN; BIM_TOKEN=$(cat "$WORK/data/admin.token")
-INSTANCE=$("$BUILD/bim" server --json | sed -n 's/.*"instance": "\([0-9a-f]*\)".*/\1/p')
+bimd_start "$WORK" "$BUILD" "$ROOT"
 
 cp -r "$ROOT/examples/hello" "$WORK/app"
 cp "$BUILD/examples/hello-server" "$WORK/app/hello-server"

@@ -18,8 +18,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -91,6 +91,13 @@ struct Harness {
 
 Harness& Get() {
   static Harness* h = new Harness();  // lives for the process; libFuzzer exits without unwinding
+  // libFuzzer ends with exit(), which runs atexit handlers but no destructors: remove the temp dir
+  // there, so repeated runs leave nothing in /tmp.
+  static bool registered = [] {
+    std::atexit([] { std::filesystem::remove_all(Get().dir); });
+    return true;
+  }();
+  (void)registered;
   return *h;
 }
 
