@@ -15,23 +15,6 @@ namespace bim {
 
 using nlohmann::json;
 
-namespace {
-
-std::string Pad(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
-  return s + "  ";
-}
-
-// Connects with the saved credentials and validates the app name before any request.
-Status Connect(const std::string& app, ServerConfig* server) {
-  if (!app.empty()) {
-    if (Status s = ValidateAppName(app); !s.ok()) return s;
-  }
-  return LoadCredentials(server);
-}
-
-}  // namespace
-
 int RunLogin(const Output& out, const std::string& url_in, const std::string& token_in) {
   ServerConfig server;
   Status s = NormalizeServerUrl(url_in, &server.url);
@@ -51,7 +34,7 @@ int RunLogin(const Output& out, const std::string& url_in, const std::string& to
 
 int RunServer(const Output& out) {
   ServerConfig server;
-  Status s = Connect("", &server);
+  Status s = LoadCredentials(&server);
   if (!s.ok()) return out.Fail(s);
   json body;
   if (!(s = ApiClient(server).Get("/v1/server", &body)).ok()) return out.Fail(s);
@@ -65,7 +48,7 @@ int RunServer(const Output& out) {
 
 int RunApps(const Output& out) {
   ServerConfig server;
-  Status s = Connect("", &server);
+  Status s = LoadCredentials(&server);
   if (!s.ok()) return out.Fail(s);
   json body;
   if (!(s = ApiClient(server).Get("/v1/apps", &body)).ok()) return out.Fail(s);
@@ -74,11 +57,11 @@ int RunApps(const Output& out) {
     out.Text("No apps yet. Deploy one with `bim deploy` in its folder.\n");
     return exit_code::kOk;
   }
-  std::string text = Pad("APP", 20) + Pad("LIVE", 6) + Pad("LATEST", 16) + Pad("UPDATED", 9) + "URL\n";
+  std::string text = Column("APP", 20) + Column("LIVE", 6) + Column("LATEST", 16) + Column("UPDATED", 9) + "URL\n";
   for (const auto& a : body["apps"]) {
     std::string latest = a.contains("latest") ? a["latest"].get<std::string>() + " " + a.value("latest_status", "") : "-";
-    text += Pad(a.value("app", ""), 20) + Pad(a["live"].is_string() ? a["live"].get<std::string>() : "-", 6) +
-            Pad(latest, 16) + Pad(HumanAgo(a.value("updated_at_ms", int64_t{0})), 9) + a.value("url", "") + "\n";
+    text += Column(a.value("app", ""), 20) + Column(a["live"].is_string() ? a["live"].get<std::string>() : "-", 6) +
+            Column(latest, 16) + Column(HumanAgo(a.value("updated_at_ms", int64_t{0})), 9) + a.value("url", "") + "\n";
   }
   out.Text(text);
   return exit_code::kOk;
@@ -86,7 +69,7 @@ int RunApps(const Output& out) {
 
 int RunStatus(const Output& out, const std::string& app) {
   ServerConfig server;
-  Status s = Connect(app, &server);
+  Status s = LoadCredentialsForApp(app, &server);
   if (!s.ok()) return out.Fail(s);
   json body;
   if (!(s = ApiClient(server).Get("/v1/apps/" + app, &body)).ok()) return out.Fail(s, json{{"app", app}});
@@ -119,20 +102,20 @@ int RunStatus(const Output& out, const std::string& app) {
 
 int RunReleases(const Output& out, const std::string& app, int limit) {
   ServerConfig server;
-  Status s = Connect(app, &server);
+  Status s = LoadCredentialsForApp(app, &server);
   if (!s.ok()) return out.Fail(s);
   json body;
   std::string path = "/v1/apps/" + app + "/releases" + (limit > 0 ? "?limit=" + std::to_string(limit) : "");
   if (!(s = ApiClient(server).Get(path, &body)).ok()) return out.Fail(s, json{{"app", app}});
   out.Json(json{{"ok", true}, {"app", app}, {"releases", body["releases"]}});
-  std::string text = Pad("RELEASE", 8) + Pad("STATUS", 9) + Pad("KIND", 8) + Pad("CREATED", 9) + Pad("TOOK", 7) +
-                     Pad("COMMIT", 8) + "REASON\n";
+  std::string text = Column("RELEASE", 8) + Column("STATUS", 9) + Column("KIND", 8) + Column("CREATED", 9) + Column("TOOK", 7) +
+                     Column("COMMIT", 8) + "REASON\n";
   for (const auto& r : body["releases"]) {
     std::string commit = r.value("git_commit", "");
-    text += Pad(r.value("release", ""), 8) + Pad(r.value("status", ""), 9) + Pad(r.value("kind", ""), 8) +
-            Pad(HumanAgo(r.value("created_at_ms", int64_t{0})), 9) +
-            Pad(r.value("total_ms", 0) ? HumanMillis(r.value("total_ms", int64_t{0})) : "-", 7) +
-            Pad(commit.empty() ? "-" : commit.substr(0, 7), 8) + r.value("failure_reason", "") + "\n";
+    text += Column(r.value("release", ""), 8) + Column(r.value("status", ""), 9) + Column(r.value("kind", ""), 8) +
+            Column(HumanAgo(r.value("created_at_ms", int64_t{0})), 9) +
+            Column(r.value("total_ms", 0) ? HumanMillis(r.value("total_ms", int64_t{0})) : "-", 7) +
+            Column(commit.empty() ? "-" : commit.substr(0, 7), 8) + r.value("failure_reason", "") + "\n";
   }
   out.Text(text);
   return exit_code::kOk;
@@ -140,7 +123,7 @@ int RunReleases(const Output& out, const std::string& app, int limit) {
 
 int RunLogs(const Output& out, const std::string& app, int tail, bool follow) {
   ServerConfig server;
-  Status s = Connect(app, &server);
+  Status s = LoadCredentialsForApp(app, &server);
   if (!s.ok()) return out.Fail(s);
   json lines = json::array();
   json result;
@@ -171,7 +154,7 @@ int RunLogs(const Output& out, const std::string& app, int tail, bool follow) {
 
 int RunDestroy(const Output& out, const std::string& app, bool yes) {
   ServerConfig server;
-  Status s = Connect(app, &server);
+  Status s = LoadCredentialsForApp(app, &server);
   if (!s.ok()) return out.Fail(s);
   if (!yes && isatty(0) && !out.json()) {
     std::fprintf(stderr, "Destroy %s: its containers, images, route and release history? Type the app name: ", app.c_str());

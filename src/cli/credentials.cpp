@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "base/file_util.h"
+#include "core/validate.h"
 
 namespace bim {
 
@@ -46,6 +47,11 @@ Status LoadCredentials(ServerConfig* out) {
     return Status::Unauthenticated(
         "not logged in (run `bim login URL --token TOKEN`, or set BIM_SERVER and BIM_TOKEN)");
   return NormalizeServerUrl(out->url, &out->url);
+}
+
+Status LoadCredentialsForApp(const std::string& app, ServerConfig* out) {
+  if (Status s = ValidateAppName(app); !s.ok()) return s;
+  return LoadCredentials(out);
 }
 
 Status SaveCredentials(const ServerConfig& config) {

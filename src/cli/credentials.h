@@ -16,6 +16,10 @@ std::string CredentialsPath();
 // and BIM_TOKEN)" when neither source has both values.
 Status LoadCredentials(ServerConfig* out);
 
+// LoadCredentials for a command about `app`: first checks the app name (InvalidArgument naming the
+// rule), so a bad name fails before any request is made.
+Status LoadCredentialsForApp(const std::string& app, ServerConfig* out);
+
 // Saves url and token (directory 0700, file 0600, written atomically).
 Status SaveCredentials(const ServerConfig& config);
 

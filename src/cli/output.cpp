@@ -55,6 +55,11 @@ int Output::Fail(const Status& s, nlohmann::json doc) const {
 
 bool Output::StderrIsTty() { return isatty(2); }
 
+std::string Column(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s + "  ";
+}
+
 std::string HumanBytes(int64_t bytes) {
   char buf[32];
   if (bytes < 1024) return std::to_string(bytes) + " B";

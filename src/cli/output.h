@@ -48,6 +48,8 @@ class Output {
   bool json_;
 };
 
+// `s` padded with spaces to `width`, plus two spaces: one column of a plain-text table.
+std::string Column(std::string s, size_t width);
 // "1.3 MB", "512 B".
 std::string HumanBytes(int64_t bytes);
 // "1.9s", "250ms".

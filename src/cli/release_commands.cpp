@@ -20,8 +20,8 @@ int RunReleaseStream(const Output& out, const std::string& app, const std::strin
                      const std::string& done_verb) {
   InterruptTransfersOnCtrlC();
   ServerConfig server;
-  Status s = ValidateAppName(app);
-  if (!s.ok() || !(s = LoadCredentials(&server)).ok()) return out.Fail(s);
+  Status s = LoadCredentialsForApp(app, &server);
+  if (!s.ok()) return out.Fail(s);
   long long t0 = MonotonicMillis();
   json result;
   s = ApiClient(server).PostStream(path, body, [&](const json& e) {
@@ -74,8 +74,8 @@ Status ParseAssignments(const std::vector<std::string>& args, json* set) {
 
 int RunEnvList(const Output& out, const std::string& app, bool reveal) {
   ServerConfig server;
-  Status s = ValidateAppName(app);
-  if (!s.ok() || !(s = LoadCredentials(&server)).ok()) return out.Fail(s);
+  Status s = LoadCredentialsForApp(app, &server);
+  if (!s.ok()) return out.Fail(s);
   json body;
   if (!(s = ApiClient(server).Get("/v1/apps/" + app + "/env" + (reveal ? "?reveal=1" : ""), &body)).ok())
     return out.Fail(s, json{{"app", app}});

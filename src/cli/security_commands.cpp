@@ -15,11 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string Pad(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
-  return s + "  ";
-}
-
 std::string Ago(int64_t ms) { return ms > 0 ? HumanAgo(ms) : "never"; }
 
 int RunTokenCreate(const Output& out, const std::string& name, const std::string& app) {
@@ -55,11 +50,11 @@ int RunTokenList(const Output& out) {
     out.Text("No tokens besides the admin token. Create one with `bim token create --name N [--app APP]`.\n");
     return exit_code::kOk;
   }
-  std::string text = Pad("ID", 5) + Pad("NAME", 24) + Pad("APP", 20) + Pad("CREATED", 9) + Pad("LAST USED", 9) + "STATE\n";
+  std::string text = Column("ID", 5) + Column("NAME", 24) + Column("APP", 20) + Column("CREATED", 9) + Column("LAST USED", 9) + "STATE\n";
   for (const auto& t : body["tokens"]) {
     std::string app = t.value("app", "");
-    text += Pad(std::to_string(t.value("id", 0)), 5) + Pad(t.value("name", ""), 24) + Pad(app.empty() ? "*" : app, 20) +
-            Pad(Ago(t.value("created_at_ms", int64_t{0})), 9) + Pad(Ago(t.value("last_used_at_ms", int64_t{0})), 9) +
+    text += Column(std::to_string(t.value("id", 0)), 5) + Column(t.value("name", ""), 24) + Column(app.empty() ? "*" : app, 20) +
+            Column(Ago(t.value("created_at_ms", int64_t{0})), 9) + Column(Ago(t.value("last_used_at_ms", int64_t{0})), 9) +
             (t.value("revoked", false) ? "revoked " + Ago(t.value("revoked_at_ms", int64_t{0})) : "active") + "\n";
   }
   out.Text(text);
@@ -100,15 +95,15 @@ int RunAudit(const Output& out, const std::string& app, int limit) {
     out.Text("No audit entries yet.\n");
     return exit_code::kOk;
   }
-  std::string text = Pad("WHEN", 9) + Pad("WHO", 20) + Pad("ACTION", 13) + Pad("APP", 20) + Pad("RESULT", 6) + "DETAIL\n";
+  std::string text = Column("WHEN", 9) + Column("WHO", 20) + Column("ACTION", 13) + Column("APP", 20) + Column("RESULT", 6) + "DETAIL\n";
   for (const auto& e : body["entries"]) {
     std::string app_name = e.value("app", "");
     std::string result = e.value("result", "");
     bool ok = result == "ok";
     std::string detail = e.value("detail", "");
     if (!ok) detail = result + (detail.empty() ? "" : " (" + detail + ")");
-    text += Pad(HumanAgo(e.value("at_ms", int64_t{0})), 9) + Pad(e.value("actor", ""), 20) +
-            Pad(e.value("action", ""), 13) + Pad(app_name.empty() ? "-" : app_name, 20) + Pad(ok ? "ok" : "FAIL", 6) +
+    text += Column(HumanAgo(e.value("at_ms", int64_t{0})), 9) + Column(e.value("actor", ""), 20) +
+            Column(e.value("action", ""), 13) + Column(app_name.empty() ? "-" : app_name, 20) + Column(ok ? "ok" : "FAIL", 6) +
             detail + "\n";
   }
   out.Text(text);
