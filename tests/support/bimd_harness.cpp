@@ -47,6 +47,19 @@ std::vector<std::string> MergedEnv(const std::map<std::string, std::string>& ext
   return out;
 }
 
+// posix_spawn of argv[0] (a path) with this process's environment plus `env`; returns its result.
+int Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+          const posix_spawn_file_actions_t* actions, pid_t* pid) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> envs = MergedEnv(env);
+  std::vector<char*> envp;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  return posix_spawn(pid, args[0], actions, nullptr, args.data(), envp.data());
+}
+
 size_t Collect(char* p, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(p, size * n);
   return size * n;
@@ -74,15 +87,8 @@ CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<st
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> envs = MergedEnv(env);
-  std::vector<char*> envp;
-  for (auto& e : envs) envp.push_back(e.data());
-  envp.push_back(nullptr);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  int rc = Spawn(argv, env, &actions, &pid);
   posix_spawn_file_actions_destroy(&actions);
   close(out_pipe[1]);
   close(err_pipe[1]);
@@ -199,15 +205,8 @@ void Bimd::Start(const std::map<std::string, std::string>& env) {
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  std::vector<std::string> envs = MergedEnv(env);
-  std::vector<char*> envp;
-  for (auto& e : envs) envp.push_back(e.data());
-  envp.push_back(nullptr);
   pid_t pid = 0;
-  posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+  Spawn(argv, env, &actions, &pid);
   posix_spawn_file_actions_destroy(&actions);
   pid_ = pid;
   for (int i = 0; i < 300; ++i) {
