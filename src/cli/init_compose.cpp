@@ -4,10 +4,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,12 +16,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/command_runner.h"
 #include "base/file_util.h"
 #include "cli/init_writer.h"
 #include "core/app_config.h"
 #include "core/stack_detect.h"
-
-extern char** environ;
 
 namespace bim {
 
@@ -32,45 +29,15 @@ using nlohmann::json;
 
 namespace {
 
-enum class Stdio { kQuiet, kInherit, kToStderr };
-
-// Runs argv (looked up in PATH) with stdin from /dev/null and waits. Returns the exit status, 128+N
-// when killed by signal N, or -1 (with *error set) when the program could not be started.
-int Spawn(const std::vector<std::string>& argv, Stdio stdio, std::string* error) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  if (stdio == Stdio::kQuiet) {
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  } else if (stdio == Stdio::kToStderr) {
-    // --json: stdout must carry only bim's one JSON document, so compose's chatter goes to stderr.
-    posix_spawn_file_actions_adddup2(&actions, 2, 1);
-  }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    if (error) *error = std::strerror(rc);
-    return -1;
-  }
-  int wstatus = 0;
-  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
-  return 128 + WTERMSIG(wstatus);
-}
-
 // The compose program: the docker CLI's plugin if it answers, else the standalone docker-compose.
 Status FindCompose(std::vector<std::string>* argv) {
-  if (Spawn({"docker", "compose", "version"}, Stdio::kQuiet, nullptr) == 0) {
+  SubprocessRunner runner;
+  std::string ignored;
+  if (runner.Run({"docker", "compose", "version"}, &ignored).ok()) {
     *argv = {"docker", "compose"};
     return Status::OK();
   }
-  if (Spawn({"docker-compose", "version"}, Stdio::kQuiet, nullptr) == 0) {
+  if (runner.Run({"docker-compose", "version"}, &ignored).ok()) {
     *argv = {"docker-compose"};
     return Status::OK();
   }
@@ -222,13 +189,10 @@ int RunUp(const Output& out, const std::string& dir) {
                " (project " + run.project + ")");
   std::vector<std::string> argv = ComposeArgv(run, {"up", "--detach", "--build"});
   out.Progress("==> " + Joined(argv));
-  std::string error;
-  int rc = Spawn(argv, out.json() ? Stdio::kToStderr : Stdio::kInherit, &error);
-  if (rc < 0) return out.Fail(Status::Unavailable("cannot run " + argv[0] + ": " + error), RunDoc(run));
-  if (rc != 0)
-    return out.Fail(Status::FailedPrecondition(Joined(run.compose) + " up exited with status " + std::to_string(rc) +
-                                               " (its output is above); `bim down " + dir + "` cleans up"),
-                    RunDoc(run));
+  Status s = SubprocessRunner().RunAttached(argv, /*stdout_to_stderr=*/out.json());
+  if (s.code() == Code::kFailedPrecondition)
+    s = Status::FailedPrecondition(s.message() + " (its output is above); `bim down " + dir + "` cleans up");
+  if (!s.ok()) return out.Fail(s, RunDoc(run));
 
   // Ready when the health path answers, as bimd would require before routing traffic.
   out.Progress("==> Waiting for " + run.url.substr(0, run.url.size() - 1) + run.health_path + " to answer 2xx/3xx");
@@ -259,13 +223,9 @@ int RunDown(const Output& out, const std::string& dir) {
   if (Status s = PrepareLocalRun(dir, &run); !s.ok()) return out.Fail(s);
   std::vector<std::string> argv = ComposeArgv(run, {"down", "--rmi", "local", "--volumes", "--remove-orphans"});
   out.Progress("==> " + Joined(argv));
-  std::string error;
-  int rc = Spawn(argv, out.json() ? Stdio::kToStderr : Stdio::kInherit, &error);
-  if (rc < 0) return out.Fail(Status::Unavailable("cannot run " + argv[0] + ": " + error), RunDoc(run));
-  if (rc != 0)
-    return out.Fail(Status::FailedPrecondition(Joined(run.compose) + " down exited with status " + std::to_string(rc) +
-                                               " (its output is above)"),
-                    RunDoc(run));
+  Status s = SubprocessRunner().RunAttached(argv, /*stdout_to_stderr=*/out.json());
+  if (s.code() == Code::kFailedPrecondition) s = Status::FailedPrecondition(s.message() + " (its output is above)");
+  if (!s.ok()) return out.Fail(s, RunDoc(run));
   if (run.generated) {
     std::error_code ec;
     fs::remove_all(fs::path(run.compose_file).parent_path(), ec);

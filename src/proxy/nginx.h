@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "proxy/command_runner.h"
+#include "base/command_runner.h"
 
 namespace bim {
 

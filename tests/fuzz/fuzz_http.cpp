@@ -25,7 +25,7 @@
 #include <string_view>
 #include <thread>
 
-#include "proxy/command_runner.h"
+#include "base/command_runner.h"
 #include "proxy/nginx.h"
 #include "server/api.h"
 #include "server/auth.h"
@@ -43,6 +43,9 @@ class RefusingRunner : public CommandRunner {
  public:
   Status Run(const std::vector<std::string>&, std::string* output) override {
     output->clear();
+    return Status::Unavailable("commands are disabled in the fuzzer");
+  }
+  Status RunAttached(const std::vector<std::string>&, bool) override {
     return Status::Unavailable("commands are disabled in the fuzzer");
   }
 };
