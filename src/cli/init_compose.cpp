@@ -18,6 +18,7 @@
 
 #include "base/command_runner.h"
 #include "base/file_util.h"
+#include "base/health_probe.h"
 #include "cli/init_writer.h"
 #include "core/app_config.h"
 #include "core/stack_detect.h"
@@ -62,31 +63,6 @@ Status PrivateDir(const std::string& project, std::string* out) {
 }
 
 std::string YamlString(const std::string& s) { return json(s).dump(); }  // JSON strings are YAML strings
-
-// GET http://127.0.0.1:<port><path> once; true on a 2xx/3xx answer.
-bool AnswersHealthy(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  bool ok = false;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    char buf[64] = {};
-    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-      ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
-      // "HTTP/1.x 2xx" or "3xx".
-      ok = n >= 12 && std::strncmp(buf, "HTTP/1.", 7) == 0 && (buf[9] == '2' || buf[9] == '3');
-    }
-  }
-  close(fd);
-  return ok;
-}
 
 std::string UserComposeFile(const std::string& dir) {
   for (const char* name : {"compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"})
@@ -197,10 +173,12 @@ int RunUp(const Output& out, const std::string& dir) {
   // Ready when the health path answers, as bimd would require before routing traffic.
   out.Progress("==> Waiting for " + run.url.substr(0, run.url.size() - 1) + run.health_path + " to answer 2xx/3xx");
   auto deadline = std::chrono::steady_clock::now() + run.health_timeout;
-  bool healthy = AnswersHealthy(run.port, run.health_path);
+  // The same probe bimd's health gate uses.
+  auto answers = [&] { return ProbeHealth(run.port, run.health_path, std::chrono::milliseconds(2000)).ok(); };
+  bool healthy = answers();
   while (!healthy && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    healthy = AnswersHealthy(run.port, run.health_path);
+    healthy = answers();
   }
   json doc = RunDoc(run);
   doc["healthy"] = healthy;

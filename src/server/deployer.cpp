@@ -9,7 +9,7 @@
 #include "base/failpoint.h"
 #include "base/file_util.h"
 #include "core/deploy_plan.h"
-#include "server/health_probe.h"
+#include "base/health_probe.h"
 
 namespace bim {
 

@@ -12,7 +12,7 @@
 #include <fstream>
 #include <thread>
 
-#include "server/health_probe.h"
+#include "base/health_probe.h"
 #include "support/bimd_harness.h"
 
 extern char** environ;

@@ -19,7 +19,7 @@
 
 #include "core/deploy_plan.h"
 #include "docker/docker_client.h"
-#include "server/health_probe.h"
+#include "base/health_probe.h"
 
 extern char** environ;
 

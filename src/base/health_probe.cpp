@@ -1,4 +1,4 @@
-#include "server/health_probe.h"
+#include "base/health_probe.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
