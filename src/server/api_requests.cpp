@@ -8,6 +8,7 @@
 #include "base/failpoint.h"
 #include "base/file_util.h"
 #include "core/validate.h"
+#include "server/auth.h"
 #include "server/context_check.h"
 
 namespace bim {
@@ -17,14 +18,6 @@ using nlohmann::json;
 namespace {
 constexpr size_t kMaxMetaBytes = 1 << 20;
 
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  randombytes_buf(raw.data(), raw.size());
-  std::string hex(bytes * 2 + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-  hex.pop_back();
-  return hex;
-}
 }  // namespace
 
 Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app, DeployRequest* out) {

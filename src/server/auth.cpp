@@ -17,11 +17,13 @@ std::string Hex(const unsigned char* data, size_t n) {
 }
 }  // namespace
 
-std::string NewToken() {
-  unsigned char raw[32];
-  randombytes_buf(raw, sizeof raw);
-  return "bim_" + Hex(raw, sizeof raw);
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  randombytes_buf(raw.data(), raw.size());
+  return Hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
 }
+
+std::string NewToken() { return "bim_" + RandomHex(32); }
 
 std::string HashToken(const std::string& token) {
   unsigned char digest[crypto_hash_sha256_BYTES];

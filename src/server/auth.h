@@ -12,6 +12,8 @@
 
 namespace bim {
 
+// `bytes` random bytes (libsodium) as lower-case hex: tokens, instance ids, upload names.
+std::string RandomHex(size_t bytes);
 // A fresh random token.
 std::string NewToken();
 // Hex SHA-256 of a token.

@@ -63,14 +63,6 @@ Status LoadOrCreateSecretKey(const std::string& path, std::string* key) {
   return WriteFileAtomically(path, *key, 0600);
 }
 
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0'), hex(bytes * 2 + 1, '\0');
-  randombytes_buf(raw.data(), raw.size());
-  sodium_bin2hex(hex.data(), hex.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-  hex.pop_back();
-  return hex;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {

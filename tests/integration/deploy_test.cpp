@@ -38,15 +38,6 @@ class DeployTest : public ::testing::Test {
 
 Bimd* DeployTest::server_ = nullptr;
 
-// Waits until `pred` holds or `seconds` pass.
-template <class Pred>
-bool Eventually(Pred pred, int seconds = 15) {
-  for (int i = 0; i < seconds * 20; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
-}
 
 TEST_F(DeployTest, DeployServesTheAppThroughNginxWithItsDotenv) {
   AppFolder folder(app_, "# a comment\nexport GREETING=\"from the .env file\"\n");
@@ -97,7 +88,7 @@ TEST_F(DeployTest, RedeployServesTheNewVersionAndRetiresTheOld) {
     std::vector<ContainerInfo> found;
     docker.ListContainers({{"im.backend.bim.app", app_}}, true, &found);
     return found.size() == 1 && found[0].name == "bim-" + app_ + "-v2";
-  })) << "the v1 container should be retired";
+  }, 15)) << "the v1 container should be retired";
 }
 
 TEST_F(DeployTest, FailingBuildKeepsThePreviousReleaseServing) {

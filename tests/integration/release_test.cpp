@@ -28,14 +28,6 @@ class ReleaseTest : public ::testing::Test {
 };
 Bimd* ReleaseTest::server_ = nullptr;
 
-template <class Pred>
-bool Eventually(Pred pred, int seconds = 20) {
-  for (int i = 0; i < seconds * 20; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
-}
 
 TEST_F(ReleaseTest, TenDeploysUnderLoadDropNoRequest) {
   AppFolder folder(app_, "GREETING=blue\n");

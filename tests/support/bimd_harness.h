@@ -4,9 +4,11 @@
 // ports and app names are unique.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +35,16 @@ CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<st
 
 // GET http://127.0.0.1:<port><path> with the given Host header (loopback only).
 HttpResult HttpGet(int port, const std::string& path, const std::string& host = "", int timeout_ms = 5000);
+
+// Polls `pred` every 50 ms until it holds (true) or `seconds` pass (then its last answer).
+template <class Pred>
+bool Eventually(Pred pred, int seconds = 20) {
+  for (int i = 0; i < seconds * 20; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
 
 // A random lower-case hex suffix for unique names.
 std::string UniqueSuffix();
