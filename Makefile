@@ -2,16 +2,24 @@
 #   make demo    install what is missing, build, start bimd + nginx, deploy examples/hello, print its URL
 #   make test    install what is missing, build, run every test (unit, integration, e2e)
 #   make         build bim and bimd (needs the toolchain: run `make setup` once on a fresh machine)
+#   make unit    build and run the fast unit tests only (no apt, no Docker)
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# ccache, where a developer installed it, makes rebuilds (and several work trees) cheap; CI has none.
+CCACHE := $(shell command -v ccache 2>/dev/null)
+ifneq ($(CCACHE),)
+CMAKE_LAUNCHER := -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE)
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+endif
 
-.PHONY: all build setup test demo demo-stop bench clean
+.PHONY: all build setup test unit demo demo-stop bench clean
 
 all: build
 
 build:
 	@command -v cmake >/dev/null 2>&1 || { echo "error: cmake is not installed; run 'make setup' first (installs the toolchain with apt)" >&2; exit 2; }
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_LAUNCHER) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
 setup:
@@ -21,6 +29,9 @@ test:
 	@$(MAKE) --no-print-directory setup
 	@$(MAKE) --no-print-directory build
 	@cd $(BUILD) && ctest --output-on-failure --timeout 1800
+
+unit: build
+	@cd $(BUILD) && ctest --output-on-failure -L '^unit$$'
 
 demo:
 	@$(MAKE) --no-print-directory setup
