@@ -10,6 +10,8 @@ PACKAGES=(
   libtomlplusplus-dev libkainjow-mustache-dev libarchive-dev libsodium-dev libgit2-dev
   libgtest-dev libgmock-dev libcpp-httplib-dev libssl-dev libyaml-cpp-dev
   docker.io docker-compose nginx busybox-static wrk hey ca-certificates git curl
+  # Routes as data: nginx's Lua module (with its NDK dependency) and resty.core, which it requires.
+  libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core
 )
 # Node.js runs the MCP conformance test (the official TypeScript SDK). Any Node >= 18 will do, so an
 # existing install (e.g. from NodeSource, which bundles npm) is kept.

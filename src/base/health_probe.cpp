@@ -17,9 +17,13 @@ size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
 }  // namespace
 
 Status ProbeHealth(int port, const std::string& path, std::chrono::milliseconds timeout) {
+  return ProbeHealth(Endpoint{"127.0.0.1", port}, path, timeout);
+}
+
+Status ProbeHealth(const Endpoint& at, const std::string& path, std::chrono::milliseconds timeout) {
   CURL* curl = curl_easy_init();
   if (!curl) return Status::Internal("curl_easy_init failed");
-  std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
+  std::string url = "http://" + at.ToString() + path;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);

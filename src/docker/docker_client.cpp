@@ -233,12 +233,34 @@ Status DockerClient::CreateContainer(const ContainerSpec& spec, std::string* id)
                {"Labels", json::object()},
                {"StopTimeout", spec.stop_timeout_seconds}};
   for (const auto& [k, v] : spec.labels) body["Labels"][k] = v;
+  if (!spec.command.empty()) body["Cmd"] = spec.command;
+  if (!spec.entrypoint.empty()) body["Entrypoint"] = spec.entrypoint;
   json host_config = {{"RestartPolicy", {{"Name", spec.restart_policy}}}};
   if (spec.container_port > 0) {
     std::string port = fmt::format("{}/tcp", spec.container_port);
     body["ExposedPorts"] = {{port, json::object()}};
     std::string host_port = spec.host_port > 0 ? std::to_string(spec.host_port) : "";
     host_config["PortBindings"] = {{port, json::array({{{"HostIp", spec.host_ip}, {"HostPort", host_port}}})}};
+  }
+  if (!spec.volumes.empty()) {
+    json mounts = json::array();
+    for (const auto& v : spec.volumes)
+      mounts.push_back({{"Type", "volume"}, {"Source", v.volume}, {"Target", v.target}, {"ReadOnly", v.read_only}});
+    host_config["Mounts"] = mounts;
+  }
+  if (spec.limits.memory_bytes > 0) host_config["Memory"] = spec.limits.memory_bytes;
+  if (spec.limits.nano_cpus > 0) host_config["NanoCpus"] = spec.limits.nano_cpus;
+  if (spec.limits.pids > 0) host_config["PidsLimit"] = spec.limits.pids;
+  if (!spec.logs.max_size.empty() || spec.logs.max_files > 0) {
+    json config = json::object();
+    if (!spec.logs.max_size.empty()) config["max-size"] = spec.logs.max_size;
+    if (spec.logs.max_files > 0) config["max-file"] = std::to_string(spec.logs.max_files);
+    host_config["LogConfig"] = {{"Type", "json-file"}, {"Config", config}};
+  }
+  if (!spec.networks.empty()) {
+    const NetworkAttachment& first = spec.networks.front();
+    host_config["NetworkMode"] = first.network;
+    body["NetworkingConfig"] = {{"EndpointsConfig", {{first.network, {{"Aliases", first.aliases}}}}}};
   }
   body["HostConfig"] = host_config;
 
@@ -251,8 +273,48 @@ Status DockerClient::CreateContainer(const ContainerSpec& spec, std::string* id)
   if (!s.ok()) return Status(s.code(), RedactEnv(s.message(), spec.env));
   std::string created = Str(answer, "Id");
   if (created.empty()) return Status::Internal("docker create container " + spec.name + ": answer has no Id");
+  for (size_t i = 1; i < spec.networks.size(); ++i) {
+    s = ConnectNetwork(spec.networks[i].network, created, spec.networks[i].aliases);
+    if (!s.ok()) {
+      RemoveContainer(created, true);
+      return s;
+    }
+  }
   if (id) *id = created;
   return Status::OK();
+}
+
+Status DockerClient::CreateNetwork(const std::string& name, const Labels& labels, bool internal) const {
+  json body = {{"Name", name}, {"Driver", "bridge"}, {"Internal", internal}, {"CheckDuplicate", true},
+               {"Labels", json::object()}};
+  for (const auto& [k, v] : labels) body["Labels"][k] = v;
+  engine::Request request;
+  request.method = "POST";
+  request.target = "/networks/create";
+  request.json_body = Dump(body);
+  return Call(socket_path_, request, "docker network create " + name);
+}
+
+Status DockerClient::RemoveNetwork(const std::string& name) const {
+  engine::Request request;
+  request.method = "DELETE";
+  request.target = "/networks/" + engine::PathEscape(name);
+  return Call(socket_path_, request, "docker network rm " + name);
+}
+
+Status DockerClient::ConnectNetwork(const std::string& network, const std::string& container,
+                                    const std::vector<std::string>& aliases) const {
+  engine::Request request;
+  request.method = "POST";
+  request.target = "/networks/" + engine::PathEscape(network) + "/connect";
+  request.json_body = Dump(json{{"Container", container}, {"EndpointConfig", {{"Aliases", aliases}}}});
+  return Call(socket_path_, request, "docker network connect " + network);
+}
+
+Status DockerClient::InspectNetwork(const std::string& name) const {
+  engine::Request request;
+  request.target = "/networks/" + engine::PathEscape(name);
+  return Call(socket_path_, request, "docker network inspect " + name);
 }
 
 Status DockerClient::StartContainer(const std::string& id) const {
@@ -311,6 +373,13 @@ Status DockerClient::InspectContainer(const std::string& id, ContainerInfo* out)
   }
   const json& ports = Obj(Obj(j, "NetworkSettings"), "Ports");
   if (auto it = ports.find(port_key); !port_key.empty() && it != ports.end() && it->is_array()) {
+    for (const json& binding : *it) {
+      if (binding.is_object() && (info.host_port = ParsePort(Str(binding, "HostPort"))) > 0) break;
+    }
+  }
+  // A stopped (or restarting) container has no live bindings; a port bim chose is in its config.
+  if (auto it = bindings.find(port_key); info.host_port == 0 && !port_key.empty() && it != bindings.end() &&
+                                         it->is_array()) {
     for (const json& binding : *it) {
       if (binding.is_object() && (info.host_port = ParsePort(Str(binding, "HostPort"))) > 0) break;
     }

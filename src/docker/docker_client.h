@@ -8,6 +8,7 @@
 // Docker's own error line), Internal for an unexpected answer.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -32,16 +33,48 @@ struct BuildOptions {
   std::map<std::string, std::string> build_args;  // the Dockerfile's ARGs (`buildargs`), validated by the caller
 };
 
+// A named volume mounted into a container (created by Docker on first use; kept until removed).
+struct VolumeMount {
+  std::string volume;                // volume name
+  std::string target;                // absolute path inside the container
+  bool read_only = false;
+};
+
+// A network a container joins, with the DNS names other members reach it by.
+struct NetworkAttachment {
+  std::string network;
+  std::vector<std::string> aliases;
+};
+
+// 0 means unlimited.
+struct ResourceLimits {
+  int64_t memory_bytes = 0;
+  int64_t nano_cpus = 0;             // 1e9 = one CPU
+  int64_t pids = 0;
+};
+
+// Docker's json-file log rotation; empty/0 means Docker's default (no rotation).
+struct LogLimits {
+  std::string max_size;              // e.g. "10m"
+  int max_files = 0;
+};
+
 struct ContainerSpec {
   std::string name;                  // Docker container name, e.g. "bim-hello-v3"
   std::string image;                 // tag or id
   std::vector<std::string> env;      // "KEY=VALUE" entries
   Labels labels;
-  int container_port = 8080;         // the app's port inside the container (tcp)
+  int container_port = 8080;         // the app's port inside the container (tcp); 0: publish nothing
   std::string host_ip = "127.0.0.1"; // publish only on loopback
   int host_port = 0;                 // 0: let Docker pick a free port (read it back with Inspect)
   std::string restart_policy = "unless-stopped";  // "no", "always", "unless-stopped", "on-failure"
   int stop_timeout_seconds = 10;     // SIGTERM grace before SIGKILL on stop
+  std::vector<std::string> command;     // empty: the image's CMD
+  std::vector<std::string> entrypoint;  // empty: the image's ENTRYPOINT
+  std::vector<VolumeMount> volumes;
+  std::vector<NetworkAttachment> networks;  // empty: Docker's default bridge
+  ResourceLimits limits;
+  LogLimits logs;
 };
 
 struct ContainerInfo {
@@ -68,7 +101,20 @@ struct ImageInfo {
   long long size = 0;
 };
 
-class DockerClient {
+// The image operations bimd runs on its own dockerd: builds and housekeeping. DockerClient implements
+// it; the Deployer depends only on this, so its unit tests can substitute a fake. Contracts are those
+// of the DockerClient methods of the same names.
+class ImageBuilder {
+ public:
+  virtual ~ImageBuilder() = default;
+  virtual Status BuildImage(const BuildOptions& options, const LineSink& on_output, std::string* image_id,
+                            const CancelCheck& cancelled = nullptr) const = 0;
+  virtual Status RemoveImage(const std::string& ref, bool force) const = 0;
+  virtual Status InspectImage(const std::string& ref, ImageInfo* out) const = 0;
+  virtual Status ListImages(const Labels& labels, std::vector<ImageInfo>* out) const = 0;
+};
+
+class DockerClient : public ImageBuilder {
  public:
   explicit DockerClient(std::string socket_path = "/var/run/docker.sock");
 
@@ -79,9 +125,11 @@ class DockerClient {
   // ("Step 1/3 : FROM scratch", ...) goes to `on_output` as it arrives. On success sets *image_id
   // ("sha256:..."). A failed build returns FailedPrecondition with Docker's error message.
   Status BuildImage(const BuildOptions& options, const LineSink& on_output, std::string* image_id,
-                    const CancelCheck& cancelled = nullptr) const;
+                    const CancelCheck& cancelled = nullptr) const override;
 
-  // Creates (does not start) a container; sets *id. Conflict if the name is taken.
+  // Creates (does not start) a container; sets *id. Conflict if the name is taken. The first of
+  // spec.networks is joined at creation, the others right after (Engine API 1.41 takes one network
+  // at create); on a failure to join, the container is removed again.
   Status CreateContainer(const ContainerSpec& spec, std::string* id) const;
   Status StartContainer(const std::string& id) const;
   // Sends SIGTERM, then SIGKILL after `timeout_seconds`. OK if already stopped.
@@ -96,18 +144,30 @@ class DockerClient {
   Status ContainerLogs(const std::string& id, int tail, bool follow, const LineSink& on_line,
                        const CancelCheck& cancelled = nullptr) const;
 
-  // Follows Docker's event stream and calls `on_exit` for every container carrying `labels` that
-  // exits (the "die" event), with its id, labels and exit code. Blocks until `cancelled` returns true
-  // (then OK) or the stream breaks (Unavailable; the caller may call again).
-  using ExitHandler = std::function<void(const std::string& id, const Labels& labels, int exit_code)>;
-  Status WatchContainerExits(const Labels& labels, const ExitHandler& on_exit, const CancelCheck& cancelled) const;
+  // Follows Docker's event stream for containers carrying `labels`: `on_event` gets every "start" and
+  // "die" event, with the container's id, labels and (for "die") exit code. Blocks until `cancelled`
+  // returns true (then OK) or the stream breaks (Unavailable; the caller may call again).
+  using ContainerEventHandler =
+      std::function<void(const std::string& action, const std::string& id, const Labels& labels, int exit_code)>;
+  Status WatchContainerEvents(const Labels& labels, const ContainerEventHandler& on_event,
+                              const CancelCheck& cancelled) const;
+
+  // Creates a bridge network (internal: no route out). Conflict if the name exists.
+  Status CreateNetwork(const std::string& name, const Labels& labels, bool internal) const;
+  // NotFound if there is no such network; Conflict while containers are attached.
+  Status RemoveNetwork(const std::string& name) const;
+  // Joins a created or running container to a network with DNS aliases.
+  Status ConnectNetwork(const std::string& network, const std::string& container,
+                        const std::vector<std::string>& aliases) const;
+  // OK if the network exists.
+  Status InspectNetwork(const std::string& name) const;
 
   // Removes an image by tag or id. With force=false removing a tag only untags when other tags remain.
   // NotFound if it does not exist; Conflict if a container still uses it.
-  Status RemoveImage(const std::string& ref, bool force) const;
-  Status InspectImage(const std::string& ref, ImageInfo* out) const;
+  Status RemoveImage(const std::string& ref, bool force) const override;
+  Status InspectImage(const std::string& ref, ImageInfo* out) const override;
   // Images carrying every label in `labels` (value "" matches any value).
-  Status ListImages(const Labels& labels, std::vector<ImageInfo>* out) const;
+  Status ListImages(const Labels& labels, std::vector<ImageInfo>* out) const override;
 
   const std::string& socket_path() const { return socket_path_; }
 

@@ -98,11 +98,11 @@ Status DockerClient::ContainerLogs(const std::string& id, int tail, bool follow,
   return Status::OK();
 }
 
-Status DockerClient::WatchContainerExits(const Labels& labels, const ExitHandler& on_exit,
-                                         const CancelCheck& cancelled) const {
+Status DockerClient::WatchContainerEvents(const Labels& labels, const ContainerEventHandler& on_event,
+                                          const CancelCheck& cancelled) const {
   json label_list = json::array();
   for (const auto& [k, v] : labels) label_list.push_back(v.empty() ? k : k + "=" + v);
-  json filters{{"type", {"container"}}, {"event", {"die"}}, {"label", label_list}};
+  json filters{{"type", {"container"}}, {"event", {"die", "start"}}, {"label", label_list}};
   engine::Request request;
   request.target = "/events?filters=" + engine::QueryEscape(filters.dump(-1, ' ', false, json::error_handler_t::replace));
   request.timeout_seconds = 0;
@@ -120,7 +120,7 @@ Status DockerClient::WatchContainerExits(const Labels& labels, const ExitHandler
       for (const auto& [k, v] : attrs.items())
         if (v.is_string()) event_labels[k] = v.get<std::string>();
       int code = event_labels.count("exitCode") ? std::atoi(event_labels["exitCode"].c_str()) : -1;
-      on_exit(event["Actor"].value("ID", ""), event_labels, code);
+      on_event(event.value("Action", ""), event["Actor"].value("ID", ""), event_labels, code);
     }
   };
   engine::Response response;

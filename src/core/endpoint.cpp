@@ -1,0 +1,62 @@
+#include "core/endpoint.h"
+
+#include <charconv>
+
+namespace bim {
+
+namespace {
+
+bool ParseNumber(std::string_view text, int max, int* out) {
+  if (text.empty() || text.size() > 5 || (text.size() > 1 && text[0] == '0')) return false;
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value > max) return false;
+  *out = value;
+  return true;
+}
+
+bool IsIPv4(std::string_view host) {
+  int parts = 0;
+  while (true) {
+    size_t dot = host.find('.');
+    std::string_view part = host.substr(0, dot);
+    int value = 0;
+    if (part.size() > 3 || !ParseNumber(part, 255, &value)) return false;
+    ++parts;
+    if (dot == std::string_view::npos) break;
+    host.remove_prefix(dot + 1);
+  }
+  return parts == 4;
+}
+
+}  // namespace
+
+Status ValidateEndpoint(const Endpoint& endpoint) {
+  if (!IsIPv4(endpoint.host))
+    return Status::InvalidArgument("endpoint host \"" + endpoint.host + "\" is not an IPv4 address like 127.0.0.1");
+  if (endpoint.port < 1 || endpoint.port > 65535)
+    return Status::InvalidArgument("endpoint port " + std::to_string(endpoint.port) + " is not in 1-65535");
+  return Status::OK();
+}
+
+Status ParseEndpoint(std::string_view text, Endpoint* out) {
+  size_t colon = text.rfind(':');
+  Endpoint e;
+  if (colon == std::string_view::npos || !ParseNumber(text.substr(colon + 1), 65535, &e.port))
+    return Status::InvalidArgument("\"" + std::string(text) + "\" is not an endpoint (write it like 127.0.0.1:8080)");
+  e.host = std::string(text.substr(0, colon));
+  if (Status s = ValidateEndpoint(e); !s.ok()) return s;
+  *out = std::move(e);
+  return Status::OK();
+}
+
+std::string JoinEndpoints(const std::vector<Endpoint>& endpoints) {
+  std::string out;
+  for (const auto& e : endpoints) {
+    if (!out.empty()) out += ' ';
+    out += e.ToString();
+  }
+  return out;
+}
+
+}  // namespace bim

@@ -1,0 +1,156 @@
+#include "docker/local_engine.h"
+
+#include "base/health_probe.h"
+
+namespace bim {
+
+LocalEngine::LocalEngine(DockerClient* docker, LocalEngineOptions options)
+    : docker_(docker), options_(std::move(options)) {}
+
+Instance LocalEngine::InstanceOf(const ContainerInfo& info) const {
+  Instance i;
+  i.id = info.id;
+  i.state = info.state;
+  // Docker keeps State.Running true while it waits to restart a crashed container.
+  i.running = info.running && info.state == "running";
+  i.restarts = info.restart_count;
+  i.exit_code = info.exit_code;
+  i.oom_killed = info.oom_killed;
+  i.error = info.error;
+  i.started_at = info.started_at;
+  i.finished_at = info.finished_at;
+  if (info.host_port > 0) i.endpoint = Endpoint{options_.publish_ip, info.host_port};
+  return i;
+}
+
+Status LocalEngine::Start(const WorkloadSpec& spec, Workload* out) {
+  if (spec.replicas != 1)
+    return Status::InvalidArgument("one host runs exactly 1 replica of " + spec.name + " (asked for " +
+                                   std::to_string(spec.replicas) + "); set [deploy] replicas = 1 or run bimd on a Swarm");
+  if (!spec.placement.empty())
+    return Status::InvalidArgument("placement constraints need a Swarm cluster; remove them from " + spec.name);
+  ContainerSpec c;
+  c.name = spec.name;
+  c.image = spec.image;
+  c.env = spec.env;
+  c.labels = spec.labels;
+  c.container_port = spec.container_port;
+  c.host_ip = options_.publish_ip;
+  c.restart_policy = spec.restart_policy;
+  c.stop_timeout_seconds = spec.stop_grace_seconds;
+  c.command = spec.command;
+  c.entrypoint = spec.entrypoint;
+  c.volumes = spec.volumes;
+  c.networks = spec.networks;
+  c.limits = spec.limits;
+  c.logs = spec.logs;
+
+  Status s;
+  std::string id;
+  // We choose the host port (instead of letting Docker pick) so it survives container restarts:
+  // Docker re-allocates ports it picked on every start. A port taken between our pick and Docker's
+  // bind fails the start; then try another.
+  for (int attempt = 0; attempt < options_.start_attempts; ++attempt) {
+    if (c.container_port > 0 && !(s = PickFreeLoopbackPort(&c.host_port)).ok()) return s;
+    s = docker_->CreateContainer(c, &id);
+    if (s.code() == Code::kConflict) {  // a leftover of a crashed attempt with this name
+      docker_->RemoveContainer(c.name, true);
+      s = docker_->CreateContainer(c, &id);
+    }
+    if (!s.ok()) return s.Wrap("creating the container");
+    s = docker_->StartContainer(id);
+    if (s.ok()) break;
+    docker_->RemoveContainer(id, true);
+  }
+  if (!s.ok()) return s.Wrap("starting the container");
+  Workload w;
+  w.name = spec.name;
+  w.labels = spec.labels;
+  Instance i;
+  i.id = id;
+  i.state = "running";
+  i.running = true;
+  if (c.container_port > 0) i.endpoint = Endpoint{options_.publish_ip, c.host_port};
+  w.instances.push_back(std::move(i));
+  *out = std::move(w);
+  return Status::OK();
+}
+
+Status LocalEngine::Inspect(const std::string& name, Workload* out) {
+  ContainerInfo info;
+  Status s = docker_->InspectContainer(name, &info);
+  if (!s.ok()) return s;
+  Workload w;
+  w.name = info.name;
+  w.labels = info.labels;
+  w.instances.push_back(InstanceOf(info));
+  *out = std::move(w);
+  return Status::OK();
+}
+
+Status LocalEngine::Remove(const std::string& name, int grace_seconds) {
+  Status s = docker_->StopContainer(name, grace_seconds);
+  if (s.IsNotFound()) return Status::OK();
+  // Stop failing otherwise (dockerd busy) still leaves the forced remove below to do the job.
+  s = docker_->RemoveContainer(name, true);
+  return s.IsNotFound() ? Status::OK() : s;
+}
+
+Status LocalEngine::List(const Labels& labels, std::vector<Workload>* out) {
+  std::vector<ContainerInfo> found;
+  Status s = docker_->ListContainers(labels, true, &found);
+  if (!s.ok()) return s;
+  out->clear();
+  for (const auto& c : found) {
+    Workload w;
+    w.name = c.name;
+    w.labels = c.labels;
+    // The list shows published ports only while a container runs; the port bim chose for a
+    // stopped or restarting one (it comes back on it) is in its config.
+    ContainerInfo full;
+    if (c.host_port == 0 && !c.running && docker_->InspectContainer(c.id, &full).ok())
+      w.instances.push_back(InstanceOf(full));
+    else
+      w.instances.push_back(InstanceOf(c));
+    out->push_back(std::move(w));
+  }
+  return Status::OK();
+}
+
+Status LocalEngine::Logs(const std::string& name, int tail, bool follow, const LineSink& on_line,
+                         const CancelCheck& cancelled) {
+  return docker_->ContainerLogs(name, tail, follow, on_line, cancelled);
+}
+
+Status LocalEngine::WatchEvents(const Labels& labels, const EventHandler& on_event, const CancelCheck& cancelled) {
+  return docker_->WatchContainerEvents(
+      labels,
+      [&](const std::string& action, const std::string& id, const Labels& attrs, int exit_code) {
+        InstanceEvent e;
+        e.kind = action == "start" ? InstanceEvent::Kind::kStarted : InstanceEvent::Kind::kDied;
+        e.instance_id = id;
+        e.labels = attrs;
+        if (auto it = attrs.find("name"); it != attrs.end()) e.workload = it->second;  // the container name
+        e.exit_code = exit_code;
+        on_event(e);
+      },
+      cancelled);
+}
+
+Status LocalEngine::PublishImage(const std::string& local_ref, std::string* engine_ref) {
+  *engine_ref = local_ref;
+  return Status::OK();
+}
+
+Status LocalEngine::EnsureNetwork(const NetworkSpec& spec) {
+  if (docker_->InspectNetwork(spec.name).ok()) return Status::OK();
+  Status s = docker_->CreateNetwork(spec.name, spec.labels, spec.internal);
+  return s.code() == Code::kConflict ? Status::OK() : s;  // created meanwhile by a concurrent call
+}
+
+Status LocalEngine::RemoveNetwork(const std::string& name) {
+  Status s = docker_->RemoveNetwork(name);
+  return s.IsNotFound() ? Status::OK() : s;
+}
+
+}  // namespace bim

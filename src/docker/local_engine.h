@@ -1,0 +1,45 @@
+// LocalEngine: the Engine on one host, over bimd's own dockerd. A workload is one container named
+// WorkloadSpec::name; its one instance publishes container_port on a loopback port LocalEngine picks
+// (so the port survives Docker restarting the container, which re-allocates ports it picked itself).
+//
+// Thread-safety: as DockerClient, every method may be called from many threads at once.
+// Ownership: does not own the DockerClient, which must outlive it.
+#pragma once
+
+#include <string>
+
+#include "docker/docker_client.h"
+#include "docker/engine.h"
+
+namespace bim {
+
+struct LocalEngineOptions {
+  std::string publish_ip = "127.0.0.1";  // containers publish their port on this host address only
+  int start_attempts = 5;                // a host port taken between our pick and Docker's bind: try another
+};
+
+class LocalEngine : public Engine {
+ public:
+  explicit LocalEngine(DockerClient* docker, LocalEngineOptions options = {});
+
+  // InvalidArgument for replicas != 1 or placement constraints (one host has one place).
+  Status Start(const WorkloadSpec& spec, Workload* out) override;
+  Status Inspect(const std::string& name, Workload* out) override;
+  Status Remove(const std::string& name, int grace_seconds) override;
+  Status List(const Labels& labels, std::vector<Workload>* out) override;
+  Status Logs(const std::string& name, int tail, bool follow, const LineSink& on_line,
+              const CancelCheck& cancelled) override;
+  // Reports Docker's "start" and "die" container events.
+  Status WatchEvents(const Labels& labels, const EventHandler& on_event, const CancelCheck& cancelled) override;
+  // One host builds where it runs: *engine_ref = local_ref.
+  Status PublishImage(const std::string& local_ref, std::string* engine_ref) override;
+  Status EnsureNetwork(const NetworkSpec& spec) override;
+  Status RemoveNetwork(const std::string& name) override;
+
+ private:
+  Instance InstanceOf(const ContainerInfo& info) const;
+  DockerClient* docker_;
+  const LocalEngineOptions options_;
+};
+
+}  // namespace bim
