@@ -9,8 +9,9 @@
 namespace bim {
 
 // Points used: "upload" (part of the context received), "build" (during the image build),
-// "health" (container started, before it is healthy), "route-written" (new nginx route file in place,
-// before `nginx -t`/reload), "reloaded" (nginx switched, before the release is recorded live).
+// "health" (container started, before it is healthy), "route-written" (the route file points at the new
+// release, before nginx is told), "switched" (nginx routes to the new release, before the release is
+// recorded live).
 void Failpoint(const char* name);
 
 }  // namespace bim

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "base/failpoint.h"
@@ -22,8 +23,9 @@ struct Deployer::Attempt {
   Release release;
   ReleasePlan plan;
   Release previous;            // the live release being replaced (previous.version == 0: none)
-  std::string container_id;
-  int host_port = 0;
+  std::string engine_image;    // the image reference the engine runs (PublishImage)
+  std::string workload;        // the started workload's name ("" until started)
+  std::vector<Endpoint> backends;  // its healthy endpoints, what the route switches to
   bool built_image = false;
   std::vector<std::string> log_tail;
   long long started_ms = 0;    // monotonic
@@ -48,30 +50,62 @@ json ReleaseJson(const Release& r) {
               {"total_ms", r.total_ms}};
 }
 
-Deployer::Deployer(const ServerOptions& options, Store* store, DockerClient* docker, Nginx* nginx,
-                   std::string instance_id)
-    : options_(options), store_(store), docker_(docker), nginx_(nginx), instance_id_(std::move(instance_id)) {
+Deployer::Deployer(const ServerOptions& options, DeployerDeps deps, std::string instance_id)
+    : options_(options),
+      store_(deps.store),
+      images_(deps.images),
+      engine_(deps.engine),
+      router_(deps.router),
+      probe_(deps.probe),
+      instance_id_(std::move(instance_id)) {
+  if (!probe_) {
+    probe_ = [](const Endpoint& at, const std::string& path, std::chrono::milliseconds timeout) {
+      return ProbeHealth(at, path, timeout);
+    };
+  }
   retirer_ = std::thread([this] { RetireLoop(); });
-  exit_watcher_ = std::thread([this] { WatchExits(); });
+  event_watcher_ = std::thread([this] { WatchEvents(); });
 }
 
-void Deployer::WatchExits() {
+void Deployer::WatchEvents() {
   while (!stop_watching_) {
-    docker_->WatchContainerExits(
+    engine_->WatchEvents(
         {{labels::kInstance, instance_id_}},
-        [this](const std::string& id, const Labels&, int code) {
-          std::lock_guard<std::mutex> lock(exits_mu_);
-          last_exit_[id] = {code, NowMillis()};
+        [this](const InstanceEvent& e) {
+          if (e.kind == InstanceEvent::Kind::kDied) {
+            std::lock_guard<std::mutex> lock(exits_mu_);
+            last_exit_[e.instance_id] = {e.exit_code, NowMillis()};
+          }
+          FollowInstances(e);
         },
         [this] { return stop_watching_.load(); });
-    // The stream broke (dockerd restarting?): try again shortly.
+    // The stream broke (the engine restarting?): try again shortly.
     for (int i = 0; i < 10 && !stop_watching_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
+void Deployer::FollowInstances(const InstanceEvent& event) {
+  auto app = event.labels.find(labels::kApp);
+  if (app == event.labels.end()) return;
+  std::lock_guard<std::mutex> lock(routed_mu_);
+  auto routed = routed_.find(app->second);
+  if (routed == routed_.end() || routed->second.workload != event.workload) return;
+  Workload w;
+  if (!engine_->Inspect(event.workload, &w).ok()) return;
+  std::vector<Endpoint> now = w.RunningEndpoints();
+  // No running instance at all (a single container restarting): keep the route; the engine brings
+  // it back on the same endpoint, and a route to nothing would only turn 502s into 503s.
+  if (now.empty() || now == routed->second.backends) return;
+  Status s = router_->SetRoute(app->second, now);
+  if (s.ok())
+    routed->second.backends = now;
+  else
+    std::fprintf(stderr, "bimd: warning: cannot follow %s's instances: %s\n", app->second.c_str(), s.message().c_str());
+}
+
 Deployer::~Deployer() {
   stop_watching_ = true;
-  exit_watcher_.join();
+  event_watcher_.join();
   {
     std::lock_guard<std::mutex> lock(retire_mu_);
     shutting_down_ = true;
@@ -201,7 +235,7 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
     build.labels = {{labels::kInstance, a->plan.labels.at(labels::kInstance)},
                     {labels::kApp, a->plan.labels.at(labels::kApp)}};
     std::string image_id;
-    s = docker_->BuildImage(
+    s = images_->BuildImage(
         build,
         [&](std::string_view line) {
           Failpoint("build");
@@ -217,64 +251,74 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
     a->release.image_id = image_id;
     a->release.build_ms = MonotonicMillis() - t0;
   }
+  if (!(s = engine_->PublishImage(a->plan.image_tag, &a->engine_image)).ok()) return s.Wrap("publishing the image");
   a->release.status = release_status::kStarting;
   store_->UpdateRelease(a->release);
 
-  if (!(s = StartHealthyContainer(a, events, cancelled)).ok()) return s;
+  if (!(s = StartHealthyWorkload(a, events, cancelled)).ok()) return s;
   if (cancelled && cancelled()) return Status::Cancelled("deploy cancelled by the client before the switch");
 
   events({{"event", "step"}, {"step", "route"}, {"message", "Switching " + a->plan.server_name + " to " +
                                                                a->plan.release_name}});
-  std::set<int> old_workers;
-  Route route{a->release.app, a->plan.server_name, a->plan.release_name, a->host_port};
-  if (!(s = nginx_->ApplyRoute(route, &old_workers)).ok()) return s.Wrap("switching the route");
-  Failpoint("reloaded");
+  if (!(s = SwitchRoute(a)).ok()) return s.Wrap("switching the route");
+  Failpoint("switched");
 
   // The route is live: from here on the release is not failed even if recording it hits an error,
-  // and Reconcile makes the database and nginx agree after a crash in between.
+  // and Reconcile makes the database and the router agree after a crash in between.
   if (!(s = store_->ActivateRelease(a->release.app, a->release.version)).ok()) return s;
   a->release.status = release_status::kLive;
   a->release.finished_at_ms = NowMillis();
   a->release.total_ms = MonotonicMillis() - a->started_ms;
   store_->UpdateRelease(a->release);
-  if (a->previous.version > 0 && !a->previous.container_id.empty())
-    ScheduleRetire(a->previous.container_id, std::move(old_workers));
   if (observer_) observer_->OnLive(a->release, a->env);
   events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + a->plan.url}});
   return Status::OK();
 }
 
-Status Deployer::StartHealthyContainer(Attempt* a, const EventSink& events, const CancelCheck& cancelled) {
+Site Deployer::SiteFor(const std::string& app) const {
+  return Site{app, {VirtualHost{{app + "." + options_.domain}, app, "", "", false}}};
+}
+
+Status Deployer::SwitchRoute(Attempt* a) {
+  const std::string& app = a->release.app;
+  std::lock_guard<std::mutex> lock(routed_mu_);
+  std::vector<Endpoint> before;
+  Status s;
+  if (a->previous.version == 0) {
+    // A first release: the route exists before the site that makes it reachable, so the site's
+    // first request already finds its backends. A site nginx rejects leaves no route behind.
+    if (!(s = router_->SetRoute(app, a->backends)).ok()) return s;
+    if (!(s = router_->PutSite(SiteFor(app))).ok()) {
+      router_->RemoveRoute(app);
+      return s;
+    }
+  } else {
+    // The site normally exists and is unchanged (PutSite is then a file compare, no reload). It is
+    // put first so that a template nginx now rejects fails the release before any traffic moved.
+    if (!(s = router_->PutSite(SiteFor(app))).ok()) return s;
+    router_->GetRoute(app, &before);  // what to drain; on failure the drain grace decides
+    if (!(s = router_->SetRoute(app, a->backends)).ok()) return s;
+  }
+  routed_[app] = Routed{a->workload, a->backends};
+  if (a->previous.version > 0 && !a->previous.container_name.empty())
+    ScheduleRetire(a->previous.container_name, before);
+  return Status::OK();
+}
+
+Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const CancelCheck& cancelled) {
   events({{"event", "step"}, {"step", "start"}, {"message", "Starting container " + a->plan.container_name}});
-  ContainerSpec spec;
+  WorkloadSpec spec;
   spec.name = a->plan.container_name;
-  spec.image = a->plan.image_tag;
+  spec.image = a->engine_image;
   spec.env = a->plan.container_env;
   spec.labels = a->plan.labels;
   spec.container_port = a->plan.container_port;
-  spec.stop_timeout_seconds = options_.stop_timeout_seconds;
-  Status s;
-  // We choose the host port (instead of letting Docker pick) so it survives container restarts:
-  // Docker re-allocates ephemeral ports on every start. A port taken between our probe and Docker's
-  // bind fails the start; then try another.
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    if (!(s = PickFreeLoopbackPort(&spec.host_port)).ok()) return s;
-    s = docker_->CreateContainer(spec, &a->container_id);
-    if (s.code() == Code::kConflict) {  // a leftover of a crashed attempt with this name
-      docker_->RemoveContainer(spec.name, true);
-      s = docker_->CreateContainer(spec, &a->container_id);
-    }
-    if (!s.ok()) return s.Wrap("creating the container");
-    a->release.container_id = a->container_id;
-    store_->UpdateRelease(a->release);
-    s = docker_->StartContainer(a->container_id);
-    if (s.ok()) break;
-    docker_->RemoveContainer(a->container_id, true);
-    a->container_id.clear();
-  }
-  if (!s.ok()) return s.Wrap("starting the container");
-  a->host_port = spec.host_port;
-  a->release.host_port = spec.host_port;
+  spec.stop_grace_seconds = options_.stop_timeout_seconds;
+  Workload w;
+  Status s = engine_->Start(spec, &w);
+  if (!s.ok()) return s;
+  a->workload = w.name;
+  if (!w.instances.empty()) a->release.container_id = w.instances.front().id;
   store_->UpdateRelease(a->release);
 
   Failpoint("health");
@@ -285,23 +329,44 @@ Status Deployer::StartHealthyContainer(Attempt* a, const EventSink& events, cons
                           FormatDuration(timeout) + ")"}});
   long long t0 = MonotonicMillis();
   long long deadline = t0 + timeout.count();
+  long long next_inspect = t0 + options_.health_inspect_interval.count();
   std::string last = "no answer yet";
-  for (int probe = 0;; ++probe) {
+  int wanted = std::max(spec.replicas, 1);
+  for (;;) {
     if (cancelled && cancelled()) return Status::Cancelled("deploy cancelled by the client during the health check");
-    Status h = ProbeHealth(a->host_port, a->plan.health_path, options_.health_probe_timeout);
-    if (h.ok()) {
+    // Every instance with an endpoint is probed; the release is ready when `wanted` of them answer.
+    std::vector<Endpoint> healthy;
+    for (const Instance& i : w.instances) {
+      if (i.endpoint.port == 0) continue;
+      Status h = probe_(i.endpoint, a->plan.health_path, options_.health_probe_timeout);
+      if (h.ok())
+        healthy.push_back(i.endpoint);
+      else
+        last = h.message();
+    }
+    if (static_cast<int>(healthy.size()) >= wanted) {
+      std::sort(healthy.begin(), healthy.end());
+      a->backends = healthy;
+      a->release.host_port = healthy.front().port;
       a->release.health_ms = MonotonicMillis() - t0;
+      store_->UpdateRelease(a->release);
       return Status::OK();
     }
-    last = h.message();
-    // A container that exits (or is restarting after an exit) will not become healthy: fail fast
-    // instead of waiting out the timeout.
-    ContainerInfo info;
-    if (docker_->InspectContainer(a->container_id, &info).ok() && (!info.running || info.restart_count > 0)) {
-      return Status::FailedPrecondition("release " + a->plan.release_name +
-                                        " exited before becoming healthy (exit code " +
-                                        std::to_string(info.exit_code) + (info.oom_killed ? ", out of memory" : "") +
-                                        "); its last log lines are below");
+    // Instances that exit (or restart after an exit) will not become healthy: fail fast instead of
+    // waiting out the timeout. Asking the engine is a call to it, so not at every probe.
+    long long now = MonotonicMillis();
+    if (now >= next_inspect || w.instances.empty()) {
+      next_inspect = now + options_.health_inspect_interval.count();
+      if (engine_->Inspect(a->workload, &w).ok()) {
+        for (const Instance& i : w.instances) {
+          if (i.running && i.restarts == 0) continue;
+          if (i.state == "created" || i.state == "pending") continue;  // not started yet
+          return Status::FailedPrecondition("release " + a->plan.release_name +
+                                            " exited before becoming healthy (exit code " +
+                                            std::to_string(i.exit_code) + (i.oom_killed ? ", out of memory" : "") +
+                                            "); its last log lines are below");
+        }
+      }
     }
     if (MonotonicMillis() >= deadline) break;
     std::this_thread::sleep_for(options_.health_interval);
@@ -313,12 +378,12 @@ Status Deployer::StartHealthyContainer(Attempt* a, const EventSink& events, cons
 }
 
 void Deployer::FailRelease(Attempt* a, const Status& why) {
-  if (!a->container_id.empty()) {
-    docker_->ContainerLogs(a->container_id, options_.log_lines_on_failure, false,
-                           [&](std::string_view line) { a->log_tail.emplace_back(line); });
-    docker_->RemoveContainer(a->container_id, true);
+  if (!a->workload.empty()) {
+    engine_->Logs(a->workload, options_.log_lines_on_failure, false,
+                  [&](std::string_view line) { a->log_tail.emplace_back(line); }, nullptr);
+    engine_->Remove(a->workload, 0);
   }
-  if (a->built_image) docker_->RemoveImage(a->plan.image_tag, false);
+  if (a->built_image) images_->RemoveImage(a->plan.image_tag, false);
   a->release.status = release_status::kFailed;
   a->release.failure_reason = why.message();
   a->release.finished_at_ms = NowMillis();
@@ -326,10 +391,12 @@ void Deployer::FailRelease(Attempt* a, const Status& why) {
   if (a->release.id) store_->UpdateRelease(a->release);
 }
 
-void Deployer::ScheduleRetire(const std::string& container_id, std::set<int> old_workers) {
+void Deployer::ScheduleRetire(const std::string& workload, std::vector<Endpoint> backends) {
+  long long now = MonotonicMillis();
   {
     std::lock_guard<std::mutex> lock(retire_mu_);
-    retire_queue_.push_back({container_id, std::move(old_workers), MonotonicMillis() + options_.drain_grace.count()});
+    retire_queue_.push_back(
+        {workload, std::move(backends), now + options_.drain_settle.count(), now + options_.drain_grace.count()});
   }
   retire_cv_.notify_all();
 }
@@ -339,12 +406,25 @@ void Deployer::RetireLoop() {
   for (;;) {
     retire_cv_.wait_for(lock, std::chrono::milliseconds(20));
     if (shutting_down_) return;  // leftovers are removed by Reconcile on the next start
-    // Retire every container whose old nginx workers have exited (their requests are done) or whose
-    // grace has run out.
-    std::vector<Retirement> due;
+    if (retire_queue_.empty()) continue;
+    // Ask the router once for every backend still waiting, then retire each workload whose backends
+    // have nothing in flight (their requests are done) or whose grace has run out.
     long long now = MonotonicMillis();
+    std::vector<Endpoint> asked;
+    for (const auto& r : retire_queue_)
+      if (now >= r.not_before_ms) asked.insert(asked.end(), r.backends.begin(), r.backends.end());
+    std::vector<int64_t> counts;
+    lock.unlock();
+    bool known = !asked.empty() && router_->InFlight(asked, &counts).ok();
+    lock.lock();
+    std::map<Endpoint, int64_t> busy;
+    if (known)
+      for (size_t i = 0; i < asked.size(); ++i) busy[asked[i]] += counts[i];
+    std::vector<Retirement> due;
     for (auto it = retire_queue_.begin(); it != retire_queue_.end();) {
-      if (now >= it->deadline_ms || !Nginx::WorkersAlive(it->old_workers)) {
+      bool drained = known && now >= it->not_before_ms && !it->backends.empty();
+      for (const auto& b : it->backends) drained = drained && busy.count(b) && busy[b] == 0;
+      if (now >= it->deadline_ms || drained) {
         due.push_back(std::move(*it));
         it = retire_queue_.erase(it);
       } else {
@@ -353,10 +433,7 @@ void Deployer::RetireLoop() {
     }
     if (due.empty()) continue;
     lock.unlock();
-    for (const auto& r : due) {
-      docker_->StopContainer(r.container_id, options_.stop_timeout_seconds);
-      docker_->RemoveContainer(r.container_id, true);
-    }
+    for (const auto& r : due) engine_->Remove(r.workload, options_.stop_timeout_seconds);
     lock.lock();
   }
 }

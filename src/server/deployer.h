@@ -1,12 +1,18 @@
 // Deployer: carries out releases (Ninja's Builder to core's ReleasePlan). One release is:
-//   build image -> start container -> wait until healthy -> switch the nginx route -> record it live
-//   -> retire the previous release's container after a drain grace.
-// Any failure before the switch removes the new container (after saving its last log lines), leaves
+//   build image -> publish it to the engine -> start the workload -> wait until every instance is
+//   healthy -> switch the app's route to their endpoints -> record it live -> retire the previous
+//   release's workload once the router reports nothing in flight to it (capped by the drain grace).
+// Any failure before the switch removes the new workload (after saving its last log lines), leaves
 // the previous release serving and records the release as failed with the reason.
+//
+// It works only through seams, so it never asks "one host or Swarm?": images are built through an
+// ImageBuilder (bimd's own dockerd), workloads run on an Engine (engine.h), traffic is steered by a
+// Router (router.h). Switching a release is a route change (data, no proxy reload); the proxy config
+// is touched only when the app's site changes (its first release, a template change, destroy).
 //
 // Thread-safety: all methods may be called concurrently. Operations on one app are serialised in
 // arrival order by AppLocks; different apps run in parallel.
-// Ownership: the Deployer does not own the Store, DockerClient or Nginx; they must outlive it.
+// Ownership: the Deployer owns none of DeployerDeps; they must outlive it.
 #pragma once
 
 #include <atomic>
@@ -24,8 +30,10 @@
 
 #include "core/app_config.h"
 #include "core/dotenv.h"
+#include "core/endpoint.h"
 #include "docker/docker_client.h"
-#include "proxy/nginx.h"
+#include "docker/engine.h"
+#include "proxy/router.h"
 #include "server/app_locks.h"
 #include "server/options.h"
 #include "store/store.h"
@@ -62,11 +70,22 @@ struct DeployOutcome {
   std::vector<std::string> log_tail;  // the failed container's last log lines
 };
 
+// Probes one endpoint's health path: OK for a 2xx/3xx answer, else why not (ProbeHealth's contract).
+using HealthProbe = std::function<Status(const Endpoint& at, const std::string& path, std::chrono::milliseconds timeout)>;
+
+// What the Deployer works through. Not owned; all must outlive the Deployer.
+struct DeployerDeps {
+  Store* store = nullptr;
+  ImageBuilder* images = nullptr;   // builds on bimd's own dockerd (DockerClient)
+  Engine* engine = nullptr;         // runs workloads (LocalEngine; SwarmEngine on a cluster)
+  Router* router = nullptr;         // steers requests to them (NginxRouter)
+  HealthProbe probe;                // empty: ProbeHealth over HTTP (unit tests substitute a fake)
+};
+
 class Deployer {
  public:
-  Deployer(const ServerOptions& options, Store* store, DockerClient* docker, Nginx* nginx,
-           std::string instance_id);
-  ~Deployer();  // stops retiring containers early (they are cleaned by Reconcile on next start)
+  Deployer(const ServerOptions& options, DeployerDeps deps, std::string instance_id);
+  ~Deployer();  // stops retiring workloads early (they are cleaned by Reconcile on next start)
 
   // Builds and releases a new version. OK when the new release is live; otherwise the status says
   // why (FailedPrecondition for a build failure or an unhealthy release, Cancelled when `cancelled`
@@ -95,9 +114,10 @@ class Deployer {
   // Removes the app's route, containers, images and records. NotFound if there is no such app.
   Status Destroy(const std::string& app, const std::string& actor, nlohmann::json* removed);
 
-  // Brings Docker and nginx in line with the database after a start or crash: releases left in
-  // building/starting are marked failed, containers that belong to no live release are removed, and
-  // routes are rewritten to the live containers. Running live containers are not touched.
+  // Brings the engine and the router in line with the database after a start or crash: sites and
+  // routes are rewritten to the live workloads' endpoints (before the proxy serves anything),
+  // releases left in building/starting are marked failed, and workloads that belong to no live
+  // release are drained and removed. Running live workloads are not touched.
   Status Reconcile();
 
   // A JSON description of the app for `bim status`: settings, live release, container state.
@@ -109,7 +129,7 @@ class Deployer {
   // The public URL of an app.
   std::string AppUrl(const std::string& app) const;
 
-  // Streams the live (else newest) release's container logs. NotFound if there is no container.
+  // Streams the live (else newest) release's workload logs. NotFound if there is no workload.
   Status Logs(const std::string& app, int tail, bool follow, const LineSink& on_line, const CancelCheck& cancelled);
 
  private:
@@ -137,39 +157,59 @@ class Deployer {
   // kept release still runs the same image.
   void PruneImages(const std::string& app);
   Status RunRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
-  Status StartHealthyContainer(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
+  Status StartHealthyWorkload(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
+  // Points the app's route at the new release's endpoints (and creates its site on a first release).
+  Status SwitchRoute(Attempt* a);
   void FailRelease(Attempt* a, const Status& why);
-  // Queues the replaced release's container to be stopped and removed once the nginx workers that
-  // could still be proxying to it have exited (capped by options.drain_grace).
-  void ScheduleRetire(const std::string& container_id, std::set<int> old_workers);
+  // The app's site: its host name(s) and the route they use.
+  Site SiteFor(const std::string& app) const;
+  // Queues the replaced release's workload to be removed once the router reports no request in
+  // flight to `backends` (no sooner than options.drain_settle, no later than options.drain_grace).
+  void ScheduleRetire(const std::string& workload, std::vector<Endpoint> backends);
   void RetireLoop();
+  // Drains and removes `workloads` now (Reconcile's orphans), waiting at most options.drain_grace.
+  void DrainAndRemove(const std::vector<Workload>& workloads);
   std::string PublicPortSuffix() const;
 
-  // Exits of our containers, as Docker reports them ("die" events), so status can show the last exit
-  // reason even after Docker restarted the container (its own State.ExitCode resets to 0 then).
+  // Instance events from the engine: exits are kept so status can show the last exit reason even
+  // after the engine restarted the instance (Docker resets State.ExitCode then), and the route of a
+  // live workload follows its instances when their endpoints change (e.g. a Swarm task moved).
   struct LastExit {
     int code = 0;
     long long at_ms = 0;
   };
-  void WatchExits();
+  void WatchEvents();
+  void FollowInstances(const InstanceEvent& event);
   std::mutex exits_mu_;
-  std::map<std::string, LastExit> last_exit_;  // by container id
+  std::map<std::string, LastExit> last_exit_;  // by instance id
   std::atomic<bool> stop_watching_{false};
-  std::thread exit_watcher_;
+  std::thread event_watcher_;
+
+  // What each app's route points at now, and for which workload (guarded by routed_mu_), so that
+  // following instance events never undoes a newer switch.
+  struct Routed {
+    std::string workload;
+    std::vector<Endpoint> backends;
+  };
+  std::mutex routed_mu_;
+  std::map<std::string, Routed> routed_;
 
   const ServerOptions options_;
   Store* store_;
-  DockerClient* docker_;
-  Nginx* nginx_;
+  ImageBuilder* images_;
+  Engine* engine_;
+  Router* router_;
+  HealthProbe probe_;
   const std::string instance_id_;
   AppLocks locks_;
   ReleaseObserver* observer_ = nullptr;
 
-  // Containers of replaced releases wait for their drain on one background thread.
+  // Workloads of replaced releases wait for their drain on one background thread.
   struct Retirement {
-    std::string container_id;
-    std::set<int> old_workers;
-    long long deadline_ms;  // monotonic
+    std::string workload;
+    std::vector<Endpoint> backends;
+    long long not_before_ms;  // monotonic: options.drain_settle after the switch
+    long long deadline_ms;    // monotonic: options.drain_grace after the switch
   };
   std::mutex retire_mu_;
   std::condition_variable retire_cv_;

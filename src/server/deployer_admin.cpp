@@ -1,7 +1,11 @@
 // Deployer operations besides the release flow: destroy, reconcile, status and logs.
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
+#include <thread>
 
+#include "base/file_util.h"
 #include "core/deploy_plan.h"
 #include "server/deployer.h"
 
@@ -15,23 +19,28 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
   Status s = store_->GetApp(app_name, &app);
   if (!s.ok()) return s;
   json containers = json::array(), images = json::array();
-  // Route first, so nginx stops sending traffic before the containers go away.
-  if (!(s = nginx_->RemoveRoute(app_name)).ok()) return s.Wrap("removing the route");
+  // Site first, so nginx stops sending traffic before the workloads go away.
+  if (!(s = router_->RemoveSite(app_name)).ok()) return s.Wrap("removing the site");
+  if (!(s = router_->RemoveRoute(app_name)).ok()) return s.Wrap("removing the route");
+  {
+    std::lock_guard<std::mutex> routed(routed_mu_);
+    routed_.erase(app_name);
+  }
   Labels mine{{labels::kInstance, instance_id_}, {labels::kApp, app_name}};
-  std::vector<ContainerInfo> found;
-  if (!(s = docker_->ListContainers(mine, true, &found)).ok()) return s;
-  for (const auto& c : found) {
-    Status r = docker_->RemoveContainer(c.id, true);
-    if (!r.ok() && !r.IsNotFound()) return r.Wrap("removing container " + c.name);
-    containers.push_back(c.name);
+  std::vector<Workload> found;
+  if (!(s = engine_->List(mine, &found)).ok()) return s;
+  for (const auto& w : found) {
+    Status r = engine_->Remove(w.name, 0);
+    if (!r.ok()) return r.Wrap("removing " + w.name);
+    containers.push_back(w.name);
   }
   std::vector<ImageInfo> imgs;
-  if (!(s = docker_->ListImages(mine, &imgs)).ok()) return s;
+  if (!(s = images_->ListImages(mine, &imgs)).ok()) return s;
   for (const auto& img : imgs) {
     // Remove our tags one by one (never force by id: another tag on the same image may not be ours).
     for (const auto& tag : img.tags) {
       if (!tag.starts_with("bim/" + app_name + ":")) continue;
-      Status r = docker_->RemoveImage(tag, false);
+      Status r = images_->RemoveImage(tag, false);
       if (!r.ok() && !r.IsNotFound()) return r.Wrap("removing image " + tag);
       images.push_back(tag);
     }
@@ -45,54 +54,89 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
 }
 
 Status Deployer::Reconcile() {
-  // 1. Routes follow the database, and are fixed before nginx reads anything: live_version only
-  //    changes when a release is recorded live, so whatever step a crash interrupted, the database
-  //    names the last good release of every app. Its container is still running (the previous
-  //    release is retired only after the new one is recorded).
+  // 1. Sites and routes follow the database, and are fixed before nginx serves anything:
+  //    live_version only changes when a release is recorded live, so whatever step a crash
+  //    interrupted, the database names the last good release of every app. Its workload still runs
+  //    (the previous release is retired only after the new one is recorded); the engine says where.
   std::vector<App> apps;
   Status s = store_->ListApps(&apps);
   if (!s.ok()) return s;
-  std::vector<Route> routes;
+  std::vector<Workload> workloads;
+  if (!(s = engine_->List({{labels::kInstance, instance_id_}}, &workloads)).ok()) return s;
+  std::map<std::string, const Workload*> by_name;
+  for (const auto& w : workloads) by_name[w.name] = &w;
+  std::vector<Site> sites;
+  RouteTable routes;
+  std::map<std::string, Routed> routed;
+  std::set<std::string> live_workloads;
   for (const auto& app : apps) {
     if (app.live_version == 0) continue;
     Release live;
-    if (!store_->GetRelease(app.name, app.live_version, &live).ok() || live.host_port == 0) continue;
-    routes.push_back({app.name, app.name + "." + options_.domain, ReleaseName(live.version), live.host_port});
+    if (!store_->GetRelease(app.name, app.live_version, &live).ok()) continue;
+    live_workloads.insert(live.container_name);
+    std::vector<Endpoint> backends;
+    if (auto w = by_name.find(live.container_name); w != by_name.end())
+      for (const Instance& i : w->second->instances)
+        if (i.endpoint.port > 0) backends.push_back(i.endpoint);
+    std::sort(backends.begin(), backends.end());
+    sites.push_back(SiteFor(app.name));
+    routes[app.name] = backends;
+    routed[app.name] = Routed{live.container_name, backends};
   }
-  if (!(s = nginx_->Start(routes)).ok()) return s.Wrap("starting nginx on " + options_.http_listen);
+  if (!(s = router_->Start(sites, routes)).ok()) return s.Wrap("starting nginx on " + options_.http_listen);
+  {
+    std::lock_guard<std::mutex> lock(routed_mu_);
+    routed_ = std::move(routed);
+  }
 
   // 2. Uploads a crash left behind are useless: their deploys are over.
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(options_.data_dir + "/uploads", ec))
     std::filesystem::remove(e.path(), ec);
 
-  // 3. Releases a crash interrupted can never finish: mark them failed and remove their containers.
+  // 3. Releases a crash interrupted can never finish: mark them failed and remove their workloads.
   std::vector<Release> stuck;
   if (!(s = store_->ListReleasesWithStatus({release_status::kBuilding, release_status::kStarting}, &stuck)).ok())
     return s;
+  std::set<std::string> removed;
   for (Release& r : stuck) {
     r.failure_reason = std::string("interrupted: bimd stopped while the release was ") + r.status;
     r.status = release_status::kFailed;
     store_->UpdateRelease(r);
-    if (!r.container_name.empty()) docker_->RemoveContainer(r.container_name, true);
-    if (r.kind == "deploy" && !r.image_tag.empty()) docker_->RemoveImage(r.image_tag, false);
+    if (!r.container_name.empty()) {
+      engine_->Remove(r.container_name, 0);
+      removed.insert(r.container_name);
+    }
+    if (r.kind == "deploy" && !r.image_tag.empty()) images_->RemoveImage(r.image_tag, false);
   }
 
-  // 4. Every container of ours that is not some app's live release is an orphan (a crash between the
-  //    switch and the drain, or a release interrupted before it was recorded): remove it. Live
-  //    containers keep running untouched.
-  std::map<std::string, App> by_name;
-  for (const auto& app : apps) by_name[app.name] = app;
-  std::vector<ContainerInfo> containers;
-  if (!(s = docker_->ListContainers({{labels::kInstance, instance_id_}}, true, &containers)).ok()) return s;
-  for (const auto& c : containers) {
-    auto app = by_name.find(c.labels.count(labels::kApp) ? c.labels.at(labels::kApp) : "");
-    std::string release = c.labels.count(labels::kRelease) ? c.labels.at(labels::kRelease) : "";
-    bool live = app != by_name.end() && app->second.live_version > 0 &&
-                release == ReleaseName(app->second.live_version);
-    if (!live) docker_->RemoveContainer(c.id, true);
-  }
+  // 4. Every workload of ours that is not some app's live release is an orphan (a crash between the
+  //    switch and the drain, or a release interrupted before it was recorded): drain and remove it.
+  //    Live workloads keep running untouched.
+  std::vector<Workload> orphans;
+  for (const auto& w : workloads)
+    if (!live_workloads.count(w.name) && !removed.count(w.name)) orphans.push_back(w);
+  DrainAndRemove(orphans);
   return Status::OK();
+}
+
+void Deployer::DrainAndRemove(const std::vector<Workload>& workloads) {
+  std::vector<Endpoint> backends;
+  for (const auto& w : workloads)
+    for (const auto& i : w.instances)
+      if (i.endpoint.port > 0) backends.push_back(i.endpoint);
+  // The routes were just reset to the live releases; a request that an orphan still serves (nginx
+  // routed to it before the crash) is given until the drain grace to finish.
+  long long deadline = MonotonicMillis() + options_.drain_grace.count();
+  std::vector<int64_t> counts;
+  while (!backends.empty() && MonotonicMillis() < deadline) {
+    if (!router_->InFlight(backends, &counts).ok()) break;
+    bool busy = false;
+    for (int64_t n : counts) busy = busy || n > 0;
+    if (!busy) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (const auto& w : workloads) engine_->Remove(w.name, 0);
 }
 
 Status Deployer::DescribeApp(const std::string& app_name, json* out) {
@@ -113,30 +157,42 @@ Status Deployer::DescribeApp(const std::string& app_name, json* out) {
     Release live;
     if (store_->GetRelease(app.name, app.live_version, &live).ok()) {
       j["live"] = ReleaseJson(live);
-      ContainerInfo info;
-      Status c = docker_->InspectContainer(live.container_id, &info);
+      Workload w;
+      Status c = engine_->Inspect(live.container_name, &w);
+      if (c.ok() && w.instances.empty()) c = Status::NotFound("it has no instances");
       if (c.ok()) {
-        j["container"] = {{"name", info.name},       {"state", info.state},
-                          {"running", info.running}, {"restarts", info.restart_count},
-                          {"exit_code", info.exit_code}, {"oom_killed", info.oom_killed},
-                          {"started_at", info.started_at}, {"finished_at", info.finished_at},
-                          {"error", info.error}};
+        json instances = json::array();
         {
           std::lock_guard<std::mutex> lock(exits_mu_);
-          if (auto e = last_exit_.find(info.id); e != last_exit_.end()) {
-            j["container"]["last_exit"] = {{"code", e->second.code}, {"at_ms", e->second.at_ms}};
-            // Docker resets ExitCode when it restarts the container; the last real exit is ours.
-            j["container"]["exit_code"] = e->second.code;
+          for (const Instance& i : w.instances) {
+            json one = {{"id", i.id},           {"node", i.node},
+                        {"endpoint", i.endpoint.port ? i.endpoint.ToString() : ""},
+                        {"state", i.state},     {"running", i.running},
+                        {"restarts", i.restarts}, {"exit_code", i.exit_code},
+                        {"oom_killed", i.oom_killed}, {"started_at", i.started_at},
+                        {"finished_at", i.finished_at}, {"error", i.error}};
+            if (auto e = last_exit_.find(i.id); e != last_exit_.end()) {
+              one["last_exit"] = {{"code", e->second.code}, {"at_ms", e->second.at_ms}};
+              // Docker resets ExitCode when it restarts the container; the last real exit is ours.
+              one["exit_code"] = e->second.code;
+            }
+            instances.push_back(one);
           }
         }
+        // "container": the first instance, as `bim status` has always shown it.
+        json first = instances[0];
+        first["name"] = w.name;
+        j["container"] = first;
+        j["instances"] = instances;
+        const Instance& info = w.instances.front();
+        int exit_code = first["exit_code"].get<int>();
         if (info.running)
-          j["state"] = info.restart_count > 0 ? "running (restarted " + std::to_string(info.restart_count) + "x)"
-                                              : "running";
+          j["state"] = info.restarts > 0 ? "running (restarted " + std::to_string(info.restarts) + "x)" : "running";
         else if (info.state == "restarting")
-          j["state"] = "restarting: the container keeps exiting (last exit code " + std::to_string(info.exit_code) +
+          j["state"] = "restarting: the container keeps exiting (last exit code " + std::to_string(exit_code) +
                        "); see `bim logs " + app.name + "`";
         else
-          j["state"] = "down: the container " + info.state + " with exit code " + std::to_string(info.exit_code) +
+          j["state"] = "down: the container " + info.state + " with exit code " + std::to_string(exit_code) +
                        " and Docker did not restart it; redeploy or roll back";
       } else {
         j["state"] = "down: the live container is missing (" + c.message() + "); redeploy to recover";
@@ -161,9 +217,9 @@ Status Deployer::Logs(const std::string& app_name, int tail, bool follow, const 
     if (s.ok() && !recent.empty()) r = recent[0];
   }
   if (!s.ok()) return s;
-  if (r.container_id.empty())
+  if (r.container_id.empty() || r.container_name.empty())
     return Status::NotFound("app \"" + app_name + "\" has no running release to show logs of (deploy it first)");
-  s = docker_->ContainerLogs(r.container_id, tail, follow, on_line, cancelled);
+  s = engine_->Logs(r.container_name, tail, follow, on_line, cancelled);
   if (s.IsNotFound())
     return Status::NotFound("the container of " + ReleaseName(r.version) + " no longer exists (its release " +
                             r.status + ")");

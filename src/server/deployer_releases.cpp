@@ -39,7 +39,7 @@ Status Deployer::Rollback(const std::string& app_name, int64_t to_version, const
     if (target->version == app->live_version)
       return Status::FailedPrecondition(ReleaseName(target->version) + " is already live");
     ImageInfo image;
-    if (!docker_->InspectImage(target->image_tag, &image).ok())
+    if (!images_->InspectImage(target->image_tag, &image).ok())
       return Status::FailedPrecondition("the image of " + ReleaseName(target->version) + " (" + target->image_tag +
                                         ") was pruned: bimd keeps the images of the last " +
                                         std::to_string(options_.keep_releases) + " releases; redeploy that source instead");
@@ -147,7 +147,7 @@ void Deployer::PruneImages(const std::string& app) {
   for (const Release* r : older) {
     if (keep_tags.count(r->image_tag) || r->image_tag.empty()) continue;
     // Untag only: another kept release may run the same image id under its own tag.
-    Status s = docker_->RemoveImage(r->image_tag, false);
+    Status s = images_->RemoveImage(r->image_tag, false);
     if (!s.ok() && !s.IsNotFound())
       std::fprintf(stderr, "bimd: warning: cannot prune image %s: %s\n", r->image_tag.c_str(), s.message().c_str());
     keep_tags.insert(r->image_tag);  // tried once; a second release on the same tag need not retry

@@ -14,7 +14,8 @@
 #include "core/listen_policy.h"
 #include "core/validate.h"
 #include "docker/docker_client.h"
-#include "proxy/nginx.h"
+#include "docker/local_engine.h"
+#include "proxy/nginx_router.h"
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/deployer.h"
@@ -141,9 +142,15 @@ int main(int argc, char** argv) {
   nginx_options.listen = options.http_listen;
   nginx_options.template_dir = options.template_dir;
   nginx_options.worker_shutdown_timeout_seconds = options.nginx_worker_shutdown_timeout_seconds;
-  Nginx nginx(nginx_options, &runner);
+  NginxRouter router(nginx_options, &runner);
+  LocalEngine engine(&docker);
 
-  Deployer deployer(options, store.get(), &docker, &nginx, instance_id);
+  DeployerDeps deps;
+  deps.store = store.get();
+  deps.images = &docker;
+  deps.engine = &engine;
+  deps.router = &router;
+  Deployer deployer(options, deps, instance_id);
   // The git deployment history (<data_dir>/history). Without it bimd still deploys: the database is the
   // source of truth, and the next start records whatever went live meanwhile.
   DeployHistory history;

@@ -17,11 +17,17 @@ struct ServerOptions {
   std::string docker_socket = "/var/run/docker.sock";
   std::string nginx_binary = "nginx";
 
-  // Health gate: how often a starting release is probed, and each probe's own timeout.
-  std::chrono::milliseconds health_interval{100};
+  // Health gate: how often a starting release is probed (fast, so traffic follows within ~0.1 s of
+  // its first healthy answer), each probe's own timeout, and how often the engine is asked whether
+  // its instances crashed meanwhile (slower: that is a call to dockerd).
+  std::chrono::milliseconds health_interval{20};
   std::chrono::milliseconds health_probe_timeout{2000};
-  // How long the previous release keeps running after the route switched away from it, so requests
-  // already inside it (and inside old nginx workers) finish. Then SIGTERM, SIGKILL after stop_timeout.
+  std::chrono::milliseconds health_inspect_interval{250};
+  // Drain: the previous release is removed once the router counts no request in flight to it, but
+  // not before drain_settle (a request that read the old route just before the switch is counted
+  // within microseconds) and not after drain_grace (long-lived connections are cut then). Then
+  // SIGTERM, SIGKILL after stop_timeout.
+  std::chrono::milliseconds drain_settle{100};
   std::chrono::milliseconds drain_grace{10000};
   int stop_timeout_seconds = 10;
   int nginx_worker_shutdown_timeout_seconds = 30;

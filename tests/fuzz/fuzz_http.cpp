@@ -26,7 +26,8 @@
 #include <thread>
 
 #include "base/command_runner.h"
-#include "proxy/nginx.h"
+#include "docker/local_engine.h"
+#include "proxy/nginx_router.h"
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/deployer.h"
@@ -57,7 +58,8 @@ struct Harness {
   std::unique_ptr<Authenticator> auth;
   std::unique_ptr<DockerClient> docker;
   RefusingRunner runner;
-  std::unique_ptr<Nginx> nginx;
+  std::unique_ptr<NginxRouter> router;
+  std::unique_ptr<LocalEngine> engine;
   std::unique_ptr<Deployer> deployer;
   std::unique_ptr<ApiServer> api;
   int port = 0;
@@ -82,8 +84,14 @@ struct Harness {
     nginx_options.nginx_binary = dir + "/no-nginx";
     nginx_options.prefix = dir + "/nginx";
     nginx_options.template_dir = std::string(BIM_SOURCE_DIR) + "/templates/nginx";
-    nginx = std::make_unique<Nginx>(nginx_options, &runner);
-    deployer = std::make_unique<Deployer>(options, store.get(), docker.get(), nginx.get(), "fuzz");
+    router = std::make_unique<NginxRouter>(nginx_options, &runner);
+    engine = std::make_unique<LocalEngine>(docker.get());
+    DeployerDeps deps;
+    deps.store = store.get();
+    deps.images = docker.get();
+    deps.engine = engine.get();
+    deps.router = router.get();
+    deployer = std::make_unique<Deployer>(options, deps, "fuzz");
     api = std::make_unique<ApiServer>(options, deployer.get(), store.get(), auth.get());
     if (!api->Bind(&port).ok()) std::abort();
     std::thread([this] { api->Serve(); }).detach();
