@@ -2,6 +2,8 @@
 // dependencies, so its image can be built FROM scratch (no registry is reachable to pull a base image).
 //
 //   GET /          200 "Hello from bim! <GREETING>\n"   (GREETING from the environment, e.g. from .env)
+//   GET /slow?ms=N the same answer as /, after N ms (default SLOW_MS, else 2000; at most 120000): a
+//                  request that is still in flight when a release switches
 //   GET /healthz   200 "ok" — or HEALTH_STATUS (e.g. 500) when that env var is set, to test failed deploys
 //   GET /version   200 $APP_VERSION
 //   anything else  404
@@ -15,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -63,8 +66,19 @@ void Serve(int fd) {
     size_t sp1 = head.find(' ');
     size_t sp2 = head.find(' ', sp1 + 1);
     std::string path = sp1 == std::string::npos ? "/" : head.substr(sp1 + 1, sp2 - sp1 - 1);
-    if (size_t q = path.find('?'); q != std::string::npos) path.resize(q);
+    std::string query;
+    if (size_t q = path.find('?'); q != std::string::npos) {
+      query = path.substr(q + 1);
+      path.resize(q);
+    }
     std::string reply;
+    if (path == "/slow") {
+      int ms = std::atoi(Env("SLOW_MS", "2000").c_str());
+      if (size_t at = query.find("ms="); at != std::string::npos && (at == 0 || query[at - 1] == '&'))
+        ms = std::atoi(query.c_str() + at + 3);
+      usleep(static_cast<useconds_t>(std::clamp(ms, 0, 120000)) * 1000);
+      path = "/";
+    }
     if (path == "/") {
       reply = Response(200, "Hello from bim! " + Env("GREETING", "") + "\n");
     } else if (path == "/healthz") {

@@ -104,7 +104,7 @@ TEST_P(CrashTest, KilledMidDeployRecoversToTheLastGoodRelease) {
 INSTANTIATE_TEST_SUITE_P(EachStep, CrashTest,
                          ::testing::Values(CrashCase{"upload", ""}, CrashCase{"build", "building"},
                                            CrashCase{"health", "starting"}, CrashCase{"route-written", "starting"},
-                                           CrashCase{"reloaded", "starting"}),
+                                           CrashCase{"switched", "starting"}),
                          [](const auto& info) {
                            std::string name = info.param.failpoint;
                            for (char& ch : name)
@@ -159,22 +159,27 @@ TEST(BrokenConfigTest, ARouteNginxRejectsNeverGoesLive) {
   std::string app = "k-" + UniqueSuffix();
   AppFolder folder(app, "GREETING=fine\n");
   ASSERT_EQ(server.Bim({"deploy", folder.path()}).exit_code, 0);
-  std::string route_file = server.data_dir() + "/nginx/apps/" + app + ".conf";
-  std::ifstream in(route_file);
+  std::string site_file = server.data_dir() + "/nginx/apps/" + app + ".conf";
+  std::string route_file = server.data_dir() + "/nginx/routes/" + app;
+  std::ifstream in(site_file), route_in(route_file);
   std::string before((std::istreambuf_iterator<char>(in)), {});
+  std::string route_before((std::istreambuf_iterator<char>(route_in)), {});
 
-  // An operator's template mistake: nginx -t must catch it before anything is reloaded.
+  // An operator's template mistake: nginx -t must catch it at the next deploy, before anything is
+  // reloaded or routed.
   std::ofstream(templates + "/app.conf.mustache")
-      << "server { listen {{listen}}; server_name {{server_name}}; proxy_bogus {{upstream_port}}; }\n"
-         "# {{app}} {{release}}\n";
+      << "server { listen {{listen}}; server_name {{server_names}}; proxy_bogus {{route}}; }\n"
+         "# {{app}}\n";
   folder.Write(".env", "GREETING=never\n");
   CommandResult r = server.Bim({"deploy", folder.path()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("nginx rejected the config"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("unknown directive \"proxy_bogus\""), std::string::npos) << "nginx's own message: " << r.err;
-  std::ifstream again(route_file);
+  std::ifstream again(site_file), route_again(route_file);
   std::string after((std::istreambuf_iterator<char>(again)), {});
-  EXPECT_EQ(after, before) << "the previous route file is restored";
+  std::string route_after((std::istreambuf_iterator<char>(route_again)), {});
+  EXPECT_EQ(after, before) << "the previous site file is restored";
+  EXPECT_EQ(route_after, route_before) << "and the route never moved";
   EXPECT_EQ(server.Get(app).body, "Hello from bim! fine\n");
   std::vector<ContainerInfo> found;
   DockerClient().ListContainers({{"im.backend.bim.app", app}, {"im.backend.bim.release", "v2"}}, true, &found);

@@ -1,0 +1,141 @@
+// Routes as data through a real bimd (real dockerd, nginx + Lua, SQLite, the bim CLI): a deploy of an
+// existing app switches with no nginx reload and no failed request, requests in flight across the
+// switch finish on the old release, which is retired once they are done (not after a timer), and a
+// killed nginx master is taken over from its orphaned workers under load.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "docker/docker_client.h"
+#include "proxy/nginx_process.h"
+#include "support/bimd_harness.h"
+#include "support/load_generator.h"
+
+namespace bim::testing {
+namespace {
+
+// Read-only view of a bimd's nginx (its master and workers), for checking what bimd did to it.
+NginxOptions NginxOf(const Bimd& server) {
+  NginxOptions options;
+  options.prefix = server.data_dir() + "/nginx";
+  return options;
+}
+
+std::set<int> SettledWorkers(NginxProcess& nginx) {
+  Eventually([&] { return nginx.Workers().size() == static_cast<size_t>(nginx.options().worker_processes); }, 10);
+  return nginx.Workers();
+}
+
+std::vector<std::string> ContainersOf(const std::string& app) {
+  std::vector<ContainerInfo> found;
+  EXPECT_TRUE(DockerClient().ListContainers({{"im.backend.bim.app", app}}, true, &found).ok());
+  std::vector<std::string> names;
+  for (const auto& c : found) names.push_back(c.name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Slow requests (GET /slow on hello-server) started now, each on its own connection.
+std::vector<std::future<HttpResult>> StartSlowRequests(const Bimd& server, const std::string& app, int n, int ms) {
+  std::vector<std::future<HttpResult>> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(std::async(std::launch::async, [&server, app, ms] {
+      return HttpGet(server.http_port(), "/slow?ms=" + std::to_string(ms), app + ".localhost", ms + 20000);
+    }));
+  }
+  return out;
+}
+
+TEST(RoutingTest, ARedeployIsARouteSwitchNoReloadNoFailedRequestAndTheOldReleaseDrainsFirst) {
+  // A drain grace far beyond the test: the old release can only go because nothing is in flight.
+  Bimd server({"--drain-grace-ms", "120000"});
+  std::string app = "rt-" + UniqueSuffix();
+  AppFolder folder(app, "GREETING=blue\n");
+  ASSERT_EQ(server.Bim({"deploy", folder.path()}).exit_code, 0);
+  SubprocessRunner runner;
+  NginxProcess nginx(NginxOf(server), &runner);
+  int master = nginx.MasterPid();
+  std::set<int> workers = SettledWorkers(nginx);
+  ASSERT_GT(master, 0);
+
+  LoadGenerator load(server.http_port(), app + ".localhost", "/", 4, 300);
+  load.Start();
+  auto slow = StartSlowRequests(server, app, 3, 2500);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // they are inside v1 now
+  folder.Write(".env", "GREETING=green\n");
+  CommandResult r = server.Bim({"deploy", folder.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Eventually([&] { return load.LastBody() == "Hello from bim! green\n"; }, 5));
+  EXPECT_EQ(ContainersOf(app), (std::vector<std::string>{"bim-" + app + "-v1", "bim-" + app + "-v2"}))
+      << "v1 keeps running while its requests are in flight";
+  for (auto& f : slow) {
+    HttpResult done = f.get();
+    EXPECT_EQ(done.status, 200) << done.error;
+    EXPECT_EQ(done.body, "Hello from bim! blue\n") << "a request in flight across the switch finishes on v1";
+  }
+  EXPECT_TRUE(Eventually([&] { return ContainersOf(app) == std::vector<std::string>{"bim-" + app + "-v2"}; }, 20))
+      << "v1 is retired once its requests are done, long before the 120 s grace";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  LoadReport report = load.Stop();
+  std::printf("load across a routed redeploy: %s\n", report.Summary().c_str());
+  EXPECT_GT(report.requests, 300);
+  EXPECT_EQ(report.errors, 0) << report.Summary();
+  EXPECT_EQ(report.non_2xx, 0) << report.Summary();
+  EXPECT_GT(report.by_body["Hello from bim! blue\n"], 0);
+  EXPECT_GT(report.by_body["Hello from bim! green\n"], 0);
+  EXPECT_EQ(nginx.MasterPid(), master);
+  EXPECT_EQ(nginx.Workers(), workers) << "the same nginx workers served before and after: no reload";
+
+  // Rollback and env changes are route switches too.
+  ASSERT_EQ(server.Bim({"rollback", app}).exit_code, 0);
+  EXPECT_EQ(server.Get(app).body, "Hello from bim! blue\n");
+  ASSERT_EQ(server.Bim({"env", "set", app, "GREETING=red"}).exit_code, 0);
+  EXPECT_EQ(server.Get(app).body, "Hello from bim! red\n");
+  EXPECT_EQ(nginx.Workers(), workers);
+}
+
+TEST(RoutingTest, AKilledNginxMasterIsTakenOverByBimdUnderLoadWithNoFailedRequest) {
+  Bimd server({"--drain-grace-ms", "2000"});
+  std::string app = "rt-" + UniqueSuffix();
+  AppFolder folder(app, "GREETING=blue\n");
+  ASSERT_EQ(server.Bim({"deploy", folder.path()}).exit_code, 0);
+  SubprocessRunner runner;
+  NginxProcess nginx(NginxOf(server), &runner);
+  int master = nginx.MasterPid();
+  std::set<int> orphans = SettledWorkers(nginx);
+
+  LoadGenerator load(server.http_port(), app + ".localhost", "/", 4, 300);
+  load.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_EQ(kill(master, SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] { return nginx.MasterPid() == 0; }, 5));
+  // bimd restarts (after a reboot of bimd alone, an upgrade, a crash): its nginx's master is gone but
+  // the workers serve on, holding the port.
+  server.Stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(nginx.Orphans(), orphans);
+  server.Start();
+  EXPECT_NE(server.Log().find("took over from 2 orphaned workers"), std::string::npos) << server.Log();
+  int new_master = nginx.MasterPid();
+  EXPECT_GT(new_master, 0);
+  EXPECT_NE(new_master, master);
+  EXPECT_TRUE(Eventually([&] { return !NginxProcess::AnyAlive(orphans); }, 15)) << "the orphans are retired";
+
+  // The new master serves and switches routes like the old one.
+  folder.Write(".env", "GREETING=green\n");
+  CommandResult r = server.Bim({"deploy", folder.path()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Eventually([&] { return load.LastBody() == "Hello from bim! green\n"; }, 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  LoadReport report = load.Stop();
+  std::printf("load across nginx's master dying and bimd taking over: %s\n", report.Summary().c_str());
+  EXPECT_EQ(report.errors, 0) << report.Summary();
+  EXPECT_EQ(report.non_2xx, 0) << report.Summary();
+  for (int pid : nginx.Orphans()) kill(pid, SIGKILL);  // only if the takeover failed
+}
+
+}  // namespace
+}  // namespace bim::testing
