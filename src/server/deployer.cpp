@@ -84,6 +84,21 @@ void Deployer::WatchEvents() {
   }
 }
 
+int Deployer::LastExitCode(const Instance& i) {
+  if (!i.running && i.restarts == 0) return i.exit_code;
+  // Docker resets ExitCode when its restart policy starts the container again; the code of the
+  // exit that caused the restart arrives with the "die" event, which may trail the inspect a little.
+  long long until = MonotonicMillis() + options_.exit_event_wait.count();
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(exits_mu_);
+      if (auto e = last_exit_.find(i.id); e != last_exit_.end()) return e->second.code;
+    }
+    if (MonotonicMillis() >= until) return i.exit_code;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 void Deployer::FollowInstances(const InstanceEvent& event) {
   auto app = event.labels.find(labels::kApp);
   if (app == event.labels.end()) return;
@@ -363,7 +378,7 @@ Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const
           if (i.state == "created" || i.state == "pending") continue;  // not started yet
           return Status::FailedPrecondition("release " + a->plan.release_name +
                                             " exited before becoming healthy (exit code " +
-                                            std::to_string(i.exit_code) + (i.oom_killed ? ", out of memory" : "") +
+                                            std::to_string(LastExitCode(i)) + (i.oom_killed ? ", out of memory" : "") +
                                             "); its last log lines are below");
         }
       }

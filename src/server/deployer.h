@@ -180,6 +180,8 @@ class Deployer {
   };
   void WatchEvents();
   void FollowInstances(const InstanceEvent& event);
+  // The code of instance i's last exit: its own, or (once restarted) the one its "died" event told.
+  int LastExitCode(const Instance& i);
   std::mutex exits_mu_;
   std::map<std::string, LastExit> last_exit_;  // by instance id
   std::atomic<bool> stop_watching_{false};
