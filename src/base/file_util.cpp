@@ -15,7 +15,7 @@ namespace {
 std::string Errno() { return std::strerror(errno); }
 }  // namespace
 
-Status WriteFileAtomically(const std::string& path, const std::string& contents, int mode) {
+Status WriteFileAtomically(const std::string& path, const std::string& contents, int mode, bool sync) {
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -36,7 +36,7 @@ Status WriteFileAtomically(const std::string& path, const std::string& contents,
   }
   // fchmod because open's mode is filtered by the umask; fsync so a crash after rename cannot leave
   // an empty file behind the new name.
-  if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+  if (fchmod(fd, mode) != 0 || (sync && fsync(fd) != 0)) {
     Status s = Status::Internal("cannot write " + tmp + ": " + Errno());
     close(fd);
     unlink(tmp.c_str());

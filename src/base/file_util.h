@@ -9,9 +9,11 @@
 namespace bim {
 
 // Writes `contents` to `path` atomically: a temp file "<dir>/.<name>.tmp-<pid>" in the same directory,
-// fsync, chmod `mode`, rename over `path`. A crash leaves either the old or the new file (and maybe a
-// temp file, which RemoveTempFiles cleans). On failure returns Internal and removes the temp file.
-Status WriteFileAtomically(const std::string& path, const std::string& contents, int mode = 0644);
+// fsync (unless `sync` is false), chmod `mode`, rename over `path`. A crash leaves either the old or
+// the new file (and maybe a temp file, which RemoveTempFiles cleans); without `sync` a power loss may
+// leave an empty file, so pass false only for files rebuilt from elsewhere at start (nginx's route
+// table is rebuilt from the database). On failure returns Internal and removes the temp file.
+Status WriteFileAtomically(const std::string& path, const std::string& contents, int mode = 0644, bool sync = true);
 
 // Reads a whole file into *out. NotFound if it does not exist, Internal on other errors.
 Status ReadFile(const std::string& path, std::string* out);

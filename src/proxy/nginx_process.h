@@ -35,7 +35,8 @@ struct NginxOptions {
   // Old workers still serving long-lived connections after a reload are closed after this long, so
   // frequent site changes cannot pile up generations of workers.
   int worker_shutdown_timeout_seconds = 30;
-  // Shared memory for the route table (50,000 routes need about 8 MB) and in-flight counters.
+  // Shared memory for the host and route tables (50,000 apps need about 8 MB each) and in-flight counters.
+  std::string hosts_dict_size = "32m";
   std::string routes_dict_size = "32m";
   std::string inflight_dict_size = "4m";
   int connect_timeout_seconds = 3;           // to a backend; on timeout another backend is tried

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
+#include <functional>
 #include <sstream>
 
 #include "base/failpoint.h"
@@ -20,6 +22,7 @@ namespace {
 constexpr const char* kMainTemplate = "nginx.conf.mustache";
 constexpr const char* kAppTemplate = "app.conf.mustache";
 constexpr const char* kLuaModule = "bim_router.lua";
+constexpr const char* kIndex = "_index";
 
 size_t Collect(char* p, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(p, size * n);
@@ -38,11 +41,26 @@ std::vector<std::string> ListFiles(const std::string& dir) {
 }
 
 // Writes `contents` to `path` unless it already holds exactly that; sets *changed when it wrote.
-Status WriteIfDifferent(const std::string& path, const std::string& contents, bool* changed) {
+Status WriteIfDifferent(const std::string& path, const std::string& contents, bool sync, bool* changed) {
   std::string current;
   if (ReadFile(path, &current).ok() && current == contents) return Status::OK();
   *changed = true;
-  return WriteFileAtomically(path, contents);
+  return WriteFileAtomically(path, contents, 0644, sync);
+}
+
+// A site file's "host route" lines.
+std::vector<std::pair<std::string, std::string>> ParseSite(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> hosts;
+  std::istringstream in(text);
+  std::string host, route;
+  while (in >> host >> route) hosts.emplace_back(host, route);
+  return hosts;
+}
+
+std::string SiteText(const std::vector<std::pair<std::string, std::string>>& hosts) {
+  std::string text;
+  for (const auto& [host, route] : hosts) text += host + " " + route + "\n";
+  return text;
 }
 
 std::string RouteLine(const std::string& key, const std::vector<Endpoint>& backends) {
@@ -54,49 +72,51 @@ std::string RouteLine(const std::string& key, const std::vector<Endpoint>& backe
 }  // namespace
 
 NginxRouter::NginxRouter(NginxOptions options, CommandRunner* runner)
-    : options_(std::move(options)), process_(options_, runner) {}
-
-Status NginxRouter::RenderMain(std::string* out) const {
-  std::string tmpl;
-  std::string path = options_.template_dir + "/" + kMainTemplate;
-  Status s = ReadFile(path, &tmpl);
-  if (!s.ok()) return s.Wrap("nginx main template");
-  return RenderTemplate(path, tmpl,
-                        {{"prefix", options_.prefix},
-                         {"listen", options_.listen},
-                         {"modules_dir", options_.modules_dir},
-                         {"worker_processes", std::to_string(options_.worker_processes)},
-                         {"worker_shutdown_timeout", std::to_string(options_.worker_shutdown_timeout_seconds)},
-                         {"routes_dict_size", options_.routes_dict_size},
-                         {"inflight_dict_size", options_.inflight_dict_size},
-                         {"connect_timeout", std::to_string(options_.connect_timeout_seconds)}},
-                        out);
+    : options_(std::move(options)), process_(options_, runner) {
+  sites_.dir = options_.prefix + "/sites";
+  sites_.dict = "/hosts";
+  routes_.dir = options_.prefix + "/routes";
+  routes_.dict = "/routes";
 }
 
-Status NginxRouter::RenderSite(const Site& site, std::string* out) const {
+Status NginxRouter::RenderConfig(std::map<std::string, std::string>* files) const {
+  TemplateVars vars = {{"prefix", options_.prefix},
+                       {"listen", options_.listen},
+                       {"modules_dir", options_.modules_dir},
+                       {"worker_processes", std::to_string(options_.worker_processes)},
+                       {"worker_shutdown_timeout", std::to_string(options_.worker_shutdown_timeout_seconds)},
+                       {"hosts_dict_size", options_.hosts_dict_size},
+                       {"routes_dict_size", options_.routes_dict_size},
+                       {"inflight_dict_size", options_.inflight_dict_size},
+                       {"connect_timeout", std::to_string(options_.connect_timeout_seconds)}};
+  for (const auto& [name, tmpl_name] : {std::pair<std::string, std::string>{"nginx.conf", kMainTemplate},
+                                        std::pair<std::string, std::string>{"apps.conf", kAppTemplate}}) {
+    std::string tmpl, path = options_.template_dir + "/" + tmpl_name;
+    Status s = ReadFile(path, &tmpl);
+    if (!s.ok()) return s.Wrap("nginx template");
+    if (!(s = RenderTemplate(path, tmpl, vars, &(*files)[name])).ok()) return s;
+  }
+  Status s = ReadFile(options_.template_dir + "/" + kLuaModule, &(*files)[kLuaModule]);
+  return s.ok() ? s : s.Wrap("nginx Lua module");
+}
+
+Status NginxRouter::RenderSite(const Site& site, std::vector<std::pair<std::string, std::string>>* hosts) const {
   if (Status s = ValidateAppName(site.app); !s.ok()) return s;
   if (site.hosts.empty()) return Status::InvalidArgument("site " + site.app + " has no host names");
-  std::string tmpl;
-  std::string path = options_.template_dir + "/" + kAppTemplate;
-  Status s = ReadFile(path, &tmpl);
-  if (!s.ok()) return s.Wrap("nginx app template");
-  out->clear();
+  hosts->clear();
+  std::set<std::string> seen;
   for (const VirtualHost& host : site.hosts) {
     if (!host.tls_certificate.empty() || !host.tls_key.empty() || host.redirect_to_https)
-      return Status::InvalidArgument("site " + site.app + ": HTTPS virtual hosts are not supported yet");
+      return Status::InvalidArgument("site " + site.app + ": HTTPS hosts are not supported yet");
     if (host.server_names.empty()) return Status::InvalidArgument("site " + site.app + " has a host with no names");
-    if (!(s = ValidateRouteKey(host.route)).ok()) return s;
-    std::string names;
-    for (const auto& name : host.server_names) {
-      if (!(s = ValidateDomain(name)).ok()) return s.Wrap("site " + site.app);
-      names += (names.empty() ? "" : " ") + name;
+    if (Status s = ValidateRouteKey(host.route); !s.ok()) return s;
+    for (std::string name : host.server_names) {
+      if (Status s = ValidateDomain(name); !s.ok()) return s.Wrap("site " + site.app);
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (!seen.insert(name).second)
+        return Status::InvalidArgument("site " + site.app + " lists the host name " + name + " twice");
+      hosts->emplace_back(name, host.route);
     }
-    std::string block;
-    s = RenderTemplate(path, tmpl,
-                       {{"app", site.app}, {"server_names", names}, {"route", host.route}, {"listen", options_.listen}},
-                       &block);
-    if (!s.ok()) return s;
-    *out += block;
   }
   return Status::OK();
 }
@@ -130,88 +150,126 @@ Status NginxRouter::Control(const std::string& method, const std::string& target
   return Status::OK();
 }
 
-Status NginxRouter::WriteIndexLocked() {
-  std::string index;
-  for (const auto& key : route_keys_) index += key + "\n";
-  return WriteFileAtomically(options_.prefix + "/routes/_index", index);
+Status NginxRouter::Push(const std::string& path, const std::string& body) const {
+  std::string answer;
+  return Control("POST", path, body, &answer);
 }
 
-Status NginxRouter::PushAllRoutesLocked(const RouteTable& routes) {
-  std::string body, answer;
-  for (const auto& [key, backends] : routes) body += RouteLine(key, backends);
-  return Control("POST", "/routes/replace", body, &answer);
+Status NginxRouter::WriteIndex(const Table& table) {
+  std::string index;
+  for (const auto& key : table.keys) index += key + "\n";
+  return WriteFileAtomically(table.dir + "/" + kIndex, index, 0644, false);
+}
+
+Status NginxRouter::PutFile(Table* table, const std::string& key, const std::string* value,
+                            std::function<void()>* undo) {
+  std::string path = table->dir + "/" + key, previous;
+  bool had_file = ReadFile(path, &previous).ok();
+  bool had_key = table->keys.count(key) > 0;
+  *undo = [this, table, key, path, previous, had_file, had_key] {
+    if (had_file)
+      WriteFileAtomically(path, previous, 0644, false);
+    else
+      unlink(path.c_str());
+    if (had_key != (table->keys.count(key) > 0)) {
+      if (had_key)
+        table->keys.insert(key);
+      else
+        table->keys.erase(key);
+      WriteIndex(*table);
+    }
+  };
+  Status s;
+  if (value) {
+    if (!(s = WriteFileAtomically(path, *value, 0644, false)).ok()) return s;
+    if (!had_key) {
+      table->keys.insert(key);
+      s = WriteIndex(*table);
+    }
+  } else {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return Status::Internal("cannot remove " + path + ": " + std::strerror(errno));
+    if (had_key) {
+      table->keys.erase(key);
+      s = WriteIndex(*table);
+    }
+  }
+  if (!s.ok()) (*undo)();
+  return s;
+}
+
+Status NginxRouter::ResetTable(Table* table, const std::map<std::string, std::string>& contents) {
+  bool changed = false;
+  for (const auto& [key, text] : contents)
+    if (Status s = WriteIfDifferent(table->dir + "/" + key, text, false, &changed); !s.ok()) return s;
+  for (const auto& name : ListFiles(table->dir))
+    if (name != kIndex && !contents.count(name)) unlink((table->dir + "/" + name).c_str());
+  table->keys.clear();
+  for (const auto& [key, text] : contents) table->keys.insert(key);
+  return WriteIndex(*table);
 }
 
 Status NginxRouter::Start(const std::vector<Site>& sites, const RouteTable& routes) {
-  // Own the config like a batch does, so no site change interleaves with the start.
-  std::unique_lock<std::mutex> sites_lock(sites_mu_);
-  sites_cv_.wait(sites_lock, [&] { return !applying_; });
-  applying_ = true;
-  sites_lock.unlock();
-  struct Release {
-    NginxRouter* r;
-    ~Release() {
-      std::lock_guard<std::mutex> lock(r->sites_mu_);
-      r->applying_ = false;
-      r->sites_cv_.notify_all();
-    }
-  } release{this};
-  std::lock_guard<std::mutex> routes_lock(routes_mu_);
-
-  for (const char* sub : {"", "/apps", "/routes", "/logs", "/tmp"}) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const char* sub : {"", "/sites", "/routes", "/logs", "/tmp"}) {
     Status s = MakeDirs(options_.prefix + sub, 0755);
     if (!s.ok()) return s;
   }
-  for (const char* sub : {"", "/apps", "/routes"}) RemoveTempFiles(options_.prefix + sub);
+  for (const char* sub : {"", "/sites", "/routes"}) RemoveTempFiles(options_.prefix + sub);
 
   // Validate and render everything before touching a file.
-  std::string main_conf, lua, site_conf;
-  Status s = RenderMain(&main_conf);
+  std::map<std::string, std::string> config, site_files, route_files;
+  Status s = RenderConfig(&config);
   if (!s.ok()) return s;
-  if (!(s = ReadFile(options_.template_dir + "/" + kLuaModule, &lua)).ok()) return s.Wrap("nginx Lua module");
-  std::map<std::string, std::string> site_files;
+  std::map<std::string, std::string> owners;
+  std::string host_lines, route_lines;
   for (const auto& site : sites) {
-    if (!(s = RenderSite(site, &site_conf)).ok()) return s;
-    site_files[site.app + ".conf"] = site_conf;
+    std::vector<std::pair<std::string, std::string>> hosts;
+    if (!(s = RenderSite(site, &hosts)).ok()) return s;
+    for (const auto& [host, route] : hosts) {
+      if (auto it = owners.find(host); it != owners.end() && it->second != site.app)
+        return Status::Conflict("host name " + host + " belongs to both " + it->second + " and " + site.app);
+      owners[host] = site.app;
+      host_lines += host + " " + route + "\n";
+    }
+    site_files[site.app] = SiteText(hosts);
   }
   for (const auto& [key, backends] : routes) {
     if (!(s = ValidateRouteKey(key)).ok()) return s;
     for (const auto& b : backends)
       if (!(s = ValidateEndpoint(b)).ok()) return s.Wrap("route " + key);
+    route_files[key] = JoinEndpoints(backends) + "\n";
+    route_lines += RouteLine(key, backends);
   }
 
-  std::string main_path = options_.prefix + "/nginx.conf", lua_path = options_.prefix + "/" + kLuaModule;
-  std::string previous_main, previous_lua;
-  bool had_main = ReadFile(main_path, &previous_main).ok();
-  bool had_lua = ReadFile(lua_path, &previous_lua).ok();
+  // The config: only templates decide it, so it changes only when they do.
+  std::map<std::string, std::pair<bool, std::string>> previous;  // file -> (existed, contents)
   bool changed = false;
-  if (!(s = WriteIfDifferent(main_path, main_conf, &changed)).ok()) return s;
-  if (!(s = WriteIfDifferent(lua_path, lua, &changed)).ok()) return s;
-  // Site and route files are rewritten from the caller's truth (the database) before nginx reads
-  // anything, so a file a crash left half-switched never goes live.
-  for (const auto& [name, conf] : site_files)
-    if (!(s = WriteIfDifferent(options_.prefix + "/apps/" + name, conf, &changed)).ok()) return s;
-  for (const auto& name : ListFiles(options_.prefix + "/apps")) {
-    if (name.ends_with(".conf") && !site_files.count(name)) {
-      unlink((options_.prefix + "/apps/" + name).c_str());
-      changed = true;
-    }
+  for (const auto& [name, text] : config) {
+    std::string path = options_.prefix + "/" + name, old;
+    bool existed = ReadFile(path, &old).ok();
+    previous[name] = {existed, old};
+    if (!(s = WriteIfDifferent(path, text, true, &changed)).ok()) return s;
   }
-  bool routes_changed = false;  // routes are data: pushed below, no reload for them
-  for (const auto& [key, backends] : routes)
-    if (!(s = WriteIfDifferent(RouteFile(key), JoinEndpoints(backends) + "\n", &routes_changed)).ok()) return s;
-  route_keys_.clear();
-  for (const auto& [key, backends] : routes) route_keys_.insert(key);
-  for (const auto& name : ListFiles(options_.prefix + "/routes"))
-    if (name != "_index" && !route_keys_.count(name)) unlink(RouteFile(name).c_str());
-  if (!(s = WriteIndexLocked()).ok()) return s;
+  // The one-server-block-per-app layout of earlier versions goes.
+  for (const auto& name : ListFiles(options_.prefix + "/apps")) unlink((options_.prefix + "/apps/" + name).c_str());
+  rmdir((options_.prefix + "/apps").c_str());
+
+  // The data is rewritten from the caller's truth (the database) before nginx reads anything, so a
+  // file a crash left half-switched never goes live.
+  if (!(s = ResetTable(&sites_, site_files)).ok()) return s;
+  if (!(s = ResetTable(&routes_, route_files)).ok()) return s;
+  host_owner_ = owners;
 
   int master = process_.MasterPid();
   if (changed || master == 0) {
-    s = process_.TestConfig();
-    if (!s.ok()) {
-      if (had_main) WriteFileAtomically(main_path, previous_main);
-      if (had_lua) WriteFileAtomically(lua_path, previous_lua);
+    if (!(s = process_.TestConfig()).ok()) {
+      for (const auto& [name, old] : previous) {
+        std::string path = options_.prefix + "/" + name;
+        if (old.first)
+          WriteFileAtomically(path, old.second);
+        else
+          unlink(path.c_str());
+      }
       return s;
     }
   }
@@ -219,12 +277,13 @@ Status NginxRouter::Start(const std::vector<Site>& sites, const RouteTable& rout
   if (!(s = process_.EnsureRunning(&started)).ok()) return s;
   // A running nginx whose config is already right is left alone: restarting bimd drops nothing.
   if (!started && changed && !(s = process_.Reload()).ok()) return s;
-  // The dict of an adopted nginx may lag the files (a crash between writing a route and pushing it).
-  return PushAllRoutesLocked(routes);
+  // The dicts of an adopted nginx may lag the files (a crash between writing a file and pushing it).
+  if (!(s = Push("/hosts/replace", host_lines)).ok()) return s;
+  return Push("/routes/replace", route_lines);
 }
 
 Status NginxRouter::EnsureRunning(bool* restarted) {
-  std::lock_guard<std::mutex> routes_lock(routes_mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return process_.EnsureRunning(restarted);
 }
 
@@ -233,37 +292,20 @@ Status NginxRouter::SetRoute(const std::string& route, const std::vector<Endpoin
   if (!s.ok()) return s;
   for (const auto& b : backends)
     if (!(s = ValidateEndpoint(b)).ok()) return s.Wrap("route " + route);
-  std::lock_guard<std::mutex> lock(routes_mu_);
-  std::string path = RouteFile(route), previous;
-  bool had_previous = ReadFile(path, &previous).ok();
-  bool new_key = !route_keys_.count(route);
-  auto restore = [&] {
-    std::string answer;
-    if (had_previous) {
-      WriteFileAtomically(path, previous);
-      Control("POST", "/routes/set", route + " " + previous, &answer);
-    } else {
-      unlink(path.c_str());
-      Control("POST", "/routes/delete", route + "\n", &answer);
-    }
-    if (new_key) {
-      route_keys_.erase(route);
-      WriteIndexLocked();
-    }
-  };
-  if (!(s = WriteFileAtomically(path, JoinEndpoints(backends) + "\n")).ok()) return s;
-  if (new_key) {
-    route_keys_.insert(route);
-    if (!(s = WriteIndexLocked()).ok()) {
-      restore();
-      return s;
-    }
-  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string previous;
+  bool had_previous = ReadFile(RouteFile(route), &previous).ok();
+  std::string text = JoinEndpoints(backends) + "\n";
+  std::function<void()> undo;
+  if (!(s = PutFile(&routes_, route, &text, &undo)).ok()) return s;
   Failpoint("route-written");
-  std::string answer;
-  s = Control("POST", "/routes/set", RouteLine(route, backends), &answer);
-  if (!s.ok()) {
-    restore();
+  if (!(s = Push("/routes/set", RouteLine(route, backends))).ok()) {
+    undo();
+    // Best effort: nginx may have applied it before the answer was lost.
+    if (had_previous)
+      Push("/routes/set", route + " " + previous);
+    else
+      Push("/routes/delete", route + "\n");
     return s.Wrap("switching route " + route);
   }
   return Status::OK();
@@ -272,114 +314,71 @@ Status NginxRouter::SetRoute(const std::string& route, const std::vector<Endpoin
 Status NginxRouter::RemoveRoute(const std::string& route) {
   Status s = ValidateRouteKey(route);
   if (!s.ok()) return s;
-  std::lock_guard<std::mutex> lock(routes_mu_);
-  std::string answer;
-  // The dict first: once the file is gone too, a restart cannot bring the route back.
-  s = Control("POST", "/routes/delete", route + "\n", &answer);
+  std::lock_guard<std::mutex> lock(mu_);
+  // nginx first: once the file is gone too, a restart cannot bring the route back. If nginx is down,
+  // removing the file is enough (it reads the files when it starts).
+  s = Push("/routes/delete", route + "\n");
   if (!s.ok() && s.code() != Code::kUnavailable) return s;
-  unlink(RouteFile(route).c_str());
-  if (route_keys_.erase(route)) return WriteIndexLocked();
-  return Status::OK();
+  std::function<void()> undo;
+  return PutFile(&routes_, route, nullptr, &undo);
 }
 
 Status NginxRouter::PutSite(const Site& site) {
-  SiteChange change;
-  change.app = site.app;
-  Status s = RenderSite(site, &change.conf);
+  std::vector<std::pair<std::string, std::string>> hosts;
+  Status s = RenderSite(site, &hosts);
   if (!s.ok()) return s;
-  std::string current;
-  if (ReadFile(SiteFile(site.app), &current).ok() && current == change.conf) return Status::OK();
-  return SubmitSiteChange(&change);
+  std::string text = SiteText(hosts);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [host, route] : hosts)
+    if (auto it = host_owner_.find(host); it != host_owner_.end() && it->second != site.app)
+      return Status::Conflict("host name " + host + " already belongs to app " + it->second +
+                              " (remove it there first)");
+  std::string previous_text;
+  ReadFile(SiteFile(site.app), &previous_text);
+  if (previous_text == text && sites_.keys.count(site.app)) return Status::OK();
+  std::set<std::string> gone;
+  for (const auto& [host, route] : ParseSite(previous_text)) gone.insert(host);
+  std::string set_lines, delete_lines;
+  for (const auto& [host, route] : hosts) {
+    gone.erase(host);
+    set_lines += host + " " + route + "\n";
+  }
+  for (const auto& host : gone) delete_lines += host + "\n";
+
+  std::function<void()> undo;
+  if (!(s = PutFile(&sites_, site.app, &text, &undo)).ok()) return s;
+  s = Push("/hosts/set", set_lines);
+  if (s.ok() && !delete_lines.empty()) s = Push("/hosts/delete", delete_lines);
+  if (!s.ok()) {
+    undo();
+    // Best effort: put nginx back as it was too.
+    std::string added;
+    for (const auto& [host, route] : hosts)
+      if (previous_text.find(host + " ") == std::string::npos) added += host + "\n";
+    if (!added.empty()) Push("/hosts/delete", added);
+    if (!previous_text.empty()) Push("/hosts/set", previous_text);
+    return s.Wrap("routing the host names of " + site.app);
+  }
+  for (const auto& host : gone) host_owner_.erase(host);
+  for (const auto& [host, route] : hosts) host_owner_[host] = site.app;
+  return Status::OK();
 }
 
 Status NginxRouter::RemoveSite(const std::string& app) {
   if (Status s = ValidateAppName(app); !s.ok()) return s;
-  if (access(SiteFile(app).c_str(), F_OK) != 0) return Status::OK();
-  SiteChange change;
-  change.app = app;
-  change.remove = true;
-  return SubmitSiteChange(&change);
-}
-
-// Group commit: the first caller to find nobody applying becomes the applier and takes every queued
-// change as one batch; callers arriving meanwhile queue up for the next batch.
-Status NginxRouter::SubmitSiteChange(SiteChange* change) {
-  std::unique_lock<std::mutex> lock(sites_mu_);
-  queue_.push_back(change);
-  while (!change->done) {
-    if (applying_) {
-      sites_cv_.wait(lock);
-      continue;
-    }
-    applying_ = true;
-    std::vector<SiteChange*> batch;
-    batch.swap(queue_);
-    lock.unlock();
-    ApplyBatch(batch);
-    lock.lock();
-    for (SiteChange* c : batch) c->done = true;
-    applying_ = false;
-    sites_cv_.notify_all();
-  }
-  return change->result;
-}
-
-void NginxRouter::WriteSiteChange(SiteChange* change) {
-  std::string path = SiteFile(change->app);
-  change->had_previous = ReadFile(path, &change->previous).ok();
-  if (change->remove) {
-    if (unlink(path.c_str()) != 0 && errno != ENOENT)
-      change->result = Status::Internal("cannot remove " + path + ": " + std::strerror(errno));
-  } else {
-    change->result = WriteFileAtomically(path, change->conf);
-  }
-}
-
-void NginxRouter::RestoreSiteChange(const SiteChange* change) {
-  std::string path = SiteFile(change->app);
-  if (change->had_previous)
-    WriteFileAtomically(path, change->previous);
-  else
-    unlink(path.c_str());
-}
-
-void NginxRouter::ApplyBatch(const std::vector<SiteChange*>& batch) {
-  std::vector<SiteChange*> written;
-  for (SiteChange* c : batch) {
-    WriteSiteChange(c);
-    if (c->result.ok()) written.push_back(c);
-  }
-  if (written.empty()) return;
-  Status s = process_.TestConfig();
-  if (!s.ok()) {
-    for (SiteChange* c : written) RestoreSiteChange(c);
-    if (written.size() == 1) {
-      written[0]->result = s;
-      return;
-    }
-    // Someone's change is broken: find whose, one at a time, and keep the others.
-    std::vector<SiteChange*> good;
-    for (SiteChange* c : written) {
-      WriteSiteChange(c);
-      if (!c->result.ok()) continue;
-      if (!(c->result = process_.TestConfig()).ok()) {
-        RestoreSiteChange(c);
-        continue;
-      }
-      good.push_back(c);
-    }
-    written = good;
-    if (written.empty()) return;
-  }
-  s = process_.Reload();
-  if (!s.ok()) {
-    for (SiteChange* c : written) {
-      RestoreSiteChange(c);
-      c->result = s;
-    }
-    // Best effort: make the master re-read the restored files too.
-    if (process_.MasterPid() != 0) process_.Reload();
-  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string previous_text;
+  if (!ReadFile(SiteFile(app), &previous_text).ok() && !sites_.keys.count(app)) return Status::OK();
+  std::string delete_lines;
+  for (const auto& [host, route] : ParseSite(previous_text)) delete_lines += host + "\n";
+  // nginx first, so the names stop reaching the app before anything else goes.
+  Status s = Push("/hosts/delete", delete_lines);
+  if (!s.ok() && s.code() != Code::kUnavailable) return s;
+  std::function<void()> undo;
+  if (!(s = PutFile(&sites_, app, nullptr, &undo)).ok()) return s;
+  for (const auto& [host, route] : ParseSite(previous_text))
+    if (auto it = host_owner_.find(host); it != host_owner_.end() && it->second == app) host_owner_.erase(it);
+  return Status::OK();
 }
 
 Status NginxRouter::InFlight(const std::vector<Endpoint>& backends, std::vector<int64_t>* counts) {
@@ -416,7 +415,7 @@ Status NginxRouter::GetRoute(const std::string& route, std::vector<Endpoint>* ba
 }
 
 Status NginxRouter::Stop() {
-  std::lock_guard<std::mutex> lock(routes_mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return process_.Stop();
 }
 

@@ -1,14 +1,15 @@
-// Router: the seam between the Deployer and the HTTP proxy in front of the apps. It separates two kinds
-// of change, because they cost very differently:
+// Router: the seam between the Deployer and the HTTP proxy in front of the apps. Everything that
+// changes while apps come, go and release is data, applied for the next request without reloading
+// the proxy, at a cost that does not grow with the number of apps:
 //
-//   * Routes are data. A route is a key ("shop") naming the backends (host:port endpoints, one or many)
-//     its requests go to. SetRoute takes effect for the next request, without reloading anything, and
-//     costs the same with 10 routes or 50,000. Deploys, rollbacks, env changes and replicas coming and
-//     going only ever change routes.
-//   * Sites are config. A site is one app's server block(s): which host names exist, which route each
-//     uses, TLS files, redirects. Changing a site re-renders its config from the user's templates,
-//     checks it (`nginx -t`), reloads (confirmed), and batches concurrent changes into one reload. A
-//     config the proxy rejects never goes live.
+//   * Routes. A route is a key ("shop") naming the backends (host:port endpoints, one or many) its
+//     requests go to. Deploys, rollbacks, env changes and replicas coming and going change routes.
+//   * Sites. A site is one app's host names ("shop.example.com", custom domains, extra names a
+//     Compose service is routed at) and the route each name uses, plus (later) its TLS files.
+//
+// The proxy's config comes from the user's templates only; it is re-rendered when bimd starts, checked
+// (`nginx -t`) and reloaded (confirmed) only if it changed, and a config the proxy rejects never goes
+// live.
 //
 // Balancing: requests spread over a route's backends (round robin). A backend that refuses or times
 // out the connection is skipped and the request tried on another one (nothing was sent yet, so for
@@ -16,11 +17,10 @@
 // PUT, DELETE, OPTIONS), never for POST or PATCH.
 // Drain: InFlight reports requests in flight to each backend, as the proxy counts them, so a replaced
 // release is stopped once nothing is in flight to it rather than after a fixed time.
-// Durability: routes are written to disk before they take effect and reloaded when the proxy
-// (re)starts, so a proxy restart serves the last routes before it accepts traffic.
+// Durability: sites and routes are written to disk before they take effect and reloaded when the
+// proxy (re)starts, so a proxy restart serves the last routes before it accepts traffic.
 //
-// Thread-safety: all methods may be called from any thread. Route changes to different keys run in
-// parallel; changes to one key are applied in call order. Site changes are serialised (batched).
+// Thread-safety: all methods may be called from any thread; changes apply in call order.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +34,7 @@
 
 namespace bim {
 
-// One virtual host (a server block) of a site.
+// Some host names of a site and the route they use.
 struct VirtualHost {
   std::vector<std::string> server_names;  // validated host names ("shop.example.com"); at least one
   std::string route;                      // the route key whose backends serve these names
@@ -44,8 +44,7 @@ struct VirtualHost {
   bool redirect_to_https = false;         // plain HTTP answers with a redirect to https://
 };
 
-// Everything the proxy config holds for one app: one file, rendered from the app template once per
-// virtual host.
+// Which host names reach one app, and through which route each.
 struct Site {
   std::string app;                        // validated app name
   std::vector<VirtualHost> hosts;         // at least one
@@ -62,12 +61,13 @@ class Router {
   virtual ~Router() = default;
 
   // Brings the proxy in line with the complete truth (every site and every route, e.g. from the
-  // database after bimd starts): files of sites and routes not listed are removed, listed ones
-  // rewritten where they differ. Then the proxy is started if it is not running, adopted as it is if
-  // it runs and nothing changed (restarting bimd drops nothing), reloaded if its config changed, or
-  // taken over from orphaned workers left by a killed master (they keep serving until the new master
-  // serves, then finish their requests and exit). Routes are in effect before this returns.
-  // On failure the error names the proxy's own message; a proxy that was serving keeps serving.
+  // database after bimd starts): sites and routes not listed are removed, listed ones rewritten where
+  // they differ, and the config re-rendered from the templates. Then the proxy is started if it is not
+  // running, adopted as it is if it runs and its config is unchanged (restarting bimd drops nothing),
+  // reloaded if its config changed, or taken over from orphaned workers left by a killed master (they
+  // keep serving until the new master serves, then finish their requests and exit). Sites and routes
+  // are in effect before this returns. On failure the error names the proxy's own message; a proxy
+  // that was serving keeps serving its previous config. Conflict if two sites claim one host name.
   virtual Status Start(const std::vector<Site>& sites, const RouteTable& routes) = 0;
 
   // Points `route` at `backends` for the next request: no reload, O(1) in the number of routes. The
@@ -79,13 +79,13 @@ class Router {
   // Forgets the route (requests for it answer 503). OK if it does not exist.
   virtual Status RemoveRoute(const std::string& route) = 0;
 
-  // Creates or replaces the app's site. Reloads (confirmed) only if the rendered config differs from
-  // what is live, batched with concurrent site changes into one reload. On failure (template error,
-  // the proxy rejects the config, reload not confirmed) the previous site is restored and live
-  // routing is unchanged; the error names the proxy's message.
+  // Creates or replaces the app's site: its host names reach their routes from the next request on,
+  // names it no longer lists stop reaching it (404). No reload; OK at once if nothing changed.
+  // InvalidArgument for a bad name or route key, Conflict for a name another app's site has. On
+  // failure the previous site stays in effect.
   virtual Status PutSite(const Site& site) = 0;
 
-  // Removes the app's site and reloads (batched). OK if it had none.
+  // Removes the app's site (its names answer 404). OK if it had none.
   virtual Status RemoveSite(const std::string& app) = 0;
 
   // Requests in flight to each of `backends` right now (same order), counted across every proxy

@@ -301,15 +301,15 @@ Status Deployer::SwitchRoute(Attempt* a) {
   Status s;
   if (a->previous.version == 0) {
     // A first release: the route exists before the site that makes it reachable, so the site's
-    // first request already finds its backends. A site nginx rejects leaves no route behind.
+    // first request already finds its backends. A site the router refuses leaves no route behind.
     if (!(s = router_->SetRoute(app, a->backends)).ok()) return s;
     if (!(s = router_->PutSite(SiteFor(app))).ok()) {
       router_->RemoveRoute(app);
       return s;
     }
   } else {
-    // The site normally exists and is unchanged (PutSite is then a file compare, no reload). It is
-    // put first so that a template nginx now rejects fails the release before any traffic moved.
+    // The site normally exists unchanged (PutSite is then a file compare). It is put first, so a
+    // site the router refuses fails the release before any traffic moved.
     if (!(s = router_->PutSite(SiteFor(app))).ok()) return s;
     router_->GetRoute(app, &before);  // what to drain; on failure the drain grace decides
     if (!(s = router_->SetRoute(app, a->backends)).ok()) return s;

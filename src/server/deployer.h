@@ -7,8 +7,8 @@
 //
 // It works only through seams, so it never asks "one host or Swarm?": images are built through an
 // ImageBuilder (bimd's own dockerd), workloads run on an Engine (engine.h), traffic is steered by a
-// Router (router.h). Switching a release is a route change (data, no proxy reload); the proxy config
-// is touched only when the app's site changes (its first release, a template change, destroy).
+// Router (router.h). Switching a release is a route change, and an app's host names are its site:
+// both are data, so no release reloads the proxy.
 //
 // Thread-safety: all methods may be called concurrently. Operations on one app are serialised in
 // arrival order by AppLocks; different apps run in parallel.
@@ -158,7 +158,7 @@ class Deployer {
   void PruneImages(const std::string& app);
   Status RunRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
   Status StartHealthyWorkload(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
-  // Points the app's route at the new release's endpoints (and creates its site on a first release).
+  // Points the app's route at the new release's endpoints (and puts its site on a first release).
   Status SwitchRoute(Attempt* a);
   void FailRelease(Attempt* a, const Status& why);
   // The app's site: its host name(s) and the route they use.

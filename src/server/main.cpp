@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -192,6 +194,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bimd: stopping (signal %d); nginx and running apps stay up\n", sig);
     api.Stop();
   }).detach();
+
+  // nginx is bimd's to keep serving: if its master dies (killed, out of memory), a new master takes
+  // over from the orphaned workers, or starts from the files on disk with every route, within
+  // options.nginx_check_interval.
+  std::atomic<bool> stopping{false};
+  std::thread nginx_watch([&] {
+    while (!stopping) {
+      for (auto slept = std::chrono::milliseconds(0); slept < options.nginx_check_interval && !stopping;
+           slept += std::chrono::milliseconds(50))
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (stopping) break;
+      bool restarted = false;
+      Status s = router.EnsureRunning(&restarted);
+      if (!s.ok())
+        std::fprintf(stderr, "bimd: warning: nginx's master is gone and could not be restarted: %s\n", s.message().c_str());
+      else if (restarted)
+        std::fprintf(stderr, "bimd: nginx's master was gone; a new one serves now\n");
+    }
+  });
   api.Serve();
+  stopping = true;
+  nginx_watch.join();
   return 0;
 }

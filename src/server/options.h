@@ -34,6 +34,8 @@ struct ServerOptions {
   std::chrono::milliseconds drain_grace{10000};
   int stop_timeout_seconds = 10;
   int nginx_worker_shutdown_timeout_seconds = 30;
+  // How often bimd checks that nginx's master runs (and takes over / restarts it if not).
+  std::chrono::milliseconds nginx_check_interval{1000};
 
   int keep_releases = 5;                         // images kept per app for rollback; older ones are pruned
   int64_t max_upload_bytes = int64_t{1} << 30;   // 1 GiB build context

@@ -1,15 +1,18 @@
--- bim_router: routes as data for bimd's nginx. bimd copies this file next to nginx.conf; it is bim's
+-- bim_router: routing as data for bimd's nginx. bimd copies this file next to nginx.conf; it is bim's
 -- mechanism rather than a template to customise (customise app.conf.mustache and nginx.conf.mustache).
 --
--- Two shared dicts, seen by every worker of every generation (they survive reloads):
---   bim_routes    route key -> "host:port host:port ..." (the backends of that route)
+-- Three shared dicts, seen by every worker of every generation (they survive reloads):
+--   bim_hosts     host name -> route key          (which app a request is for: the sites)
+--   bim_routes    route key -> "host:port ..."    (which backends serve it: the routes)
 --   bim_inflight  "host:port" -> requests in flight to that backend right now
--- A server block sets $bim_route to its route key and proxies to the one upstream, bim_backends,
--- whose balancer picks a backend from bim_routes. bimd changes routes through the control server on a
--- unix socket inside its data dir (see control below), and persists them in <prefix>/routes/ first,
--- which init reads when nginx starts.
+-- The one server every app is served by (app.conf.mustache) calls access() to find the request's
+-- route and proxies to the one upstream, bim_backends, whose balancer picks one of its backends.
+-- bimd changes hosts and routes through the control server on a unix socket inside its data dir (see
+-- control below), and persists them in <prefix>/sites/ and <prefix>/routes/ first; init reads those
+-- when nginx starts, before it accepts a connection.
 local balancer = require "ngx.balancer"
 
+local hosts = ngx.shared.bim_hosts
 local routes = ngx.shared.bim_routes
 local inflight = ngx.shared.bim_inflight
 
@@ -38,55 +41,62 @@ local function backends(key)
   return list
 end
 
-local function read_line(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local line = f:read("*l") or ""
-  f:close()
-  return line
-end
-
--- init_by_lua (the master, at start and at every reload): routes the dict lacks are read from the
--- files bimd keeps. add() never overwrites, so a reload cannot undo a switch bimd made meanwhile.
-function M.init(dir)
+local function load_table(dir, fill)
   local index = io.open(dir .. "/_index", "r")
   if not index then return end
   for key in index:lines() do
-    if key ~= "" and routes:get(key) == nil then
-      local raw = read_line(dir .. "/" .. key)
-      if raw then
-        local ok, err = routes:safe_add(key, raw)
-        if not ok and err ~= "exists" then
-          ngx.log(ngx.ERR, "bim: cannot load route ", key, ": ", err, " (raise the route table size)")
-        end
+    if key ~= "" then
+      local f = io.open(dir .. "/" .. key, "r")
+      if f then
+        fill(key, f:read("*a") or "")
+        f:close()
       end
     end
   end
   index:close()
 end
 
--- access_by_lua: a route with no backends answers 503 here, with a message, instead of a bare 502.
-function M.access()
-  local key = ngx.var.bim_route
-  if not key or key == "" then return end
-  local list = backends(key)
-  if not list or #list == 0 then
-    ngx.status = 503
-    ngx.header["Content-Type"] = "text/plain"
-    ngx.header["Retry-After"] = "5"
-    ngx.say("bim: this app has no live release")
-    return ngx.exit(503)
+local function add(dict, key, value)
+  -- add() never overwrites: a reload cannot undo a change bimd made meanwhile.
+  local ok, err = dict:safe_add(key, value)
+  if not ok and err ~= "exists" then
+    ngx.log(ngx.ERR, "bim: cannot load ", key, ": ", err, " (raise the route table size)")
   end
+end
+
+-- init_by_lua (the master, at start and at every reload): fills what the dicts lack from bimd's files.
+function M.init(prefix)
+  load_table(prefix .. "/routes", function(key, raw) add(routes, key, (raw:gsub("%s+$", ""))) end)
+  load_table(prefix .. "/sites", function(_, raw)
+    for host, route in raw:gmatch("(%S+) (%S+)") do add(hosts, host, route) end
+  end)
+end
+
+local function answer(status, text)
+  ngx.status = status
+  ngx.header["Content-Type"] = "text/plain"
+  if status == 503 then ngx.header["Retry-After"] = "5" end
+  ngx.say(text)
+  return ngx.exit(status)
+end
+
+-- access_by_lua: which app is this request for, and does it have backends?
+function M.access()
+  local route = hosts:get(ngx.var.host)
+  if not route then return answer(404, "bim: no app is deployed at this address") end
+  ngx.ctx.bim_route = route
+  local list = backends(route)
+  if not list or #list == 0 then return answer(503, "bim: this app has no live release") end
 end
 
 -- balancer_by_lua: runs for the first try and for every retry. The route is read again on a retry,
 -- so a retry after a connect error follows a switch made meanwhile.
 function M.balance()
   local ctx = ngx.ctx
-  local key = ngx.var.bim_route
-  local list = backends(key)
+  local key = ctx.bim_route
+  local list = key and backends(key)
   if not list or #list == 0 then
-    ngx.log(ngx.ERR, "bim: route ", key, " has no backends")
+    ngx.log(ngx.ERR, "bim: route ", tostring(key), " has no backends")
     return ngx.exit(503)
   end
   if ctx.bim_peer then
@@ -148,10 +158,30 @@ local function fail(status, message)
   return ngx.exit(status)
 end
 
--- The control server (unix socket, bimd only). One request per change; bodies are lines:
---   POST /routes/set      "key host:port host:port"  sets each key (no endpoints: no live release)
---   POST /routes/replace  same, and removes every key not listed (bimd's full truth at start)
---   POST /routes/delete   "key"                      removes each key
+-- Sets "key value..." lines into `dict`; with `replace`, removes every key not listed.
+local function set_lines(dict, replace)
+  local seen = {}
+  for line in body_lines() do
+    local key, rest = line:match("^(%S+)%s*(.-)%s*$")
+    if key then
+      local ok, err = dict:safe_set(key, rest)
+      if not ok then return fail(507, "table full (" .. tostring(err) .. "): raise its size in nginx.conf") end
+      seen[key] = true
+    end
+  end
+  if replace then
+    for _, key in ipairs(dict:get_keys(0)) do
+      if not seen[key] then dict:delete(key) end
+    end
+  end
+  ngx.say("ok")
+end
+
+-- The control server (unix socket, bimd only). Bodies are lines:
+--   POST /routes/set      "key host:port host:port"  (no endpoints: the app has no live release)
+--   POST /hosts/set       "host.name key"            (which route a host name uses)
+--   POST /{routes,hosts}/replace  the same, removing every key not listed (bimd's full truth)
+--   POST /{routes,hosts}/delete   "key"
 --   GET  /routes/get?key=K                           answers "host:port ..." or 404
 --   POST /inflight        "host:port"                answers "host:port N" for each
 function M.control()
@@ -164,24 +194,12 @@ function M.control()
     return
   end
   if method ~= "POST" then return fail(405, "use POST") end
-  if uri == "/routes/set" or uri == "/routes/replace" then
-    local seen = {}
-    for line in body_lines() do
-      local key, rest = line:match("^(%S+)%s*(.-)%s*$")
-      if key then
-        local ok, err = routes:safe_set(key, rest)
-        if not ok then return fail(507, "bim_routes is full (" .. tostring(err) .. "): raise the route table size") end
-        seen[key] = true
-      end
-    end
-    if uri == "/routes/replace" then
-      for _, key in ipairs(routes:get_keys(0)) do
-        if not seen[key] then routes:delete(key) end
-      end
-    end
-    ngx.say("ok")
-  elseif uri == "/routes/delete" then
-    for key in body_lines() do routes:delete(key) end
+  local table_name, op = uri:match("^/(%a+)/(%a+)$")
+  local dict = (table_name == "routes" and routes) or (table_name == "hosts" and hosts) or nil
+  if dict and (op == "set" or op == "replace") then
+    return set_lines(dict, op == "replace")
+  elseif dict and op == "delete" then
+    for key in body_lines() do dict:delete(key) end
     ngx.say("ok")
   elseif uri == "/inflight" then
     local out = {}

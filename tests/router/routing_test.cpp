@@ -104,21 +104,28 @@ TEST(RoutingTest, AKilledNginxMasterIsTakenOverByBimdUnderLoadWithNoFailedReques
   ASSERT_EQ(server.Bim({"deploy", folder.path()}).exit_code, 0);
   SubprocessRunner runner;
   NginxProcess nginx(NginxOf(server), &runner);
-  int master = nginx.MasterPid();
-  std::set<int> orphans = SettledWorkers(nginx);
-
   LoadGenerator load(server.http_port(), app + ".localhost", "/", 4, 300);
   load.Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  // 1. While bimd runs: it notices within a second and takes over from the orphaned workers.
+  int master = nginx.MasterPid();
+  std::set<int> orphans = SettledWorkers(nginx);
+  ASSERT_EQ(kill(master, SIGKILL), 0);
+  EXPECT_TRUE(Eventually([&] { return nginx.MasterPid() != 0 && nginx.MasterPid() != master; }, 10)) << server.Log();
+  EXPECT_TRUE(Eventually([&] { return !NginxProcess::AnyAlive(orphans); }, 15)) << "the orphans are retired";
+  EXPECT_NE(server.Log().find("took over from 2 orphaned workers"), std::string::npos) << server.Log();
+
+  // 2. While bimd is down (a crash, an upgrade): the workers serve on, holding the port; the next
+  //    bimd takes over at start instead of failing to bind it.
+  server.Stop();
+  master = nginx.MasterPid();
+  orphans = SettledWorkers(nginx);
   ASSERT_EQ(kill(master, SIGKILL), 0);
   ASSERT_TRUE(Eventually([&] { return nginx.MasterPid() == 0; }, 5));
-  // bimd restarts (after a reboot of bimd alone, an upgrade, a crash): its nginx's master is gone but
-  // the workers serve on, holding the port.
-  server.Stop();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(nginx.Orphans(), orphans);
+  EXPECT_EQ(nginx.Orphans(), orphans) << "bimd's own workers, recognised by their control socket";
   server.Start();
-  EXPECT_NE(server.Log().find("took over from 2 orphaned workers"), std::string::npos) << server.Log();
   int new_master = nginx.MasterPid();
   EXPECT_GT(new_master, 0);
   EXPECT_NE(new_master, master);
@@ -131,10 +138,31 @@ TEST(RoutingTest, AKilledNginxMasterIsTakenOverByBimdUnderLoadWithNoFailedReques
   EXPECT_TRUE(Eventually([&] { return load.LastBody() == "Hello from bim! green\n"; }, 5));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   LoadReport report = load.Stop();
-  std::printf("load across nginx's master dying and bimd taking over: %s\n", report.Summary().c_str());
+  std::printf("load across nginx's master dying twice and bimd taking over: %s\n", report.Summary().c_str());
   EXPECT_EQ(report.errors, 0) << report.Summary();
   EXPECT_EQ(report.non_2xx, 0) << report.Summary();
-  for (int pid : nginx.Orphans()) kill(pid, SIGKILL);  // only if the takeover failed
+  for (int pid : nginx.Orphans()) kill(pid, SIGKILL);  // only if a takeover failed
+}
+
+TEST(RoutingTest, BimdRestartsAnNginxThatWasKilledOutrightWithEveryRouteBeforeTraffic) {
+  Bimd server({"--drain-grace-ms", "2000"});
+  std::string a = "rt-" + UniqueSuffix(), b = "rt-" + UniqueSuffix();
+  AppFolder fa(a, "GREETING=a\n"), fb(b, "GREETING=b\n");
+  ASSERT_EQ(server.Bim({"deploy", fa.path()}).exit_code, 0);
+  ASSERT_EQ(server.Bim({"deploy", fb.path()}).exit_code, 0);
+  fa.Write(".env", "GREETING=a2\n");
+  ASSERT_EQ(server.Bim({"deploy", fa.path()}).exit_code, 0);  // a route switch after a's site was made
+  SubprocessRunner runner;
+  NginxProcess nginx(NginxOf(server), &runner);
+  int master = nginx.MasterPid();
+  std::set<int> everything = SettledWorkers(nginx);
+  everything.insert(master);
+  for (int pid : everything) kill(pid, SIGKILL);
+  EXPECT_NE(server.Get(a).status, 200);
+  // bimd's watch starts a fresh nginx, which reads the routes from disk before its first request.
+  ASSERT_TRUE(Eventually([&] { return nginx.MasterPid() != 0; }, 10)) << server.Log();
+  EXPECT_EQ(server.Get(a).body, "Hello from bim! a2\n");
+  EXPECT_EQ(server.Get(b).body, "Hello from bim! b\n");
 }
 
 }  // namespace

@@ -1,15 +1,12 @@
 // NginxRouter's file handling and failure paths through a fake CommandRunner (no nginx runs): a config
-// `nginx -t` rejects is rolled back, a batch with one broken site fails only that site, a route nginx
-// cannot be told about is restored on disk. The router suite runs the same router on the real nginx.
+// `nginx -t` rejects is put back, a route or site nginx cannot be told about is restored on disk,
+// input is validated before anything is written. The router suite runs the same code on real nginx.
 #include "proxy/nginx_router.h"
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <future>
-#include <thread>
 
 #include "base/file_util.h"
 #include "unit/fakes.h"
@@ -37,13 +34,14 @@ class NginxRouterUnitTest : public ::testing::Test {
     options_.template_dir = dir_ + "/templates";
     options_.listen = "127.0.0.1:1";
     options_.reload_confirm_timeout = std::chrono::milliseconds(100);
-    fs::create_directories(options_.prefix + "/apps");
+    options_.control_timeout = std::chrono::milliseconds(500);
+    fs::create_directories(options_.prefix + "/sites");
     fs::create_directories(options_.prefix + "/routes");
-    // `nginx -t` fails while a site file of the app "broken" exists, with nginx's kind of message.
+    // `nginx -t` fails with nginx's kind of message while reject_ is set.
     runner_.handler = [this](const std::vector<std::string>& argv, std::string* output) {
       bool test = std::find(argv.begin(), argv.end(), "-t") != argv.end();
-      if (test && fs::exists(options_.prefix + "/apps/broken.conf")) {
-        *output = "nginx: [emerg] unknown directive \"bogus\" in " + options_.prefix + "/apps/broken.conf:3\n"
+      if (test && reject_) {
+        *output = "nginx: [emerg] unknown directive \"bogus\" in " + options_.prefix + "/apps.conf:12\n"
                   "nginx: configuration file test failed\n";
         return Status::FailedPrecondition("nginx exited with status 1");
       }
@@ -64,73 +62,54 @@ class NginxRouterUnitTest : public ::testing::Test {
   std::string dir_;
   NginxOptions options_;
   fakes::FakeRunner runner_;
+  bool reject_ = false;
   std::unique_ptr<NginxRouter> router_;
 };
 
-TEST_F(NginxRouterUnitTest, ARejectedConfigPutsThePreviousSiteFileBack) {
-  std::string path = router_->SiteFile("broken");
-  WriteFileAtomically(path, "# the site as it was\n");
-  Status s = router_->PutSite(SiteOf("broken"));
+TEST_F(NginxRouterUnitTest, StartWritesTheWholeTruthAndRemovesEverythingElse) {
+  WriteFileAtomically(router_->SiteFile("gone"), "gone.localhost gone\n");
+  WriteFileAtomically(router_->RouteFile("gone"), "127.0.0.1:9\n");
+  fs::create_directories(options_.prefix + "/apps");
+  WriteFileAtomically(options_.prefix + "/apps/old.conf", "# a server block of the earlier layout\n");
+  Site shop = SiteOf("shop");
+  shop.hosts[0].server_names.push_back("Shop.Example.COM");
+  Status s = router_->Start({shop, SiteOf("blog")}, {{"shop", {{"127.0.0.1", 21000}, {"10.0.0.2", 30001}}}, {"blog", {}}});
+  // The fake runner starts no nginx, so the start itself times out; the files are in place first.
+  EXPECT_EQ(s.code(), Code::kUnavailable) << s.message();
+  EXPECT_EQ(Slurp(router_->SiteFile("shop")), "shop.localhost shop\nshop.example.com shop\n") << "names lower-cased";
+  EXPECT_EQ(Slurp(router_->SiteFile("blog")), "blog.localhost blog\n");
+  EXPECT_EQ(Slurp(router_->RouteFile("shop")), "127.0.0.1:21000 10.0.0.2:30001\n");
+  EXPECT_EQ(Slurp(router_->RouteFile("blog")), "\n");
+  EXPECT_EQ(Slurp(options_.prefix + "/routes/_index"), "blog\nshop\n");
+  EXPECT_EQ(Slurp(options_.prefix + "/sites/_index"), "blog\nshop\n");
+  EXPECT_FALSE(fs::exists(router_->SiteFile("gone")));
+  EXPECT_FALSE(fs::exists(router_->RouteFile("gone")));
+  EXPECT_FALSE(fs::exists(options_.prefix + "/apps")) << "the per-app server blocks of earlier versions go";
+  std::string apps = Slurp(options_.prefix + "/apps.conf");
+  EXPECT_NE(apps.find("listen 127.0.0.1:1 default_server;"), std::string::npos) << apps;
+  EXPECT_EQ(apps.find("shop"), std::string::npos) << "no app is named in the config: apps are data";
+  std::string main = Slurp(options_.prefix + "/nginx.conf");
+  EXPECT_NE(main.find("lua_shared_dict bim_routes 32m;"), std::string::npos);
+  EXPECT_NE(main.find("include " + options_.prefix + "/apps.conf;"), std::string::npos);
+  EXPECT_TRUE(fs::exists(options_.prefix + "/bim_router.lua"));
+}
+
+TEST_F(NginxRouterUnitTest, AConfigNginxRejectsIsPutBackAndNamesNginxsMessage) {
+  router_->Start({SiteOf("shop")}, {{"shop", {}}});
+  std::string main = Slurp(options_.prefix + "/nginx.conf"), apps = Slurp(options_.prefix + "/apps.conf");
+  // An operator's template mistake.
+  std::ofstream(options_.template_dir + "/app.conf.mustache", std::ios::app) << "bogus;\n";
+  reject_ = true;
+  Status s = router_->Start({SiteOf("shop")}, {{"shop", {}}});
   EXPECT_EQ(s.code(), Code::kFailedPrecondition);
-  EXPECT_EQ(s.message(), "nginx rejected the config: nginx: [emerg] unknown directive \"bogus\" in " + options_.prefix +
-                             "/apps/broken.conf:3")
+  EXPECT_EQ(s.message(), "nginx rejected the config: nginx: [emerg] unknown directive \"bogus\" in " +
+                             options_.prefix + "/apps.conf:12")
       << "the first [emerg] line, which names the fix";
-  EXPECT_EQ(Slurp(path), "# the site as it was\n");
-  fs::remove(path);
-  EXPECT_EQ(router_->PutSite(SiteOf("broken")).code(), Code::kFailedPrecondition);
-  EXPECT_FALSE(fs::exists(path)) << "a new site nginx rejects leaves no file";
+  EXPECT_EQ(Slurp(options_.prefix + "/apps.conf"), apps) << "the previous config is back";
+  EXPECT_EQ(Slurp(options_.prefix + "/nginx.conf"), main);
 }
 
-TEST_F(NginxRouterUnitTest, AReloadThatCannotHappenRestoresToo) {
-  Status s = router_->PutSite(SiteOf("shop"));
-  EXPECT_EQ(s.code(), Code::kUnavailable) << "no master runs: " << s.message();
-  EXPECT_FALSE(fs::exists(router_->SiteFile("shop")));
-  EXPECT_EQ(TestRuns(), 1);
-}
-
-TEST_F(NginxRouterUnitTest, AnUnchangedSiteIsNeitherTestedNorReloaded) {
-  router_->Start({SiteOf("shop")}, {});  // writes the files (the fake runner starts no nginx)
-  int before = TestRuns();
-  EXPECT_TRUE(router_->PutSite(SiteOf("shop")).ok());
-  EXPECT_EQ(TestRuns(), before);
-}
-
-TEST_F(NginxRouterUnitTest, ABatchWithOneBrokenSiteFailsOnlyThatSite) {
-  // Hold the first `nginx -t` until two more changes have queued behind it.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  int calls = 0;
-  auto base = runner_.handler;
-  runner_.handler = [&](const std::vector<std::string>& argv, std::string* output) {
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      if (calls++ == 0) cv.wait(lock, [&] { return release; });
-    }
-    return base(argv, output);
-  };
-  auto first = std::async(std::launch::async, [&] { return router_->PutSite(SiteOf("alpha")); });
-  while (TestRuns() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  auto broken = std::async(std::launch::async, [&] { return router_->PutSite(SiteOf("broken")); });
-  auto good = std::async(std::launch::async, [&] { return router_->PutSite(SiteOf("gamma")); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // both queued behind "alpha"
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-  }
-  cv.notify_all();
-  Status a = first.get(), b = broken.get(), c = good.get();
-  // alpha: tested alone, then no master to reload. broken+gamma: one batch test (fails), then each
-  // alone: broken fails with nginx's message, gamma passes its test and fails only at the reload.
-  EXPECT_EQ(a.code(), Code::kUnavailable) << a.message();
-  EXPECT_EQ(b.code(), Code::kFailedPrecondition) << b.message();
-  EXPECT_NE(b.message().find("unknown directive \"bogus\""), std::string::npos);
-  EXPECT_EQ(c.code(), Code::kUnavailable) << c.message();
-  EXPECT_EQ(TestRuns(), 4) << "1 for alpha, 1 for the batch, 1 each to find the broken one";
-  EXPECT_FALSE(fs::exists(router_->SiteFile("broken")));
-}
-
-TEST_F(NginxRouterUnitTest, ARouteNginxCannotBeToldAboutIsRestoredOnDisk) {
+TEST_F(NginxRouterUnitTest, ARouteOrSiteNginxCannotBeToldAboutIsRestoredOnDisk) {
   std::string path = router_->RouteFile("shop");
   WriteFileAtomically(path, "127.0.0.1:1111\n");
   Status s = router_->SetRoute("shop", {{"127.0.0.1", 2222}, {"127.0.0.1", 3333}});
@@ -140,6 +119,28 @@ TEST_F(NginxRouterUnitTest, ARouteNginxCannotBeToldAboutIsRestoredOnDisk) {
   EXPECT_EQ(router_->SetRoute("fresh", {{"127.0.0.1", 2222}}).code(), Code::kUnavailable);
   EXPECT_FALSE(fs::exists(router_->RouteFile("fresh")));
   EXPECT_EQ(Slurp(options_.prefix + "/routes/_index"), "") << "the new key left the index again";
+
+  EXPECT_EQ(router_->PutSite(SiteOf("shop")).code(), Code::kUnavailable);
+  EXPECT_FALSE(fs::exists(router_->SiteFile("shop")));
+  WriteFileAtomically(router_->SiteFile("blog"), "blog.localhost blog\n");
+  Site renamed{"blog", {VirtualHost{{"journal.localhost"}, "blog", "", "", false}}};
+  EXPECT_EQ(router_->PutSite(renamed).code(), Code::kUnavailable);
+  EXPECT_EQ(Slurp(router_->SiteFile("blog")), "blog.localhost blog\n");
+}
+
+TEST_F(NginxRouterUnitTest, AnUnchangedSiteSendsNothingAndAHostNameBelongsToOneApp) {
+  router_->Start({SiteOf("shop")}, {{"shop", {}}});  // writes the files (the fake starts no nginx)
+  int tests = TestRuns();
+  EXPECT_TRUE(router_->PutSite(SiteOf("shop")).ok()) << "nothing to tell nginx, so its absence does not matter";
+  EXPECT_EQ(TestRuns(), tests) << "and nothing is tested or reloaded";
+  Site thief{"blog", {VirtualHost{{"blog.localhost", "shop.localhost"}, "blog", "", "", false}}};
+  Status s = router_->PutSite(thief);
+  EXPECT_EQ(s.code(), Code::kConflict);
+  EXPECT_EQ(s.message(), "host name shop.localhost already belongs to app shop (remove it there first)");
+  EXPECT_FALSE(fs::exists(router_->SiteFile("blog")));
+  s = router_->Start({SiteOf("shop"), thief}, {});
+  EXPECT_EQ(s.code(), Code::kConflict);
+  EXPECT_NE(s.message().find("shop.localhost belongs to both shop and blog"), std::string::npos) << s.message();
 }
 
 TEST_F(NginxRouterUnitTest, RoutesAndSitesAreValidatedBeforeAnythingIsWritten) {
@@ -153,42 +154,15 @@ TEST_F(NginxRouterUnitTest, RoutesAndSitesAreValidatedBeforeAnythingIsWritten) {
   Site bad = SiteOf("shop");
   bad.hosts[0].server_names = {"shop.localhost; include /etc/passwd"};
   EXPECT_EQ(router_->PutSite(bad).code(), Code::kInvalidArgument);
+  Site twice = SiteOf("shop");
+  twice.hosts[0].server_names.push_back("SHOP.localhost");
+  EXPECT_EQ(router_->PutSite(twice).code(), Code::kInvalidArgument);
+  Site badroute = SiteOf("shop");
+  badroute.hosts[0].route = "a b";
+  EXPECT_EQ(router_->PutSite(badroute).code(), Code::kInvalidArgument);
   EXPECT_EQ(TestRuns(), 0) << "nothing reached nginx";
-  EXPECT_TRUE(fs::is_empty(options_.prefix + "/apps"));
+  EXPECT_TRUE(fs::is_empty(options_.prefix + "/sites"));
   EXPECT_TRUE(fs::is_empty(options_.prefix + "/routes"));
-}
-
-TEST_F(NginxRouterUnitTest, StartWritesTheWholeTruthAndRemovesEverythingElse) {
-  WriteFileAtomically(router_->SiteFile("gone"), "# an app destroyed while bimd was down\n");
-  WriteFileAtomically(router_->RouteFile("gone"), "127.0.0.1:9\n");
-  Status s = router_->Start({SiteOf("shop"), SiteOf("blog")},
-                            {{"shop", {{"127.0.0.1", 21000}, {"10.0.0.2", 30001}}}, {"blog", {}}});
-  // The fake runner starts no nginx, so the start itself times out; the files are in place first.
-  EXPECT_EQ(s.code(), Code::kUnavailable) << s.message();
-  EXPECT_TRUE(fs::exists(router_->SiteFile("shop")));
-  EXPECT_TRUE(fs::exists(router_->SiteFile("blog")));
-  EXPECT_FALSE(fs::exists(router_->SiteFile("gone")));
-  EXPECT_FALSE(fs::exists(router_->RouteFile("gone")));
-  EXPECT_EQ(Slurp(router_->RouteFile("shop")), "127.0.0.1:21000 10.0.0.2:30001\n");
-  EXPECT_EQ(Slurp(router_->RouteFile("blog")), "\n");
-  EXPECT_EQ(Slurp(options_.prefix + "/routes/_index"), "blog\nshop\n");
-  std::string conf = Slurp(router_->SiteFile("shop"));
-  EXPECT_NE(conf.find("server_name shop.localhost;"), std::string::npos) << conf;
-  EXPECT_NE(conf.find("set $bim_route \"shop\";"), std::string::npos) << conf;
-  EXPECT_NE(Slurp(options_.prefix + "/nginx.conf").find("lua_shared_dict bim_routes 32m;"), std::string::npos);
-  EXPECT_TRUE(fs::exists(options_.prefix + "/bim_router.lua"));
-
-  // A main template nginx rejects: the previous nginx.conf is put back.
-  std::string before = Slurp(options_.prefix + "/nginx.conf");
-  std::ofstream(options_.template_dir + "/nginx.conf.mustache", std::ios::app) << "# {{prefix}}\n";
-  runner_.handler = [](const std::vector<std::string>&, std::string* output) {
-    *output = "nginx: [emerg] bad main config\n";
-    return Status::FailedPrecondition("nginx exited with status 1");
-  };
-  s = router_->Start({SiteOf("shop")}, {{"shop", {}}});
-  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
-  EXPECT_EQ(s.message(), "nginx rejected the config: nginx: [emerg] bad main config");
-  EXPECT_EQ(Slurp(options_.prefix + "/nginx.conf"), before);
 }
 
 TEST(RouteKeyTest, KeysAreDnsLikeAndEndpointsAreIPv4) {
