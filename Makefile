@@ -44,6 +44,7 @@ demo-stop:
 bench:
 	@$(MAKE) --no-print-directory build
 	@bash bench/deploy_bench.sh
+	@$(BUILD)/routing_bench --routes 10000,50000 --apps 10,100,1000 --ready 10 --releases 200
 
 clean:
 	rm -rf $(BUILD)
