@@ -45,6 +45,7 @@ bench:
 	@$(MAKE) --no-print-directory build
 	@bash bench/deploy_bench.sh
 	@$(BUILD)/routing_bench --routes 10000,50000 --apps 10,100,1000 --ready 10 --releases 200
+	@bash bench/upload_bench.sh
 
 clean:
 	rm -rf $(BUILD)

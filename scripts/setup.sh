@@ -12,7 +12,9 @@ PACKAGES=(
   docker.io docker-compose nginx busybox-static wrk hey ca-certificates git curl
   # Routes as data: nginx's Lua module (with its NDK dependency) and resty.core, which it requires.
   libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core
+  iproute2 util-linux
 )
+# iproute2 (ip netns) and util-linux (nsenter): tests run throwaway dockerds in namespaces of their own.
 # Node.js runs the MCP conformance test (the official TypeScript SDK). Any Node >= 18 will do, so an
 # existing install (e.g. from NodeSource, which bundles npm) is kept.
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)

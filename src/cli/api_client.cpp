@@ -67,11 +67,11 @@ Status ErrorFromResponse(long status, const std::string& body) {
   return Status::Internal("bimd answered HTTP " + std::to_string(status));
 }
 
-Status Perform(const ServerConfig& config, CURL* curl, Body* body, bool json_body = false,
+Status Perform(const ServerConfig& config, CURL* curl, Body* body, const char* content_type = nullptr,
                Progress* progress = nullptr) {
   std::string auth = "Authorization: Bearer " + config.token;
   curl_slist* headers = curl_slist_append(nullptr, auth.c_str());
-  if (json_body) headers = curl_slist_append(headers, "Content-Type: application/json");
+  if (content_type) headers = curl_slist_append(headers, (std::string("Content-Type: ") + content_type).c_str());
   headers = curl_slist_append(headers, "Accept: application/json");
   headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip before uploads
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
@@ -106,7 +106,7 @@ Status Perform(const ServerConfig& config, CURL* curl, Body* body, bool json_bod
 }
 
 Status JsonCall(const ServerConfig& config, const char* method, const std::string& path, json* out,
-                const std::string* request_body = nullptr) {
+                const std::string* request_body = nullptr, const char* content_type = "application/json") {
   GlobalInit();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   std::string url = config.url + path;
@@ -118,7 +118,7 @@ Status JsonCall(const ServerConfig& config, const char* method, const std::strin
   }
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 120L);
   Body body;
-  Status s = Perform(config, curl.get(), &body, request_body != nullptr);
+  Status s = Perform(config, curl.get(), &body, request_body != nullptr ? content_type : nullptr);
   if (!s.ok()) return s;
   *out = json::parse(body.data, nullptr, false);
   if (out->is_discarded()) return Status::Internal("bimd sent a response that is not JSON");
@@ -144,6 +144,10 @@ Status ApiClient::Post(const std::string& path, const json& body, json* out) con
   return JsonCall(config_, "POST", path, out, &text);
 }
 
+Status ApiClient::PostText(const std::string& path, const std::string& text, json* out) const {
+  return JsonCall(config_, "POST", path, out, &text, "text/plain");
+}
+
 Status ApiClient::Stream(const std::string& path, const EventHandler& on_event) const {
   GlobalInit();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
@@ -164,7 +168,7 @@ Status ApiClient::PostStream(const std::string& path, const json& request, const
   curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(text.size()));
   Body body;
   body.on_event = &on_event;
-  Status s = Perform(config_, curl.get(), &body, /*json_body=*/true);
+  Status s = Perform(config_, curl.get(), &body, "application/json");
   if (!s.ok()) return s;
   // A last object without a trailing newline (or a plain JSON answer) is still an event.
   if (!body.data.empty()) {
@@ -174,8 +178,9 @@ Status ApiClient::PostStream(const std::string& path, const json& request, const
   return Status::OK();
 }
 
-Status ApiClient::Deploy(const std::string& app, const json& meta, const std::string& tar_path,
-                         const EventHandler& on_event, const UploadProgress& on_upload) const {
+Status ApiClient::Deploy(const std::string& app, const json& meta, const std::string& part_name,
+                         const std::string& file_path, const EventHandler& on_event,
+                         const UploadProgress& on_upload) const {
   GlobalInit();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   std::string url = config_.url + "/v1/apps/" + app + "/deploy";
@@ -186,17 +191,19 @@ Status ApiClient::Deploy(const std::string& app, const json& meta, const std::st
   curl_mime_name(part, "meta");
   curl_mime_data(part, meta_text.data(), meta_text.size());
   curl_mime_type(part, "application/json");
-  part = curl_mime_addpart(mime.get());
-  curl_mime_name(part, "context");
-  if (curl_mime_filedata(part, tar_path.c_str()) != CURLE_OK)
-    return Status::Internal("cannot read the packed build context " + tar_path);
-  curl_mime_filename(part, "context.tar.gz");
-  curl_mime_type(part, "application/x-tar");
+  if (!file_path.empty()) {
+    part = curl_mime_addpart(mime.get());
+    curl_mime_name(part, part_name.c_str());
+    if (curl_mime_filedata(part, file_path.c_str()) != CURLE_OK)
+      return Status::Internal("cannot read the packed upload " + file_path);
+    curl_mime_filename(part, (part_name + ".tar.gz").c_str());
+    curl_mime_type(part, "application/x-tar");
+  }
   curl_easy_setopt(curl.get(), CURLOPT_MIMEPOST, mime.get());
   Progress progress{&on_upload};
   Body body;
   body.on_event = &on_event;
-  return Perform(config_, curl.get(), &body, /*json_body=*/false, &progress);
+  return Perform(config_, curl.get(), &body, nullptr, &progress);
 }
 
 }  // namespace bim

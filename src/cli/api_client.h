@@ -48,10 +48,14 @@ class ApiClient {
   // Status; Unavailable when bimd cannot be reached.
   Status PostStream(const std::string& path, const nlohmann::json& body, const EventHandler& on_event) const;
 
-  // POSTs a deploy: multipart "meta" (JSON) and "context" (the tar file, streamed from disk), then
-  // reads the NDJSON event stream. Upload progress is reported as it goes.
-  Status Deploy(const std::string& app, const nlohmann::json& meta, const std::string& tar_path,
-                const EventHandler& on_event, const UploadProgress& on_upload) const;
+  // POSTs `text` as text/plain; same answers as Get.
+  Status PostText(const std::string& path, const std::string& text, nlohmann::json* out) const;
+
+  // POSTs a deploy: multipart "meta" (JSON) and, unless `file_path` is "", a file part named `part`
+  // ("contents", "image" or the older whole-tar "context") streamed from disk, then reads the NDJSON
+  // event stream. Upload progress is reported as it goes.
+  Status Deploy(const std::string& app, const nlohmann::json& meta, const std::string& part,
+                const std::string& file_path, const EventHandler& on_event, const UploadProgress& on_upload) const;
 
   const ServerConfig& config() const { return config_; }
 

@@ -189,6 +189,10 @@ void AddCoreCommands(CLI::App& cli, CliContext& ctx) {
   deploy->add_option("dir", deploy_flags.dir, "App folder with a Dockerfile (default: .)");
   deploy->add_option("--app", deploy_flags.app, "App name (default: bim.toml's app, else the folder name)");
   deploy->add_flag("--no-wait", no_wait, "Fail at once if another deploy of this app is running");
+  deploy->add_option("--build", deploy_flags.build,
+                     "Where the image is built: server (default; only changed files are sent) or local (this "
+                     "machine's Docker; only layers the server lacks are sent)")
+      ->check(CLI::IsMember({"server", "local"}));
   ctx.AddJsonFlag(deploy);
   deploy->callback([&ctx] {
     deploy_flags.wait = !no_wait;

@@ -19,10 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Entry {
-  std::string rel;
-  struct stat st;
-};
+using Entry = ScannedEntry;
 
 // True if a symlink at `rel` with `target` resolves inside the context root.
 bool LinkStaysInside(const std::string& rel, const std::string& target) {
@@ -87,10 +84,13 @@ void Walk(const std::string& root, const std::string& rel_dir, const DockerIgnor
 
 }  // namespace
 
-Status PackContext(const std::string& dir, const std::string& tar_path, PackStats* stats) {
+Status ScanContext(const std::string& dir, std::string* root_out, std::vector<ScannedEntry>* entries,
+                   PackStats* stats) {
   *stats = PackStats();
+  entries->clear();
   std::string root = fs::path(dir).lexically_normal().string();
   while (root.size() > 1 && root.back() == '/') root.pop_back();
+  *root_out = root;
   struct stat st;
   if (stat((root + "/Dockerfile").c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return Status::InvalidArgument(root + " has no Dockerfile (write one, or run `bim init` to generate it)");
@@ -101,9 +101,16 @@ Status PackContext(const std::string& dir, const std::string& tar_path, PackStat
     Status s = DockerIgnore::Parse(ignore_text, &ignore);
     if (!s.ok()) return s.Wrap(".dockerignore");
   }
+  Walk(root, "", ignore, entries, stats);
+  std::sort(entries->begin(), entries->end(), [](const Entry& a, const Entry& b) { return a.rel < b.rel; });
+  return Status::OK();
+}
+
+Status PackContext(const std::string& dir, const std::string& tar_path, PackStats* stats) {
+  std::string root;
   std::vector<Entry> entries;
-  Walk(root, "", ignore, &entries, stats);
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.rel < b.rel; });
+  if (Status s = ScanContext(dir, &root, &entries, stats); !s.ok()) return s;
+  struct stat st;
 
   std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(), archive_write_free);
   archive_write_set_format_pax_restricted(a.get());

@@ -1,6 +1,8 @@
 // Packing an app folder into the build-context tarball the CLI uploads.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,6 +17,17 @@ struct PackStats {
   int64_t packed_bytes = 0;           // size of the .tar.gz
   std::vector<std::string> warnings;  // things left out that the user should know about
 };
+
+// One entry of an app folder that belongs in its build context.
+struct ScannedEntry {
+  std::string rel;  // path relative to the folder, '/'-separated
+  struct stat st;   // lstat of it
+};
+
+// Lists DIR's build context: every file, directory and symlink, sorted by path, by the rules of
+// PackContext below (which packs exactly this list). `root` receives DIR without trailing slashes.
+// InvalidArgument when DIR has no Dockerfile or a bad .dockerignore.
+Status ScanContext(const std::string& dir, std::string* root, std::vector<ScannedEntry>* entries, PackStats* stats);
 
 // Writes DIR's build context to `tar_path` (gzip-compressed tar), honouring DIR/.dockerignore with
 // Docker's semantics. Dockerfile and .dockerignore are always sent (as Docker does). `.env` is never

@@ -4,11 +4,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 #include "base/file_util.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/context_pack.h"
+#include "cli/context_upload.h"
+#include "cli/local_build.h"
 #include "cli/credentials.h"
 #include "core/app_config.h"
 #include "core/dotenv.h"
@@ -43,6 +46,103 @@ Status LoadAppConfig(const std::string& dir, const std::string& app_flag, AppCon
   return ValidateAppName(config->app);
 }
 
+// A temporary file removed when it goes out of scope ("" if none could be made).
+class TempFile {
+ public:
+  explicit TempFile(const char* pattern) {
+    std::string tmpl = pattern;
+    int fd = mkstemp(tmpl.data());
+    if (fd < 0) return;
+    close(fd);
+    path_ = tmpl;
+  }
+  ~TempFile() { Remove(); }
+  const std::string& path() const { return path_; }
+  void Remove() {
+    if (!path_.empty()) unlink(path_.c_str());
+    path_.clear();
+  }
+
+ private:
+  std::string path_;
+};
+
+using Say = std::function<void(const std::string&)>;
+
+std::string Plural(int64_t n, const std::string& one) { return std::to_string(n) + " " + one + (n == 1 ? "" : "s"); }
+
+// The default: send the folder's manifest, then only the file contents bimd lacks ("contents" part).
+Status PrepareContextUpload(const DeployFlags& flags, const AppConfig& config, const ApiClient& client, const Say& say,
+                            const std::string& file, json* meta, std::string* part, json* upload) {
+  ContextUploadPlan plan;
+  Status s = PlanContextUpload(client, config.app, flags.dir, &plan);
+  for (const auto& w : plan.stats.warnings) say("warning: " + w);
+  if (!s.ok()) return s;
+  int64_t packed = 0;
+  if (!plan.missing.empty()) {
+    if (file.empty()) return Status::Internal("cannot create a temporary file in /tmp");
+    if (!(s = PackMissingContents(plan, file, &packed)).ok()) return s;
+    *part = "contents";
+  }
+  int64_t files_sent = static_cast<int64_t>(plan.missing.size());
+  say("==> Packed " + Plural(plan.stats.files, "file") + " (" + HumanBytes(plan.stats.bytes) + ") from " + flags.dir +
+      ": " + (files_sent == 0 ? "nothing to send" : Plural(files_sent, "file") + " to send (" +
+                                                       HumanBytes(plan.missing_bytes) + ", " + HumanBytes(packed) +
+                                                       " compressed)"));
+  (*meta)["context"] = {{"manifest", plan.manifest_id}};
+  std::string summary = files_sent == 0 ? "no file contents" : Plural(files_sent, "changed file");
+  if (plan.present_bytes > 0) summary += "; " + HumanBytes(plan.present_bytes) + " already there";
+  *upload = json{{"mode", "context"},
+                 {"sent_bytes", plan.manifest_bytes_sent + packed},
+                 {"content_bytes", packed},
+                 {"manifest_bytes", plan.manifest_bytes_sent},
+                 {"manifest_delta", plan.sent_delta},
+                 {"files", plan.stats.files},
+                 {"files_sent", files_sent},
+                 {"bytes", plan.stats.bytes},
+                 {"reused_bytes", plan.present_bytes},
+                 {"summary", summary}};
+  return Status::OK();
+}
+
+// --build local: build with the developer's Docker, send only the image layers bimd lacks ("image").
+Status PrepareImageUpload(const DeployFlags& flags, const AppConfig& config, const ApiClient& client, const Say& say,
+                          const std::string& file, json* meta, std::string* part, json* upload) {
+  std::string socket;
+  Status s = LocalDockerSocket(&socket);
+  if (!s.ok()) return s;
+  json server;
+  if (!(s = client.Get("/v1/server", &server)).ok()) return s;
+  DockerClient docker(socket);
+  if (!(s = docker.Ping()).ok()) return s.Wrap("--build local needs Docker on this machine");
+  say("==> Building " + config.app + " with the local Docker (" + socket + ")");
+  LocalImage image;
+  s = BuildLocally(docker, flags.dir, config, server.value("instance", ""),
+                   [&](std::string_view line) { say("    | " + std::string(line)); }, &image);
+  if (!s.ok()) return s;
+  if (file.empty()) return Status::Internal("cannot create a temporary file in /tmp");
+  ImageUploadPlan plan;
+  if (!(s = PlanImageUpload(client, docker, config.app, image, file, &plan)).ok()) return s;
+  int layers = static_cast<int>(image.layers.size());
+  if (!plan.server_has_image) *part = "image";
+  say("==> Built image " + image.id.substr(0, 19) + " (" + Plural(layers, "layer") + "): " +
+      (plan.server_has_image ? std::string("bimd already has it")
+                             : Plural(plan.layers_sent, "layer") + " to send (" + HumanBytes(plan.archive_bytes) +
+                                   " compressed), " + std::to_string(plan.held_layers) + " already there"));
+  (*meta)["image"] = {{"id", image.id}, {"layers", image.layers}};
+  std::string summary = plan.server_has_image ? "bimd already has the image" : Plural(plan.layers_sent, "new layer");
+  if (plan.layer_bytes_held > 0) summary += "; " + HumanBytes(plan.layer_bytes_held) + " of layers already there";
+  *upload = json{{"mode", "image"},
+                 {"image", image.id},
+                 {"sent_bytes", plan.server_has_image ? 0 : plan.archive_bytes},
+                 {"layers", layers},
+                 {"layers_sent", plan.server_has_image ? 0 : plan.layers_sent},
+                 {"layers_held", plan.server_has_image ? layers : plan.held_layers},
+                 {"reused_bytes", plan.layer_bytes_held},
+                 {"summary", summary}};
+  return Status::OK();
+}
+
 }  // namespace
 
 Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json* result) {
@@ -64,22 +164,7 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
   }
   ServerConfig server;
   if (!(s = LoadCredentials(&server)).ok()) return s;
-
-  char tmpl[] = "/tmp/bim-context-XXXXXX";
-  int fd = mkstemp(tmpl);
-  if (fd < 0) return Status::Internal("cannot create a temporary file in /tmp");
-  close(fd);
-  std::string tar_path = tmpl;
-  struct Cleanup {
-    std::string path;
-    ~Cleanup() { unlink(path.c_str()); }
-  } cleanup{tar_path};
-
-  PackStats stats;
-  if (!(s = PackContext(flags.dir, tar_path, &stats)).ok()) return s;
-  for (const auto& w : stats.warnings) say("warning: " + w);
-  say("==> Packed " + std::to_string(stats.files) + " files (" + HumanBytes(stats.bytes) + ", " +
-      HumanBytes(stats.packed_bytes) + " compressed) from " + flags.dir);
+  ApiClient client(server);
 
   json meta{{"app", config.app},
             {"port", config.port},
@@ -90,16 +175,35 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
   for (const auto& var : env) meta["env"].push_back({{"key", var.key}, {"value", var.value}});
   if (!config.build_args.empty()) meta["build_args"] = config.build_args;  // [build.args] in bim.toml
 
+  // What travels: the contents bimd lacks (default), or the image layers it lacks (--build local).
+  TempFile upload_file("/tmp/bim-upload-XXXXXX");
+  std::string part;
+  json upload;
+  s = flags.build == "local" ? PrepareImageUpload(flags, config, client, say, upload_file.path(), &meta, &part, &upload)
+                             : PrepareContextUpload(flags, config, client, say, upload_file.path(), &meta, &part, &upload);
+  if (!s.ok()) return s;
+  if (!upload_file.path().empty() && part.empty()) upload_file.Remove();
+  (*result)["upload"] = upload;
+
   json outcome;
   std::vector<std::string> build_lines;
+  bool said_uploaded = false;
+  auto uploaded = [&] {
+    if (said_uploaded) return;
+    said_uploaded = true;
+    say("==> Uploaded " + HumanBytes(upload.value("sent_bytes", int64_t{0})) + " to " + server.url + " (" +
+        upload.value("summary", std::string()) + ")");
+  };
   auto on_upload = [&](int64_t sent, int64_t total) {
     if (progress.upload) progress.upload(sent, total, server.url);
+    if (sent == total) uploaded();
   };
   auto on_event = [&](const json& e) {
     std::string kind = e.value("event", "");
     if (kind == "release") {
       say("==> Release " + e.value("release", "") + " of " + e.value("app", ""));
     } else if (kind == "step") {
+      uploaded();  // bimd is at work: the upload is over
       say("    " + e.value("message", ""));
     } else if (kind == "build") {
       std::string line = e.value("line", "");
@@ -110,16 +214,19 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
       outcome = e;
     }
   };
-  ApiClient client(server);
-  s = client.Deploy(config.app, meta, tar_path, on_event, on_upload);
+  s = client.Deploy(config.app, meta, part, part.empty() ? "" : upload_file.path(), on_event, on_upload);
   if (!s.ok()) {
-    *result = json{{"app", config.app}};
+    *result = json{{"app", config.app}, {"upload", upload}};
     return s;
   }
   if (outcome.is_null()) return Status::Unavailable("bimd ended the deploy without a result (see its log)");
 
   json& doc = *result;
-  doc = json{{"app", config.app}, {"url", outcome.value("url", "")}, {"duration_ms", MonotonicMillis() - t0}};
+  doc = json{{"app", config.app},
+             {"url", outcome.value("url", "")},
+             {"duration_ms", MonotonicMillis() - t0},
+             {"unchanged", outcome.value("unchanged", false)},
+             {"upload", upload}};
   if (outcome.contains("release")) {
     doc["release"] = outcome["release"].value("release", "");
     doc["details"] = outcome["release"];
@@ -148,8 +255,7 @@ int RunDeploy(const Output& out, const DeployFlags& flags) {
     if (tty) std::fprintf(stderr, "\r==> Uploading to %s: %3d%%", url.c_str(), percent);
     if (percent == 100) {
       upload_done = true;
-      if (tty) std::fprintf(stderr, "\n");
-      else out.Progress("==> Uploaded " + HumanBytes(total) + " to " + url);
+      if (tty) std::fprintf(stderr, "\r\033[K");  // DeployFolder says what was uploaded
     }
   };
   json doc;
@@ -169,7 +275,9 @@ int RunDeploy(const Output& out, const DeployFlags& flags) {
   doc["ok"] = true;
   out.Json(doc);
   out.Text(doc.value("app", "") + " " + doc.value("release", "") + " is live at " + doc.value("url", "") +
-           " (deployed in " + HumanMillis(doc.value("duration_ms", int64_t{0})) + ")\n");
+           (doc.value("unchanged", false) ? " (unchanged, nothing to deploy; checked in "
+                                          : " (deployed in ") +
+           HumanMillis(doc.value("duration_ms", int64_t{0})) + ")\n");
   return exit_code::kOk;
 }
 

@@ -48,6 +48,11 @@ json ReleaseOutput() {
   return ResultSchema({{"url", {{"type", "string"}, {"description", "where the app is served"}}},
                  {"release", {{"type", "string"}, {"description", "the release made, e.g. v3"}}},
                  {"duration_ms", {{"type", "integer"}}},
+                 {"unchanged", {{"type", "boolean"},
+                                {"description", "deploy only: nothing to do, the live release already runs this "
+                                                "build context, env and settings"}}},
+                 {"upload", {{"type", "object"},
+                             {"description", "deploy only: what was sent (sent_bytes, reused_bytes, files_sent, ...)"}}},
                  {"details", {{"type", "object"}, {"description", "the release record (image, commit, timings)"}}},
                  {"logs", Strings()},
                  {"build_output_tail", Strings()},
@@ -78,7 +83,8 @@ void ReleaseResult(const Status& s, json doc, const std::string& verb, const std
   std::string release = doc.value("release", "");
   if (s.ok()) {
     doc["ok"] = true;
-    out->text = name + " " + release + " is live at " + doc.value("url", "") + " (" + verb + " in " +
+    out->text = name + " " + release + " is live at " + doc.value("url", "") + " (" +
+                (doc.value("unchanged", false) ? "unchanged, nothing to deploy; checked" : verb) + " in " +
                 HumanMillis(doc.value("duration_ms", int64_t{0})) + ")";
     out->structured = std::move(doc);
     return;

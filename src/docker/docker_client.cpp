@@ -440,6 +440,10 @@ ImageInfo ImageFromJson(const json& j, const json& labels) {
   }
   info.labels = LabelsOf(labels);
   info.size = Num(j, "Size");
+  if (auto layers = Obj(j, "RootFS").find("Layers"); layers != Obj(j, "RootFS").end() && layers->is_array()) {
+    for (const json& l : *layers)
+      if (l.is_string()) info.layers.push_back(l.get<std::string>());
+  }
   return info;
 }
 }  // namespace

@@ -99,6 +99,7 @@ struct ImageInfo {
   std::vector<std::string> tags;
   Labels labels;
   long long size = 0;
+  std::vector<std::string> layers;   // diff ids ("sha256:..."), bottom first (RootFS.Layers; InspectImage only)
 };
 
 // The image operations bimd runs on its own dockerd: builds and housekeeping. DockerClient implements
@@ -112,6 +113,9 @@ class ImageBuilder {
   virtual Status RemoveImage(const std::string& ref, bool force) const = 0;
   virtual Status InspectImage(const std::string& ref, ImageInfo* out) const = 0;
   virtual Status ListImages(const Labels& labels, std::vector<ImageInfo>* out) const = 0;
+  // `bim deploy --build local`: an uploaded image archive is loaded and tagged (see DockerClient).
+  virtual Status LoadImage(const std::string& path, std::vector<std::string>* loaded) const = 0;
+  virtual Status TagImage(const std::string& ref, const std::string& repo, const std::string& tag) const = 0;
 };
 
 class DockerClient : public ImageBuilder {
@@ -168,6 +172,17 @@ class DockerClient : public ImageBuilder {
   Status InspectImage(const std::string& ref, ImageInfo* out) const override;
   // Images carrying every label in `labels` (value "" matches any value).
   Status ListImages(const Labels& labels, std::vector<ImageInfo>* out) const override;
+
+  // Moving images without a registry (docker_images.cpp).
+  // Writes `docker save REF` (a tar: manifest.json, the config, one layer tar per layer) to `path`.
+  Status SaveImage(const std::string& ref, const std::string& path) const;
+  // `docker load` of the tar at `path`. The daemon skips layer files it already holds, so an archive
+  // may leave those out (see ../shared/notes/image-push.md). On success *loaded gets the ids or tags
+  // the daemon reports ("sha256:..." / "repo:tag"). FailedPrecondition with Docker's message when the
+  // archive is refused (say, it lacks a layer the daemon does not have).
+  Status LoadImage(const std::string& path, std::vector<std::string>* loaded) const override;
+  // Tags image `ref` as `repo:tag` (replacing that tag if it named another image).
+  Status TagImage(const std::string& ref, const std::string& repo, const std::string& tag) const override;
 
   const std::string& socket_path() const { return socket_path_; }
 

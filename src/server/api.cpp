@@ -65,14 +65,17 @@ void ApiServer::Routes() {
   // Bodies: only the deploy upload may be large (it streams to disk under max_upload_bytes); every
   // other route is refused with 413 before its body is read when it announces more than
   // max_json_body_bytes, and chunked bodies (length unknown up front) are refused there too.
+  // A build context's manifest may be larger than a JSON body (one line per file): its own limit.
   const int64_t max_json = options_.max_json_body_bytes;
-  http.set_pre_routing_handler([max_json](const httplib::Request& req, httplib::Response& res) {
+  const int64_t max_manifest = options_.max_manifest_bytes;
+  http.set_pre_routing_handler([max_json, max_manifest](const httplib::Request& req, httplib::Response& res) {
     if (req.method == "POST" && req.path.ends_with("/deploy")) return httplib::Server::HandlerResponse::Unhandled;
+    const int64_t max = req.method == "POST" && req.path.ends_with("/contexts") ? max_manifest : max_json;
     bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
     uint64_t length = req.get_header_value<uint64_t>("Content-Length");
-    if (!chunked && length <= static_cast<uint64_t>(max_json)) return httplib::Server::HandlerResponse::Unhandled;
+    if (!chunked && length <= static_cast<uint64_t>(max)) return httplib::Server::HandlerResponse::Unhandled;
     SendError(res, Status::TooLarge(chunked ? "chunked request bodies are only accepted for deploys"
-                                            : "request body is larger than " + std::to_string(max_json) + " bytes"));
+                                            : "request body is larger than " + std::to_string(max) + " bytes"));
     return httplib::Server::HandlerResponse::Handled;
   });
 
@@ -90,6 +93,7 @@ void ApiServer::Routes() {
   RegisterReleaseRoutes(*context_);
   RegisterSecurityRoutes(*context_);
   RegisterHistoryRoutes(*context_);
+  RegisterUploadRoutes(*context_);
 }
 
 }  // namespace bim

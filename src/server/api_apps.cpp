@@ -1,4 +1,6 @@
 // Routes for apps: list, status, releases, logs, destroy, deploy.
+#include <unistd.h>
+
 #include "core/deploy_plan.h"
 #include "server/api_context.h"
 #include "server/api_requests.h"
@@ -25,25 +27,24 @@ void RegisterAppRoutes(ApiContext& ctx) {
   }));
 
   http.Get("/v1/apps", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {
-    std::vector<App> apps;
-    Status s = store.ListApps(&apps);
+    std::vector<AppSummary> apps;
+    Status s = store.ListAppSummaries(&apps);
     if (!s.ok()) return SendError(res, s);
     json list = json::array();
-    for (const auto& app : apps) {
+    for (const auto& summary : apps) {
+      const App& app = summary.app;
       if (!who.CanAccess(app.name).ok()) continue;
       json j{{"app", app.name}, {"url", deployer.AppUrl(app.name)}, {"live", nullptr}, {"status", "not deployed"}};
-      std::vector<Release> recent;
-      store.ListReleases(app.name, 1, &recent);
       if (app.live_version > 0) {
         j["live"] = ReleaseName(app.live_version);
         j["status"] = "live";
       }
-      if (!recent.empty()) {
-        j["latest"] = ReleaseName(recent[0].version);
-        j["latest_status"] = recent[0].status;
-        j["updated_at_ms"] = recent[0].created_at_ms;
+      if (summary.latest_version > 0) {
+        j["latest"] = ReleaseName(summary.latest_version);
+        j["latest_status"] = summary.latest_status;
+        j["updated_at_ms"] = summary.latest_created_at_ms;
       }
-      list.push_back(j);
+      list.push_back(std::move(j));
     }
     SendJson(res, json{{"apps", list}});
   }));
@@ -101,8 +102,13 @@ void RegisterAppRoutes(ApiContext& ctx) {
                            const Principal& who) {
               if (Status s = who.CanAccess(req.matches[1]); !s.ok()) return SendError(res, s);
               auto request = std::make_shared<DeployRequest>();
-              Status s = ReadDeployUpload(options, req.matches[1], req, reader, request.get());
+              DeployUpload upload;
+              Status s = ReadDeployUpload(options, req.matches[1], req, reader, request.get(), &upload);
               if (!s.ok()) return SendError(res, s);
+              if (!(s = ResolveDeploySource(ctx, req.matches[1], &upload, request.get())).ok()) {
+                if (!request->context_path.empty()) unlink(request->context_path.c_str());
+                return SendError(res, s);
+              }
               request->actor = who.name;
               StreamRelease(res, [&deployer, request](const EventSink& events, const CancelCheck& cancelled,
                                                       DeployOutcome* out) {

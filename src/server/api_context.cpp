@@ -86,6 +86,7 @@ void StreamRelease(httplib::Response& res, ReleaseOperation op) {
     Status s = op([&](const json& e) { out.Write(e); }, [&] { return out.Gone(); }, &outcome);
     json result{{"event", "result"}, {"ok", s.ok()}, {"url", outcome.url}};
     if (outcome.release.id) result["release"] = ReleaseJson(outcome.release);
+    if (outcome.unchanged) result["unchanged"] = true;
     if (!s.ok()) {
       result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
       result["logs"] = outcome.log_tail;

@@ -77,5 +77,13 @@ void RegisterAppRoutes(ApiContext& ctx);       // apps, status, releases, logs, 
 void RegisterReleaseRoutes(ApiContext& ctx);   // rollback, env list/set/unset (api_releases.cpp)
 void RegisterSecurityRoutes(ApiContext& ctx);  // tokens, audit log (api_security.cpp)
 void RegisterHistoryRoutes(ApiContext& ctx);   // git-backed deployment history (api_history.cpp)
+void RegisterUploadRoutes(ApiContext& ctx);    // context manifest and image layer plans (api_uploads.cpp)
+
+// Completes a deploy request from what its upload carried (api_uploads.cpp): a planned build-context
+// manifest (storing the "contents" part in the ContextStore), or an image (checking the "image" part
+// with CheckImageArchive). A whole "context" tar needs nothing more. Deletes upload->path unless it was
+// handed to the request. 4xx Status for a malformed or refused source, nothing kept.
+struct DeployUpload;
+Status ResolveDeploySource(ApiContext& ctx, const std::string& app, DeployUpload* upload, DeployRequest* request);
 
 }  // namespace bim

@@ -91,10 +91,11 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
 }
 
 Status ReadDeployUpload(const ServerOptions& options, const std::string& path_app, const httplib::Request& req,
-                        const httplib::ContentReader& reader, DeployRequest* out) {
+                        const httplib::ContentReader& reader, DeployRequest* out, DeployUpload* upload) {
+  *upload = DeployUpload();
   if (Status s = ValidateAppName(path_app); !s.ok()) return s;
   if (!req.is_multipart_form_data())
-    return Status::InvalidArgument("deploy body must be multipart/form-data with \"meta\" and \"context\" parts");
+    return Status::InvalidArgument("deploy body must be multipart/form-data with a \"meta\" part");
   // A body announced larger than the limits allow is refused before a byte is read or written
   // (cpp-httplib would otherwise stop reading at its own payload limit with no useful message).
   const uint64_t max_body = static_cast<uint64_t>(options.max_upload_bytes) + kMaxMetaBytes + (64 << 10);
@@ -107,14 +108,22 @@ Status ReadDeployUpload(const ServerOptions& options, const std::string& path_ap
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Internal("cannot create " + path);
 
-  std::string meta, part;
-  int64_t context_bytes = 0;
-  bool saw_context = false;
+  // The one file part: "context" (a whole build-context tar), "contents" (the file contents bimd
+  // lacks, see ContextStore) or "image" (a docker save archive).
+  std::string meta, part, file_part;
+  int64_t file_bytes = 0;
   Status failure;
   bool read_ok = reader(
       [&](const httplib::MultipartFormData& header) {
         part = header.name;
-        if (part == "context") saw_context = true;
+        if (part == "context" || part == "contents" || part == "image") {
+          if (!file_part.empty()) {
+            failure = Status::InvalidArgument("deploy body may hold one of the \"context\", \"contents\" and "
+                                              "\"image\" parts");
+            return false;
+          }
+          file_part = part;
+        }
         return true;
       },
       [&](const char* data, size_t len) {
@@ -124,10 +133,10 @@ Status ReadDeployUpload(const ServerOptions& options, const std::string& path_ap
             return false;
           }
           meta.append(data, len);
-        } else if (part == "context") {
-          if (context_bytes > 0) Failpoint("upload");
-          context_bytes += static_cast<int64_t>(len);
-          if (context_bytes > options.max_upload_bytes) {
+        } else if (!file_part.empty() && part == file_part) {
+          if (file_bytes > 0) Failpoint("upload");
+          file_bytes += static_cast<int64_t>(len);
+          if (file_bytes > options.max_upload_bytes) {
             failure = Status::TooLarge("build context is larger than " + std::to_string(options.max_upload_bytes) +
                                        " bytes (add large files to .dockerignore)");
             return false;
@@ -150,13 +159,22 @@ Status ReadDeployUpload(const ServerOptions& options, const std::string& path_ap
   };
   if (!failure.ok()) return fail(failure);
   if (!read_ok) return fail(Status::InvalidArgument("the upload was cut off or malformed; try again"));
-  if (!saw_context) return fail(Status::InvalidArgument("deploy body has no \"context\" part"));
   if (Status s = ParseDeployMeta(meta, path_app, out); !s.ok()) return fail(s);
+  out->actor = "admin";
+  upload->meta = std::move(meta);
+  upload->part = file_part;
+  if (file_part.empty()) {
+    unlink(path.c_str());
+    return Status::OK();
+  }
+  if (file_part != "context") {
+    upload->path = path;
+    return Status::OK();
+  }
   ContextLimits limits;
   limits.max_entries = options.max_upload_entries;
   if (Status s = CheckBuildContext(path, limits, "Dockerfile"); !s.ok()) return fail(s);
   out->context_path = path;
-  out->actor = "admin";
   return Status::OK();
 }
 

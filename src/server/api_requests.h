@@ -15,16 +15,28 @@ class ContentReader;
 
 namespace bim {
 
-// Reads a deploy upload: a multipart body with a "meta" part (JSON, at most 1 MiB) and a "context"
-// part (the build-context tar, at most options.max_upload_bytes) written under
-// <data_dir>/uploads/. Validates the meta (app name equal to `path_app`, port, health path and
-// timeout, env keys, git commit) and the tar (CheckBuildContext). On failure returns a 4xx Status and
-// leaves nothing on disk; on success fills *out (out->context_path is the caller's to delete).
+// What a deploy upload carried besides the settings ReadDeployUpload puts in the DeployRequest.
+struct DeployUpload {
+  std::string meta;  // the meta part's JSON text (its "context"/"image" fields name the source)
+  std::string part;  // the file part: "context", "contents", "image", or "" when there was none
+  std::string path;  // where a "contents" or "image" part was written (the caller's to delete)
+};
+
+// Reads a deploy upload: a multipart body with a "meta" part (JSON, at most 1 MiB) and at most one
+// file part (at most options.max_upload_bytes, written under <data_dir>/uploads/):
+//   "context"   the whole build-context tar (the older format), checked with CheckBuildContext and
+//               handed over as out->context_path;
+//   "contents"  the file contents bimd lacks of a planned manifest (ResolveDeploySource stores them);
+//   "image"     a `docker save` archive for --build local (ResolveDeploySource checks it).
+// Validates the meta (app name equal to `path_app`, port, health path and timeout, env keys, git
+// commit). On failure returns a 4xx Status and leaves nothing on disk; on success fills *out and
+// *upload (out->context_path and upload->path are the caller's to delete).
 //
 // Meta format: {"app":"hello","port":8080,"health":{"path":"/","timeout_ms":30000},
-//               "env":[{"key":"K","value":"V"}],"git_commit":"<hex>","wait":true}
+//               "env":[{"key":"K","value":"V"}],"git_commit":"<hex>","wait":true,
+//               "context":{"manifest":"<id>"} | "image":{"id":"sha256:<hex>","layers":[...]}}
 Status ReadDeployUpload(const ServerOptions& options, const std::string& path_app, const httplib::Request& req,
-                        const httplib::ContentReader& reader, DeployRequest* out);
+                        const httplib::ContentReader& reader, DeployRequest* out, DeployUpload* upload);
 
 // Validates and converts the meta JSON into *out (everything but context_path).
 Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app, DeployRequest* out);

@@ -46,6 +46,75 @@ bool StaysInside(const std::string& base_dir, const std::string& rel) {
   return push(base_dir) && push(rel);
 }
 
+ContextChecker::ContextChecker(const ContextLimits& limits, std::string dockerfile)
+    : limits_(limits), dockerfile_(std::move(dockerfile)) {}
+
+Status ContextChecker::Add(const ContextEntryMeta& e) {
+  if (++entries_ > limits_.max_entries)
+    return Status::TooLarge("build context has more than " + std::to_string(limits_.max_entries) +
+                            " files (add build outputs and dependencies to .dockerignore)");
+  std::string name = Clean(e.name.c_str());
+  if (name.empty() || HasBadBytes(name) || e.name.find('\0') != std::string::npos)
+    return Status::InvalidArgument("build context entry has an empty or unprintable name");
+  if (name[0] == '/' || !StaysInside("", name))
+    return Status::InvalidArgument("build context entry \"" + name + "\" points outside the context");
+  std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
+  // A NUL would cut the target short where it is written out: "x/../..\0y" checks as inside but lands as "x/../..".
+  if ((e.kind == ContextEntryMeta::kSymlink || e.kind == ContextEntryMeta::kHardlink) && HasBadBytes(e.link))
+    return Status::InvalidArgument("build context link \"" + name + "\" has an unprintable target");
+  switch (e.kind) {
+    case ContextEntryMeta::kHardlink:
+      if (!StaysInside("", Clean(e.link.c_str())))
+        return Status::InvalidArgument("build context hardlink \"" + name + "\" points outside the context");
+      break;
+    case ContextEntryMeta::kSymlink:
+      if (e.link.empty() || !StaysInside(dir, e.link))
+        return Status::InvalidArgument("build context symlink \"" + name + "\" points outside the context");
+      break;
+    case ContextEntryMeta::kFile:
+    case ContextEntryMeta::kDir:
+      break;
+    case ContextEntryMeta::kOther:
+      return Status::InvalidArgument("build context entry \"" + name +
+                                     "\" is a device, socket or fifo (only files, directories and links)");
+  }
+  // A hostile header can claim any size, negative or near INT64_MAX: compare without overflowing.
+  int64_t size = e.size > 0 ? e.size : 0;
+  bytes_ = size > limits_.max_unpacked_bytes - bytes_ ? limits_.max_unpacked_bytes + 1 : bytes_ + size;
+  if (bytes_ > limits_.max_unpacked_bytes)
+    return Status::TooLarge("build context unpacks to more than " + std::to_string(limits_.max_unpacked_bytes) +
+                            " bytes (add large files to .dockerignore)");
+  if (name == dockerfile_ && e.kind == ContextEntryMeta::kFile) saw_dockerfile_ = true;
+  return Status::OK();
+}
+
+Status ContextChecker::Finish() const {
+  if (!saw_dockerfile_)
+    return Status::InvalidArgument("the app folder has no " + dockerfile_ +
+                                   " (write one, or run `bim init` to generate it)");
+  return Status::OK();
+}
+
+Status CheckManifest(const std::vector<ContextEntry>& entries, const ContextLimits& limits,
+                     const std::string& dockerfile) {
+  ContextChecker checker(limits, dockerfile);
+  for (const ContextEntry& e : entries) {
+    ContextEntryMeta meta;
+    meta.name = e.path;
+    meta.size = e.size;
+    switch (e.type) {
+      case ContextEntry::Type::kFile: meta.kind = ContextEntryMeta::kFile; break;
+      case ContextEntry::Type::kDir: meta.kind = ContextEntryMeta::kDir; break;
+      case ContextEntry::Type::kSymlink:
+        meta.kind = ContextEntryMeta::kSymlink;
+        meta.link = e.target;
+        break;
+    }
+    if (Status s = checker.Add(meta); !s.ok()) return s;
+  }
+  return checker.Finish();
+}
+
 namespace {
 
 using ArchivePtr = std::unique_ptr<archive, decltype(&archive_read_free)>;
@@ -84,44 +153,30 @@ Status CheckBuildContext(const void* data, size_t size, const ContextLimits& lim
 namespace {
 
 Status CheckOpened(archive* a, const ContextLimits& limits, const std::string& dockerfile) {
-  int64_t entries = 0, bytes = 0;
-  bool saw_dockerfile = false;
+  ContextChecker checker(limits, dockerfile);
   archive_entry* entry = nullptr;
   for (;;) {
     int rc = archive_read_next_header(a, &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
       return Status::InvalidArgument("build context tar is corrupt or truncated: " + ErrorOf(a));
-    if (++entries > limits.max_entries)
-      return Status::TooLarge("build context has more than " + std::to_string(limits.max_entries) +
-                              " files (add build outputs and dependencies to .dockerignore)");
+    ContextEntryMeta meta;
     const char* raw = archive_entry_pathname(entry);
-    std::string name = Clean(raw);
-    if (name.empty() || HasBadBytes(name))
-      return Status::InvalidArgument("build context entry has an empty or unprintable name");
-    if (name[0] == '/' || !StaysInside("", name))
-      return Status::InvalidArgument("build context entry \"" + name + "\" points outside the context");
+    meta.name = raw ? raw : "";
     mode_t type = archive_entry_filetype(entry);
-    std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
     if (const char* hard = archive_entry_hardlink(entry)) {
-      std::string target = Clean(hard);
-      if (!StaysInside("", target))
-        return Status::InvalidArgument("build context hardlink \"" + name + "\" points outside the context");
+      meta.kind = ContextEntryMeta::kHardlink;
+      meta.link = hard;
     } else if (type == AE_IFLNK) {
       const char* target = archive_entry_symlink(entry);
-      if (!target || !StaysInside(dir, target))
-        return Status::InvalidArgument("build context symlink \"" + name + "\" points outside the context");
-    } else if (type != AE_IFREG && type != AE_IFDIR) {
-      return Status::InvalidArgument("build context entry \"" + name +
-                                     "\" is a device, socket or fifo (only files, directories and links)");
+      meta.kind = ContextEntryMeta::kSymlink;
+      meta.link = target ? target : "";
+    } else {
+      meta.kind = type == AE_IFREG ? ContextEntryMeta::kFile : type == AE_IFDIR ? ContextEntryMeta::kDir
+                                                                                : ContextEntryMeta::kOther;
     }
-    // A hostile header can claim any size, negative or near INT64_MAX: compare without overflowing.
-    int64_t size = archive_entry_size(entry) > 0 ? archive_entry_size(entry) : 0;
-    bytes = size > limits.max_unpacked_bytes - bytes ? limits.max_unpacked_bytes + 1 : bytes + size;
-    if (bytes > limits.max_unpacked_bytes)
-      return Status::TooLarge("build context unpacks to more than " + std::to_string(limits.max_unpacked_bytes) +
-                              " bytes (add large files to .dockerignore)");
-    if (name == dockerfile && type == AE_IFREG) saw_dockerfile = true;
+    meta.size = archive_entry_size(entry);
+    if (Status s = checker.Add(meta); !s.ok()) return s;
     // Read (and discard) the data so a truncated stream is detected here, not inside Docker.
     la_ssize_t n;
     char buf[65536];
@@ -130,10 +185,7 @@ Status CheckOpened(archive* a, const ContextLimits& limits, const std::string& d
     if (n < 0)
       return Status::InvalidArgument("build context tar is corrupt or truncated: " + ErrorOf(a));
   }
-  if (!saw_dockerfile)
-    return Status::InvalidArgument("the app folder has no " + dockerfile +
-                                   " (write one, or run `bim init` to generate it)");
-  return Status::OK();
+  return checker.Finish();
 }
 
 }  // namespace

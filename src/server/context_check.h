@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "core/context_manifest.h"
 #include "core/status.h"
 
 namespace bim {
@@ -14,6 +16,39 @@ struct ContextLimits {
   int64_t max_entries = 100000;
   int64_t max_unpacked_bytes = int64_t{4} << 30;
 };
+
+// One entry of a build context as the checks see it, whether it came in a tar or a manifest.
+struct ContextEntryMeta {
+  enum Kind { kFile, kDir, kSymlink, kHardlink, kOther };
+  std::string name;  // as sent (a leading "./" and trailing '/' are ignored)
+  Kind kind = kFile;
+  int64_t size = 0;  // as claimed; negative counts as 0
+  std::string link;  // a symlink's or hardlink's target
+};
+
+// The rules every build context entry must pass, in one place for both upload formats: a regular
+// file, directory or symlink (or a tar hardlink) with a relative path free of "..", NUL and control
+// characters, links that stay inside the context, and the limits. Feed entries in order with Add; the
+// first failure is final. Not thread-safe (one checker per context).
+class ContextChecker {
+ public:
+  ContextChecker(const ContextLimits& limits, std::string dockerfile);
+  // OK, or InvalidArgument naming the offending entry, or TooLarge for a limit.
+  Status Add(const ContextEntryMeta& entry);
+  // Whole-context rules after the last entry: the Dockerfile is there (InvalidArgument otherwise).
+  Status Finish() const;
+
+ private:
+  ContextLimits limits_;
+  std::string dockerfile_;
+  int64_t entries_ = 0;
+  int64_t bytes_ = 0;
+  bool saw_dockerfile_ = false;
+};
+
+// The same checks on a parsed manifest (core/context_manifest.h), before any content is accepted.
+Status CheckManifest(const std::vector<ContextEntry>& entries, const ContextLimits& limits,
+                     const std::string& dockerfile);
 
 // Reads the tar (plain or gzip) at `path` and returns OK only if every entry is a regular file,
 // directory or symlink with a relative path free of "..", NUL and control characters, every symlink

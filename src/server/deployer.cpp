@@ -18,6 +18,7 @@ using nlohmann::json;
 
 struct Deployer::Attempt {
   std::string context_path;    // the build context ("" when an existing image is reused)
+  std::string image_archive;   // an uploaded image to load instead of building ("" if none)
   std::map<std::string, std::string> build_args;
   EnvList env;                 // what the container runs with
   Release release;
@@ -42,6 +43,7 @@ json ReleaseJson(const Release& r) {
               {"container", r.container_name},
               {"git_commit", r.git_commit},
               {"env_digest", r.env_digest},
+              {"context_digest", r.context_digest},
               {"failure_reason", r.failure_reason},
               {"created_at_ms", r.created_at_ms},
               {"finished_at_ms", r.finished_at_ms},
@@ -56,6 +58,7 @@ Deployer::Deployer(const ServerOptions& options, DeployerDeps deps, std::string 
       images_(deps.images),
       engine_(deps.engine),
       router_(deps.router),
+      contexts_(deps.contexts),
       probe_(deps.probe),
       instance_id_(std::move(instance_id)) {
   if (!probe_) {
@@ -141,10 +144,14 @@ std::string Deployer::AppUrl(const std::string& app) const {
 
 Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, const CancelCheck& cancelled,
                         DeployOutcome* out) {
+  std::string written;  // a context tar ChooseSource wrote
   struct Cleanup {
-    const std::string& path;
-    ~Cleanup() { unlink(path.c_str()); }
-  } cleanup{request.context_path};
+    std::vector<const std::string*> paths;
+    ~Cleanup() {
+      for (const std::string* p : paths)
+        if (!p->empty()) unlink(p->c_str());
+    }
+  } cleanup{{&request.context_path, &request.image_archive_path, &written}};
   ReleaseSpec spec;
   spec.app = request.config.app;
   spec.kind = "deploy";
@@ -154,6 +161,7 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
   spec.build_args = request.config.build_args;
   spec.git_commit = request.git_commit;
   auto prepare = [&](App* app, ReleaseSpec* spec) -> Status {
+    const App before = *app;
     app->port = request.config.port;
     app->health_path = request.config.health.path;
     app->health_timeout_ms = request.config.health.timeout.count();
@@ -164,7 +172,7 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     if (!s.ok() && !s.IsNotFound()) return s;
     spec->env = stored;
     for (const auto& var : request.env) SetEnv(&spec->env, var.key, var.value);
-    return Status::OK();
+    return ChooseSource(before, *app, request, spec, events, &written);
   };
   return Execute(spec, prepare, events, cancelled, out);
 }
@@ -191,8 +199,18 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   }
   if (app.live_version > 0) store_->GetRelease(name, app.live_version, &a.previous);
   if (!(s = prepare(&app, &spec)).ok()) return s;
+  if (spec.nothing_to_do) {
+    AuditEntry audit{0, 0, spec.actor, spec.kind, name, "ok",
+                     "unchanged: " + ReleaseName(a.previous.version) + " stays live"};
+    store_->AppendAudit(&audit);
+    out->release = a.previous;
+    out->url = AppUrl(name);
+    out->unchanged = true;
+    return Status::OK();
+  }
   if (!(s = store_->PutApp(app)).ok()) return s;
   a.context_path = spec.context_path;
+  a.image_archive = spec.image_archive;
   a.build_args = spec.build_args;
   a.env = spec.env;
 
@@ -201,6 +219,7 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   a.release.kind = spec.kind;
   a.release.git_commit = spec.git_commit;
   a.release.env_digest = EnvDigest(spec.env);
+  a.release.context_digest = spec.context_digest;
   if (!(s = store_->CreateRelease(&a.release)).ok()) return s;
   if (!(s = store_->SaveReleaseEnv(a.release.id, spec.env)).ok()) return s;
 
@@ -238,7 +257,12 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
 
 Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled) {
   Status s;
-  if (a->plan.build) {
+  if (a->plan.build && !a->image_archive.empty()) {
+    long long t0 = MonotonicMillis();
+    a->built_image = true;  // the tag is removed again if the release fails
+    if (!(s = LoadImage(a->image_archive, a->release.image_id, a->plan.image_tag, events)).ok()) return s;
+    a->release.build_ms = MonotonicMillis() - t0;
+  } else if (a->plan.build) {
     events({{"event", "step"}, {"step", "build"}, {"message", "Building image " + a->plan.image_tag}});
     long long t0 = MonotonicMillis();
     BuildOptions build;

@@ -43,10 +43,23 @@ namespace bim {
 // Receives progress events ({"event":"step"|"build"|...}) as the release proceeds.
 using EventSink = std::function<void(const nlohmann::json& event)>;
 
+class ContextStore;
+
 struct DeployRequest {
   AppConfig config;           // validated
   EnvList env;                // the folder's .env (validated keys)
   std::string context_path;   // a checked build-context tar; the Deployer deletes it when done
+  // Content-addressed deploys (what the CLI sends by default): the ContextDigest of the build context
+  // and build args, and how to write that context as a tar at a given path when a build is needed
+  // (called under the app's lock). A deploy whose digest, env and settings equal the running live
+  // release's has nothing to do; one whose digest equals a kept release's reuses that image.
+  std::string context_digest;
+  std::function<Status(const std::string& tar_path)> write_context;
+  // `bim deploy --build local`: the id of the image the developer built and, unless bimd already has
+  // it, a checked `docker save` archive of it (layers bimd holds left out) that the Deployer loads and
+  // deletes. The same unchanged/reuse rules apply, by image id.
+  std::string image_id;
+  std::string image_archive_path;
   std::string git_commit;     // "" if unknown
   std::string actor;          // who asked (token name), for the audit log
   bool wait = true;           // false: fail with Conflict at once if the app is busy
@@ -65,7 +78,8 @@ class ReleaseObserver {
 };
 
 struct DeployOutcome {
-  Release release;            // as recorded (status live or failed)
+  Release release;            // as recorded (status live or failed); the live one when unchanged
+  bool unchanged = false;     // nothing to do: the live release already runs this source, env and settings
   std::string url;
   std::vector<std::string> log_tail;  // the failed container's last log lines
 };
@@ -79,6 +93,7 @@ struct DeployerDeps {
   ImageBuilder* images = nullptr;   // builds on bimd's own dockerd (DockerClient)
   Engine* engine = nullptr;         // runs workloads (LocalEngine; SwarmEngine on a cluster)
   Router* router = nullptr;         // steers requests to them (NginxRouter)
+  ContextStore* contexts = nullptr; // uploaded build contexts (nullptr: none); pruned like old images
   HealthProbe probe;                // empty: ProbeHealth over HTTP (unit tests substitute a fake)
 };
 
@@ -111,6 +126,13 @@ class Deployer {
   // The env the app runs with: the live release's env, or the stored env when nothing is live.
   Status EffectiveEnv(const std::string& app, EnvList* out);
 
+  // For `bim deploy --build local`: whether a kept release of `app` (live or retired, image present)
+  // runs `image_id`, and how many leading `layers` (diff ids, bottom first) bimd holds as a chain in
+  // those releases' images. Answers from the app's own releases only, so a caller learns nothing about
+  // other apps' images. An unknown app holds nothing (OK, false, 0).
+  Status HeldImageLayers(const std::string& app, const std::string& image_id, const std::vector<std::string>& layers,
+                         bool* has_image, int* held_layers);
+
   // Removes the app's route, containers, images and records. NotFound if there is no such app.
   Status Destroy(const std::string& app, const std::string& actor, nlohmann::json* removed);
 
@@ -125,6 +147,9 @@ class Deployer {
 
   // Registers the one observer (nullptr to clear). Call before serving requests; not owned.
   void SetObserver(ReleaseObserver* observer) { observer_ = observer; }
+  // The store of uploaded build contexts (DeployerDeps::contexts): the API plans uploads with it; the
+  // Deployer prunes it after every release like old images and empties it when the app is destroyed.
+  ContextStore* context_store() const { return contexts_; }
 
   // The public URL of an app.
   std::string AppUrl(const std::string& app) const;
@@ -146,6 +171,9 @@ class Deployer {
     std::map<std::string, std::string> build_args;
     std::string image_tag;     // rollback/env: the existing image to run
     std::string image_id;
+    std::string image_archive; // deploy --build local: an image archive to load instead of building
+    std::string context_digest;
+    bool nothing_to_do = false;  // set by Prepare: the live release stays, no release is recorded
     std::string audit_detail;
   };
   // Runs under the app's lock before the release is recorded: fills the spec from current state and
@@ -156,6 +184,15 @@ class Deployer {
   // Untags images of releases older than the newest options.keep_releases that went live, unless a
   // kept release still runs the same image.
   void PruneImages(const std::string& app);
+  // Decides, for a deploy, what the release runs (deployer_sources.cpp): nothing new (the live release
+  // already runs this source, env and settings), the image of a kept release built from the same source,
+  // an uploaded image, or a build of the request's context (written to a temp file named in
+  // spec->context_path, which `written` receives for deletion).
+  Status ChooseSource(const App& before, const App& after, const DeployRequest& request, ReleaseSpec* spec,
+                      const EventSink& events, std::string* written);
+  // Loads an uploaded image archive holding `image_id` and tags the image `tag`.
+  Status LoadImage(const std::string& archive, const std::string& image_id, const std::string& tag,
+                   const EventSink& events);
   Status RunRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
   Status StartHealthyWorkload(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
   // Points the app's route at the new release's endpoints (and puts its site on a first release).
@@ -201,6 +238,7 @@ class Deployer {
   ImageBuilder* images_;
   Engine* engine_;
   Router* router_;
+  ContextStore* contexts_;
   HealthProbe probe_;
   const std::string instance_id_;
   AppLocks locks_;

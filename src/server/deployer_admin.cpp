@@ -1,5 +1,6 @@
 // Deployer operations besides the release flow: destroy, reconcile, status and logs.
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -7,6 +8,7 @@
 
 #include "base/file_util.h"
 #include "core/deploy_plan.h"
+#include "server/context_store.h"
 #include "server/deployer.h"
 
 namespace bim {
@@ -46,6 +48,10 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
     }
   }
   if (!(s = store_->DeleteApp(app_name)).ok()) return s;
+  if (contexts_) {
+    if (Status c = contexts_->RemoveApp(app_name); !c.ok())
+      std::fprintf(stderr, "bimd: warning: %s\n", c.message().c_str());
+  }
   if (observer_) observer_->OnDestroyed(app_name);
   AuditEntry audit{0, 0, actor, "destroy", app_name, "ok", ""};
   store_->AppendAudit(&audit);
@@ -89,10 +95,16 @@ Status Deployer::Reconcile() {
     routed_ = std::move(routed);
   }
 
-  // 2. Uploads a crash left behind are useless: their deploys are over.
+  // 2. Uploads a crash left behind are useless: their deploys are over. So are stored build contexts
+  //    of apps that no longer (or never) exist.
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(options_.data_dir + "/uploads", ec))
     std::filesystem::remove(e.path(), ec);
+  if (contexts_) {
+    std::set<std::string> names;
+    for (const auto& app : apps) names.insert(app.name);
+    contexts_->RemoveAppsExcept(names);
+  }
 
   // 3. Releases a crash interrupted can never finish: mark them failed and remove their workloads.
   std::vector<Release> stuck;
@@ -107,7 +119,8 @@ Status Deployer::Reconcile() {
       engine_->Remove(r.container_name, 0);
       removed.insert(r.container_name);
     }
-    if (r.kind == "deploy" && !r.image_tag.empty()) images_->RemoveImage(r.image_tag, false);
+    // Only an image this release built or loaded carries its own version; a reused one serves others.
+    if (r.kind == "deploy" && r.image_tag.ends_with(":" + ReleaseName(r.version))) images_->RemoveImage(r.image_tag, false);
   }
 
   // 4. Every workload of ours that is not some app's live release is an orphan (a crash between the

@@ -4,6 +4,7 @@
 
 #include "core/deploy_plan.h"
 #include "core/validate.h"
+#include "server/context_store.h"
 #include "server/deployer.h"
 
 namespace bim {
@@ -48,6 +49,7 @@ Status Deployer::Rollback(const std::string& app_name, int64_t to_version, const
     spec->env = env;
     spec->image_tag = target->image_tag;
     spec->image_id = target->image_id;
+    spec->context_digest = target->context_digest;
     spec->git_commit = target->git_commit;
     spec->audit_detail = "to " + ReleaseName(target->version);
     events({{"event", "step"}, {"step", "rollback"},
@@ -110,6 +112,7 @@ Status Deployer::ChangeEnv(const std::string& app_name, const EnvList& set, cons
     spec->env = apply(live_env);
     spec->image_tag = live.image_tag;
     spec->image_id = live.image_id;
+    spec->context_digest = live.context_digest;
     spec->git_commit = live.git_commit;
     return Status::OK();
   };
@@ -152,6 +155,8 @@ void Deployer::PruneImages(const std::string& app) {
       std::fprintf(stderr, "bimd: warning: cannot prune image %s: %s\n", r->image_tag.c_str(), s.message().c_str());
     keep_tags.insert(r->image_tag);  // tried once; a second release on the same tag need not retry
   }
+  // Stored build contexts follow the same rule of "recent ones only" (ContextStore's bounds).
+  if (contexts_) contexts_->Prune(app);
 }
 
 }  // namespace bim

@@ -98,7 +98,7 @@ Status LogFrom(git_repository* repo, const std::string& app, int limit, json* ou
     // other apps' commits are skipped without parsing their trees: apps/ holds one entry per app, and
     // reading it for every commit made a log over 3,000 commits of 2,000 apps take a second.
     std::string_view message = git_commit_message(commit.get());
-    if (!message.starts_with(app + " ") && !message.starts_with(app + ":")) continue;
+    if (!message.starts_with(app + " ") && !message.starts_with(app + ":") && !message.starts_with("history: ")) continue;
     if (git_commit_tree(tree.out(), commit.get()) != 0)
       return GitError("reading the tree of " + std::string(git_oid_tostr_s(&id)));
     git_oid mine, theirs;
@@ -181,6 +181,10 @@ Status DeployHistory::Open(const std::string& dir, HistoryOptions options) {
 Status DeployHistory::Backfill() {
   std::vector<App> apps;
   if (Status s = options_.store->ListApps(&apps); !s.ok()) return s.Wrap("listing apps for the deployment history");
+  // Live but not (or not as this release) in the history: releases older than the history, or a crash
+  // between going live and the commit. One commit for all of them: a commit per app would rewrite the
+  // index and the apps/ tree once per app, which at 10,000 apps takes minutes.
+  std::vector<std::string> files, names, messages;
   for (const App& app : apps) {
     if (app.live_version <= 0) continue;
     std::string content;
@@ -188,20 +192,28 @@ Status DeployHistory::Backfill() {
       json old = json::parse(content, nullptr, false);
       if (!old.is_discarded() && old.value("version", int64_t{0}) == app.live_version) continue;
     }
-    // Live but not (or not as this release) in the history: releases older than the history, or a
-    // crash between going live and the commit.
     Release live;
     EnvList env;
     if (Status s = options_.store->GetRelease(app.name, app.live_version, &live); !s.ok()) return s;
     if (Status s = options_.store->LoadReleaseEnv(live.id, &env); !s.ok()) return s;
     ordered_json record;
-    std::string file = RecordFor(live, env, &record);
-    std::string message = app.name + " " + ReleaseName(live.version) + ": recorded (" + live.kind +
-                          " that went live before the history saw it)\n";
-    bool committed = false;
-    if (Status s = CommitFile(AppPath(app.name), &file, message, &committed); !s.ok()) return s;
+    files.push_back(RecordFor(live, env, &record));
+    names.push_back(app.name);
+    messages.push_back(app.name + " " + ReleaseName(live.version) + ": recorded (" + live.kind +
+                       " that went live before the history saw it)\n");
   }
-  return Status::OK();
+  if (files.empty()) return Status::OK();
+  std::vector<std::pair<std::string, const std::string*>> changes;
+  std::string message;
+  for (size_t i = 0; i < files.size(); ++i) changes.emplace_back(AppPath(names[i]), &files[i]);
+  if (files.size() == 1) {
+    message = messages[0];
+  } else {
+    message = "history: recorded " + std::to_string(files.size()) + " live releases the history had not seen\n\n";
+    for (const auto& m : messages) message += m;
+  }
+  bool committed = false;
+  return CommitFiles(changes, message, &committed);
 }
 
 void DeployHistory::OnLive(const Release& live, const EnvList& env) {
@@ -337,18 +349,25 @@ Status DeployHistory::ReadHeadFile(const std::string& path, std::string* content
 
 Status DeployHistory::CommitFile(const std::string& path, const std::string* content, const std::string& message,
                                  bool* committed) {
+  return CommitFiles({{path, content}}, message, committed);
+}
+
+Status DeployHistory::CommitFiles(const std::vector<std::pair<std::string, const std::string*>>& files,
+                                  const std::string& message, bool* committed) {
   *committed = false;
   // The index is re-read from disk so a hand-run `git` in the directory cannot leave us a stale copy.
   Index index;
   if (git_repository_index(index.out(), repo_) != 0 || git_index_read(index.get(), 1) != 0)
     return GitError("reading the index of " + dir_);
-  const std::string full = dir_ + "/" + path;
-  if (content) {
-    if (Status s = WriteFileAtomically(full, *content, 0600); !s.ok()) return s.Wrap("writing the history file");
-    if (git_index_add_bypath(index.get(), path.c_str()) != 0) return GitError("adding " + path);
-  } else {
-    unlink(full.c_str());
-    if (git_index_remove_bypath(index.get(), path.c_str()) != 0) return GitError("removing " + path);
+  for (const auto& [path, content] : files) {
+    const std::string full = dir_ + "/" + path;
+    if (content) {
+      if (Status s = WriteFileAtomically(full, *content, 0600); !s.ok()) return s.Wrap("writing the history file");
+      if (git_index_add_bypath(index.get(), path.c_str()) != 0) return GitError("adding " + path);
+    } else {
+      unlink(full.c_str());
+      if (git_index_remove_bypath(index.get(), path.c_str()) != 0) return GitError("removing " + path);
+    }
   }
   git_oid tree_id, commit_id, parent_id;
   if (git_index_write_tree(&tree_id, index.get()) != 0 || git_index_write(index.get()) != 0)
@@ -368,7 +387,7 @@ Status DeployHistory::CommitFile(const std::string& path, const std::string* con
   const git_commit* parents[] = {parent.get()};
   if (git_commit_create(&commit_id, repo_, "HEAD", author.get(), author.get(), "UTF-8", message.c_str(), tree.get(),
                         has_parent ? 1 : 0, parents) != 0)
-    return GitError("committing " + path);
+    return GitError("committing " + (files.size() == 1 ? files[0].first : std::to_string(files.size()) + " files"));
   *committed = true;
   return Status::OK();
 }

@@ -66,8 +66,8 @@ class DeployHistory : public ReleaseObserver {
   // array of {"sha","message","summary","time_ms","change":"live"|"destroyed","release","kind",
   // "record": the file's content at that commit (null when removed)}. OK with an empty array for an
   // app the history never saw. Only commits whose message starts with the app's name (as every
-  // message bimd writes does) are examined, which keeps a log of a busy server fast; a hand-made
-  // commit is therefore not listed.
+  // message bimd writes about one app does) or with "history: " (bimd's commits about many apps at
+  // once) are examined, which keeps a log of a busy server fast; a hand-made commit is not listed.
   Status Log(const std::string& app, int limit, nlohmann::json* out);
 
   // Log on a repository opened just for this read (e.g. by an API route that has no DeployHistory).
@@ -86,6 +86,9 @@ class DeployHistory : public ReleaseObserver {
   // Sets *committed to whether anything changed. Requires mu_.
   Status CommitFile(const std::string& path, const std::string* content, const std::string& message,
                     bool* committed);
+  // The same for several files in one commit (path, content; nullopt-like nullptr removes).
+  Status CommitFiles(const std::vector<std::pair<std::string, const std::string*>>& files, const std::string& message,
+                     bool* committed);
   Status ReadHeadFile(const std::string& path, std::string* content);  // NotFound if absent
   Status Backfill();
 

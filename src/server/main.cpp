@@ -20,6 +20,7 @@
 #include "proxy/nginx_router.h"
 #include "server/api.h"
 #include "server/auth.h"
+#include "server/context_store.h"
 #include "server/deployer.h"
 #include "server/history.h"
 #include "store/store.h"
@@ -93,6 +94,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   cli.add_option("--max-upload-entries", options.max_upload_entries, "Most files a build context may hold")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  cli.add_option("--max-context-store-bytes", options.max_context_store_bytes,
+                 "Bytes of build contexts kept per app so deploys send only changed files")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   cli.add_option("--read-timeout", options.read_timeout_seconds, "Seconds a silent API client is kept before it is dropped")
       ->capture_default_str()->check(CLI::Range(1, 3600));
   CLI11_PARSE(cli, argc, argv);
@@ -147,11 +151,20 @@ int main(int argc, char** argv) {
   NginxRouter router(nginx_options, &runner);
   LocalEngine engine(&docker);
 
+  // Build contexts kept per app (<data_dir>/contexts), so a deploy sends only the files that changed.
+  ContextStoreOptions context_options;
+  context_options.root = options.data_dir + "/contexts";
+  context_options.keep_manifests = options.keep_releases + 1;
+  context_options.max_bytes_per_app = options.max_context_store_bytes;
+  ContextStore contexts(context_options);
+  if (Status s = contexts.Open(); !s.ok()) return Fail(s);
+
   DeployerDeps deps;
   deps.store = store.get();
   deps.images = &docker;
   deps.engine = &engine;
   deps.router = &router;
+  deps.contexts = &contexts;
   Deployer deployer(options, deps, instance_id);
   // The git deployment history (<data_dir>/history). Without it bimd still deploys: the database is the
   // source of truth, and the next start records whatever went live meanwhile.

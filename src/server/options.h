@@ -41,6 +41,10 @@ struct ServerOptions {
   int64_t max_upload_bytes = int64_t{1} << 30;   // 1 GiB build context
   int64_t max_upload_entries = 100000;
   int log_lines_on_failure = 20;                 // container log lines shown when a release fails
+  // Build contexts kept per app so that deploys send only changed files (ContextStore): the recent
+  // contexts of the last keep_releases releases and the next, within this many bytes per app.
+  int64_t max_context_store_bytes = int64_t{2} << 30;
+  int64_t max_manifest_bytes = int64_t{64} << 20;  // a context's file list (one line per file)
 
   // TLS for the API. Both set: serve HTTPS. bimd refuses a non-loopback `listen` without TLS unless
   // `insecure` is set (a token sent in clear text over a network is as good as published).

@@ -19,7 +19,8 @@ namespace {
 #define APP_COLUMNS "name, port, health_path, health_timeout_ms, live_version, created_at_ms, updated_at_ms"
 #define RELEASE_COLUMNS                                                                                 \
   "id, app, version, status, kind, image_tag, image_id, container_id, container_name, host_port, "    \
-  "git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, total_ms"
+  "git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, total_ms, "     \
+  "context_digest"
 #define AUDIT_COLUMNS "id, at_ms, actor, action, app, result, detail"
 
 void ReadApp(const Stmt& q, App* a) {
@@ -51,6 +52,7 @@ void ReadRelease(const Stmt& q, Release* r) {
   r->build_ms = q.Int(15);
   r->health_ms = q.Int(16);
   r->total_ms = q.Int(17);
+  r->context_digest = q.Text(18);
 }
 
 void ReadAudit(const Stmt& q, AuditEntry* e) {
@@ -190,6 +192,27 @@ Status Store::ListApps(std::vector<App>* out) {
   return s;
 }
 
+Status Store::ListAppSummaries(std::vector<AppSummary>* out) {
+  std::lock_guard<std::mutex> l(mu_);
+  out->clear();
+  // The newest release per app through the (app, version) index: one lookup per app.
+  Stmt q(db_,
+         "SELECT a.name, a.port, a.health_path, a.health_timeout_ms, a.live_version, a.created_at_ms, "
+         "a.updated_at_ms, r.version, r.status, r.created_at_ms FROM apps a LEFT JOIN releases r ON r.id = "
+         "(SELECT id FROM releases WHERE app = a.name ORDER BY version DESC LIMIT 1) ORDER BY a.name");
+  bool row;
+  Status s;
+  while ((s = q.Step(&row)).ok() && row) {
+    AppSummary& summary = out->emplace_back();
+    ReadApp(q, &summary.app);
+    summary.latest_version = q.Int(7);
+    summary.latest_status = q.Text(8);
+    summary.latest_created_at_ms = q.Int(9);
+  }
+  if (!s.ok()) out->clear();
+  return s;
+}
+
 Status Store::DeleteApp(const std::string& name) {
   std::lock_guard<std::mutex> l(mu_);
   // One statement, but the cascade touches four tables: the explicit transaction makes that plain.
@@ -222,11 +245,13 @@ Status Store::CreateRelease(Release* r) {
   Stmt q(db_,
          "INSERT INTO releases(app, version, status, kind, image_tag, image_id, container_id, container_name, "
          "host_port, git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, "
-         "total_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
+         "total_ms, context_digest) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+         "?18)");
   q.Bind(1, r->app).Bind(2, version).Bind(3, r->status).Bind(4, r->kind).Bind(5, r->image_tag);
   q.Bind(6, r->image_id).Bind(7, r->container_id).Bind(8, r->container_name).Bind(9, r->host_port);
   q.Bind(10, r->git_commit).Bind(11, r->env_digest).Bind(12, r->failure_reason).Bind(13, now);
   q.Bind(14, r->finished_at_ms).Bind(15, r->build_ms).Bind(16, r->health_ms).Bind(17, r->total_ms);
+  q.Bind(18, r->context_digest);
   if (!(s = q.Run()).ok()) return s;
   int64_t id = sqlite3_last_insert_rowid(db_);
   if (!(s = txn.Commit()).ok()) return s;
@@ -242,11 +267,11 @@ Status Store::UpdateRelease(const Release& r) {
   Stmt q(db_,
          "UPDATE releases SET status = ?2, kind = ?3, image_tag = ?4, image_id = ?5, container_id = ?6, "
          "container_name = ?7, host_port = ?8, git_commit = ?9, env_digest = ?10, failure_reason = ?11, "
-         "finished_at_ms = ?12, build_ms = ?13, health_ms = ?14, total_ms = ?15 WHERE id = ?1");
+         "finished_at_ms = ?12, build_ms = ?13, health_ms = ?14, total_ms = ?15, context_digest = ?16 WHERE id = ?1");
   q.Bind(1, r.id).Bind(2, r.status).Bind(3, r.kind).Bind(4, r.image_tag).Bind(5, r.image_id);
   q.Bind(6, r.container_id).Bind(7, r.container_name).Bind(8, r.host_port).Bind(9, r.git_commit);
   q.Bind(10, r.env_digest).Bind(11, r.failure_reason).Bind(12, r.finished_at_ms).Bind(13, r.build_ms);
-  q.Bind(14, r.health_ms).Bind(15, r.total_ms);
+  q.Bind(14, r.health_ms).Bind(15, r.total_ms).Bind(16, r.context_digest);
   if (Status s = q.Run(); !s.ok()) return s;
   if (sqlite3_changes(db_) == 0) return Status::NotFound(fmt::format("no release with id {}", r.id));
   return Status::OK();

@@ -56,12 +56,24 @@ struct Release {
   int host_port = 0;
   std::string git_commit;
   std::string env_digest;
+  // What the image was built from: ContextDigest (core/context_manifest.h) of the build context and
+  // build args; "" when unknown (a whole-tar upload, a --build local image). Rollback and env releases
+  // carry their source release's digest.
+  std::string context_digest;
   std::string failure_reason;
   int64_t created_at_ms = 0;
   int64_t finished_at_ms = 0;
   int64_t build_ms = 0;
   int64_t health_ms = 0;
   int64_t total_ms = 0;
+};
+
+// An app and its newest release (any status), as `bim apps` lists them.
+struct AppSummary {
+  App app;
+  int64_t latest_version = 0;       // 0 when the app has no release
+  std::string latest_status;
+  int64_t latest_created_at_ms = 0;
 };
 
 struct AuditEntry {
@@ -101,6 +113,9 @@ class Store {
   Status PutApp(const App& app);
   Status GetApp(const std::string& name, App* out);
   Status ListApps(std::vector<App>* out);  // sorted by name
+  // Every app with its newest release, sorted by name, in one query (its cost does not grow per app
+  // with the number of releases).
+  Status ListAppSummaries(std::vector<AppSummary>* out);
   // Deletes the app with its releases, release envs and stored env. NotFound if absent.
   Status DeleteApp(const std::string& name);
 

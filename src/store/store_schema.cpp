@@ -100,6 +100,10 @@ CREATE TABLE tokens(
   last_used_at_ms INTEGER NOT NULL DEFAULT 0
 );
 )sql",
+    // 3: what each release's image was built from, so a deploy of an unchanged context builds nothing.
+    R"sql(
+ALTER TABLE releases ADD COLUMN context_digest TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));

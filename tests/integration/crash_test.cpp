@@ -44,9 +44,14 @@ TEST_P(CrashTest, KilledMidDeployRecoversToTheLastGoodRelease) {
   server.Stop();
   server.Start({{"BIM_FAILPOINT", c.failpoint}, {"BIM_FAILPOINT_FILE", marker}});
   folder.Write(".env", "GREETING=doomed\n");
+  folder.Write("release.txt", "v2\n");  // a changed context, so v2 is built (an env change alone reuses v1's image)
   if (std::string(c.failpoint) == "upload") {
-    // A context big enough that the upload is still streaming when the failpoint freezes bimd.
-    std::ofstream(folder.path() + "/padding.bin", std::ios::binary) << std::string(8 << 20, 'x');
+    // New content big enough that the upload is still streaming when the failpoint freezes bimd: only
+    // changed files travel, and they must not compress to nothing.
+    std::string padding(8 << 20, '\0');
+    uint64_t x = 88172645463325252ull;
+    for (char& ch : padding) ch = static_cast<char>((x ^= x << 13, x ^= x >> 7, x ^= x << 17));
+    std::ofstream(folder.path() + "/padding.bin", std::ios::binary) << padding;
   }
   auto deploy = std::async(std::launch::async, [&] { return server.Bim({"deploy", folder.path()}, 120); });
   bool hit = false;

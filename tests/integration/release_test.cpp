@@ -100,6 +100,7 @@ TEST_F(ReleaseTest, OldImagesArePrunedBeyondKeepReleases) {
   AppFolder folder(app_, "GREETING=0\n");
   for (int i = 1; i <= 7; ++i) {
     folder.Write(".env", "GREETING=" + std::to_string(i) + "\n");
+    folder.Write("build.txt", std::to_string(i));  // a changed context builds a new image (env alone would reuse one)
     ASSERT_EQ(server_->Bim({"deploy", folder.path()}).exit_code, 0);
   }
   DockerClient docker;

@@ -242,11 +242,14 @@ CommandResult Bimd::Bim(const std::vector<std::string>& args, int timeout_second
                         const std::function<void(int pid)>& on_start) const {
   std::vector<std::string> argv = {BuildPath("bim")};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunProcess(argv,
-                    {{"BIM_SERVER", "http://127.0.0.1:" + std::to_string(api_port_)},
-                     {"BIM_TOKEN", token_},
-                     {"HOME", home_}},
-                    timeout_seconds, on_start);
+  return RunProcess(argv, CliEnv(), timeout_seconds, on_start);
+}
+
+std::map<std::string, std::string> Bimd::CliEnv() const {
+  return {{"BIM_SERVER", "http://127.0.0.1:" + std::to_string(api_port_)},
+          {"BIM_TOKEN", token_},
+          {"HOME", home_},
+          {"XDG_CACHE_HOME", home_ + "/.cache"}};  // the CLI's caches stay with this test's server
 }
 
 HttpResult Bimd::Get(const std::string& app, const std::string& path) const {

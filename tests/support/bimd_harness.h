@@ -74,6 +74,8 @@ class Bimd {
   // Runs `bim ARGS...` with BIM_SERVER/BIM_TOKEN for this server and HOME in the temp dir.
   CommandResult Bim(const std::vector<std::string>& args, int timeout_seconds = 300,
                     const std::function<void(int pid)>& on_start = nullptr) const;
+  // The environment Bim() gives the CLI (BIM_SERVER, BIM_TOKEN, HOME), for RunProcess with more.
+  std::map<std::string, std::string> CliEnv() const;
   // GET through this bimd's nginx for <app>.localhost.
   HttpResult Get(const std::string& app, const std::string& path = "/") const;
 

@@ -70,6 +70,16 @@ class FakeImages : public ImageBuilder {
     for (const auto& t : tags) out->push_back(ImageInfo{"sha256:" + t, {t}, {}, 0});
     return Status::OK();
   }
+  // Loading "succeeds" without reading the archive; tagging adds the tag.
+  Status LoadImage(const std::string&, std::vector<std::string>* loaded) const override {
+    loaded->clear();
+    return Status::OK();
+  }
+  Status TagImage(const std::string&, const std::string& repo, const std::string& tag) const override {
+    std::lock_guard<std::mutex> lock(mu);
+    tags.insert(repo + ":" + tag);
+    return Status::OK();
+  }
   mutable std::mutex mu;
   mutable std::set<std::string> tags;
   Status build_error;
