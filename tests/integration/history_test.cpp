@@ -87,7 +87,7 @@ TEST(HistoryIntegrationTest, EveryReleaseIsACommitAndNoSecretReachesTheRepositor
   EXPECT_EQ(record["health"]["path"], "/healthz");
   EXPECT_EQ(record["port"], 8080);
   EXPECT_EQ(record["url"], "http://" + app + ".localhost:" + std::to_string(server.http_port()) + "/");
-  EXPECT_EQ(record["image"], "bim/" + app + ":v2");
+  EXPECT_EQ(record["image"], "bim/" + app + ":v1") << "an env-only deploy reuses v1's image";
   EXPECT_EQ(record["image_id"].get<std::string>().rfind("sha256:", 0), 0u);
   EXPECT_EQ(r.err, "");
 
