@@ -27,8 +27,10 @@ cleanup() {
   [ -f "$WORK/naive/nginx.pid" ] && kill -QUIT "$(cat "$WORK/naive/nginx.pid")" 2>/dev/null || true
   docker_remove_labelled "$LABEL"
   if [ -n "$LAPTOP" ] && [ -f "$LAPTOP/dockerd.pid" ]; then
-    kill "$(cat "$LAPTOP/dockerd.pid")" 2>/dev/null || true
-    for _ in $(seq 1 100); do [ -e "/proc/$(cat "$LAPTOP/dockerd.pid")" ] || break; sleep 0.1; done
+    local pid
+    pid=$(cat "$LAPTOP/dockerd.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
     grep -o " $LAPTOP/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     rm -rf "$LAPTOP"
   fi

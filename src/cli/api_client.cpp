@@ -106,7 +106,8 @@ Status Perform(const ServerConfig& config, CURL* curl, Body* body, const char* c
 }
 
 Status JsonCall(const ServerConfig& config, const char* method, const std::string& path, json* out,
-                const std::string* request_body = nullptr, const char* content_type = "application/json") {
+                const std::string* request_body = nullptr, const char* content_type = "application/json",
+                std::string* text = nullptr) {
   GlobalInit();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   std::string url = config.url + path;
@@ -120,6 +121,11 @@ Status JsonCall(const ServerConfig& config, const char* method, const std::strin
   Body body;
   Status s = Perform(config, curl.get(), &body, request_body != nullptr ? content_type : nullptr);
   if (!s.ok()) return s;
+  if (text) {
+    if (!json::accept(body.data)) return Status::Internal("bimd sent a response that is not JSON");
+    *text = std::move(body.data);
+    return Status::OK();
+  }
   *out = json::parse(body.data, nullptr, false);
   if (out->is_discarded()) return Status::Internal("bimd sent a response that is not JSON");
   return Status::OK();
@@ -138,6 +144,9 @@ void InterruptTransfersOnCtrlC() {
 }
 
 Status ApiClient::Get(const std::string& path, json* out) const { return JsonCall(config_, "GET", path, out); }
+Status ApiClient::GetText(const std::string& path, std::string* out) const {
+  return JsonCall(config_, "GET", path, nullptr, nullptr, "application/json", out);
+}
 Status ApiClient::Delete(const std::string& path, json* out) const { return JsonCall(config_, "DELETE", path, out); }
 Status ApiClient::Post(const std::string& path, const json& body, json* out) const {
   std::string text = body.dump();

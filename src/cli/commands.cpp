@@ -50,9 +50,21 @@ int RunApps(const Output& out) {
   ServerConfig server;
   Status s = LoadCredentials(&server);
   if (!s.ok()) return out.Fail(s);
+  if (out.json()) {
+    // bimd's answer passed on as it came, plus "ok": at 10,000 apps parsing and re-printing the list
+    // would be most of the command's time.
+    std::string text;
+    if (!(s = ApiClient(server).GetText("/v1/apps", &text)).ok()) return out.Fail(s);
+    size_t brace = text.find('{');
+    if (brace == std::string::npos) return out.Fail(Status::Internal("bimd sent an app list that is not an object"));
+    size_t next = text.find_first_not_of(" \t\r\n", brace + 1);
+    bool empty = next != std::string::npos && text[next] == '}';
+    std::fputs(empty ? "{\"ok\":true" : "{\"ok\":true,", stdout);
+    std::fwrite(text.data() + brace + 1, 1, text.size() - brace - 1, stdout);
+    return exit_code::kOk;
+  }
   json body;
   if (!(s = ApiClient(server).Get("/v1/apps", &body)).ok()) return out.Fail(s);
-  out.Json(json{{"ok", true}, {"apps", body["apps"]}});
   if (body["apps"].empty()) {
     out.Text("No apps yet. Deploy one with `bim deploy` in its folder.\n");
     return exit_code::kOk;

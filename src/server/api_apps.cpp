@@ -9,6 +9,32 @@ namespace bim {
 
 using nlohmann::json;
 
+namespace {
+
+// Appends ,"key":"value" (no comma when `first`) with the value escaped as a JSON string.
+void AppendJsonField(std::string* out, const char* key, std::string_view value, bool first = false) {
+  static const char kHex[] = "0123456789abcdef";
+  if (!first) *out += ',';
+  *out += '"';
+  *out += key;
+  *out += "\":\"";
+  for (unsigned char c : value) {
+    if (c == '"' || c == '\\') {
+      *out += '\\';
+      *out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      *out += "\\u00";
+      *out += kHex[c >> 4];
+      *out += kHex[c & 15];
+    } else {
+      *out += static_cast<char>(c);
+    }
+  }
+  *out += '"';
+}
+
+}  // namespace
+
 void RegisterAppRoutes(ApiContext& ctx) {
   httplib::Server& http = ctx.http;
   Deployer& deployer = ctx.deployer;
@@ -30,23 +56,35 @@ void RegisterAppRoutes(ApiContext& ctx) {
     std::vector<AppSummary> apps;
     Status s = store.ListAppSummaries(&apps);
     if (!s.ok()) return SendError(res, s);
-    json list = json::array();
+    // Written by hand rather than as a JSON document: at 10,000 apps a document is ~20 MB of small
+    // allocations per request (which the allocator then keeps per thread) and most of the request's time.
+    std::string body = "{\"apps\":[";
+    body.reserve(apps.size() * 160 + 16);
+    bool first = true;
     for (const auto& summary : apps) {
       const App& app = summary.app;
-      if (!who.CanAccess(app.name).ok()) continue;
-      json j{{"app", app.name}, {"url", deployer.AppUrl(app.name)}, {"live", nullptr}, {"status", "not deployed"}};
+      if (!who.IsAdmin() && who.app_scope != app.name) continue;  // a scoped token sees its app only
+      body += first ? "{" : ",{";
+      first = false;
+      AppendJsonField(&body, "app", app.name, true);
+      AppendJsonField(&body, "url", deployer.AppUrl(app.name));
       if (app.live_version > 0) {
-        j["live"] = ReleaseName(app.live_version);
-        j["status"] = "live";
+        AppendJsonField(&body, "live", ReleaseName(app.live_version));
+        AppendJsonField(&body, "status", "live");
+      } else {
+        body += ",\"live\":null";
+        AppendJsonField(&body, "status", "not deployed");
       }
       if (summary.latest_version > 0) {
-        j["latest"] = ReleaseName(summary.latest_version);
-        j["latest_status"] = summary.latest_status;
-        j["updated_at_ms"] = summary.latest_created_at_ms;
+        AppendJsonField(&body, "latest", ReleaseName(summary.latest_version));
+        AppendJsonField(&body, "latest_status", summary.latest_status);
+        body += ",\"updated_at_ms\":" + std::to_string(summary.latest_created_at_ms);
       }
-      list.push_back(std::move(j));
+      body += '}';
     }
-    SendJson(res, json{{"apps", list}});
+    body += "]}\n";
+    res.status = 200;
+    res.set_content(std::move(body), "application/json");
   }));
 
   http.Get(R"(/v1/apps/([^/]+))", ctx.ForApp([&](const httplib::Request&, httplib::Response& res, const Principal&,
