@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Upload, build and scale benchmark (issue 10): prints figures, asserts nothing.
-#   - warm redeploy: `bim deploy` of a changed .env (new container, cached image) vs the naive
+# Upload, build and scale benchmark (issue 10): prints figures side by side with a baseline, asserts nothing.
+#   - warm redeploy: `bim deploy` of a changed .env (new container, reused image) vs the naive
 #     `docker stop && docker rm && docker run && nginx -s reload` swap of the same image
 #   - unchanged redeploy: `bim deploy` when nothing changed
-#   - a 50 MB folder: first deploy, then one changed 1 KB file (bytes sent and seconds), beside the
-#     whole-folder upload the older wire format would send
+#   - a 50 MB folder: first deploy, one changed 1 KB file, unchanged (bytes sent and seconds), each beside
+#     the same deploy in the older wire format (the whole folder as one gzip tar, built on the server:
+#     what bim sent before issue 10)
 #   - --build local (a throwaway dockerd stands in for the developer's machine): first deploy, then one
-#     changed file (bytes of image layers sent)
-#   - bimd with 10,000 apps registered (BENCH_APPS): start time, RSS, `bim apps` and `bim status` latency
+#     changed file (bytes of image layers sent), beside the whole image (`docker save | gzip`)
+#   - bimd with 10,000 apps registered (BENCH_APPS): start time, RSS, `bim apps` and `bim status` latency,
+#     beside the same bimd with 2 apps and the targets (<= 100 MiB, < 200 ms)
 # Loopback only; bounded; cleans up everything it starts.
 # Usage: bench/upload_bench.sh [BUILD_DIR]    (make bench)
 set -euo pipefail
@@ -50,6 +52,18 @@ deploy() {
   out=$("$BUILD/bim" deploy "$dir" --json "$@" 2>/dev/null) || { echo "deploy of $dir failed: $out" >&2; return 1; }
   echo "$(( $(now_ms) - t0 )) $(echo "$out" | json_num sent_bytes)"
 }
+# The baseline for uploads: the older wire format, the whole folder as one gzip tar (no .env) built on
+# the server; prints "<ms> <bytes sent>".
+whole_deploy() {
+  local dir=$1 app=$2 t0 out meta
+  t0=$(now_ms)
+  (cd "$dir" && find . -mindepth 1 ! -name .env -printf '%P\n' | sort | tar -cf - --no-recursion -T -) | gzip -1 >"$WORK/whole.tar.gz"
+  meta=$(printf '{"app":"%s","port":8080,"health":{"path":"/healthz","timeout_ms":30000}}' "$app")
+  out=$(curl -sS --noproxy '*' -H "Authorization: Bearer $BIM_TOKEN" -F "meta=$meta;type=application/json" \
+          -F "context=@$WORK/whole.tar.gz;filename=context.tar" "$BIM_SERVER/v1/apps/$app/deploy")
+  echo "$out" | grep '"event": *"result"' | grep -q '"ok": *true' || { echo "whole-tar deploy of $dir failed: $out" >&2; return 1; }
+  echo "$(( $(now_ms) - t0 )) $(stat -c %s "$WORK/whole.tar.gz")"
+}
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 bimd_start "$WORK" "$BUILD" "$ROOT"
@@ -65,6 +79,10 @@ warm=$(for i in $(seq 1 "$RUNS"); do echo "GREETING=warm-$i" >"$WORK/app/.env"; 
 unchanged_runs=$(for _ in $(seq 1 "$RUNS"); do deploy "$WORK/app"; done)
 unchanged=$(echo "$unchanged_runs" | cut -d' ' -f1 | median)
 unchanged_bytes=$(echo "$unchanged_runs" | cut -d' ' -f2 | median)
+whole_deploy "$WORK/app" "$APP-whole-small" >/dev/null
+whole_unchanged_runs=$(for _ in $(seq 1 3); do whole_deploy "$WORK/app" "$APP-whole-small"; done)
+whole_unchanged=$(echo "$whole_unchanged_runs" | cut -d' ' -f1 | median)
+whole_unchanged_bytes=$(echo "$whole_unchanged_runs" | cut -d' ' -f2 | median)
 
 IMAGE=$("$BUILD/bim" status "$APP" --json | sed -n 's/.*"image": "\([^"]*\)".*/\1/p' | head -n 1)
 mkdir -p "$WORK/naive/logs"
@@ -98,12 +116,17 @@ for i in $(seq -w 1 50); do head -c 1048576 /dev/urandom >"$BIG/data/blob-$i.bin
 head -c 1024 /dev/urandom >"$BIG/data/settings.bin"
 printf 'FROM scratch\nCOPY hello-server /hello-server\nCOPY data /data\nCMD ["/hello-server"]\n' >"$BIG/Dockerfile"
 printf 'app = "%s-big"\nport = 8080\n[health]\npath = "/healthz"\ntimeout = "30s"\n' "$APP" >"$BIG/bim.toml"
-whole=$(tar -C "$BIG" -cf - . | gzip -1 | wc -c)
 read -r big_first_ms big_first_bytes <<<"$(deploy "$BIG")"
 big_change=$(for _ in $(seq 1 3); do head -c 1024 /dev/urandom >"$BIG/data/settings.bin"; deploy "$BIG"; done)
 big_change_ms=$(echo "$big_change" | cut -d' ' -f1 | median)
 big_change_bytes=$(echo "$big_change" | cut -d' ' -f2 | median)
 read -r big_same_ms big_same_bytes <<<"$(deploy "$BIG")"
+# The same three deploys in the older wire format, on an app of their own.
+read -r whole_first_ms whole_first_bytes <<<"$(whole_deploy "$BIG" "$APP-whole")"
+whole_change=$(for _ in $(seq 1 3); do head -c 1024 /dev/urandom >"$BIG/data/settings.bin"; whole_deploy "$BIG" "$APP-whole"; done)
+whole_change_ms=$(echo "$whole_change" | cut -d' ' -f1 | median)
+whole_change_bytes=$(echo "$whole_change" | cut -d' ' -f2 | median)
+read -r whole_same_ms whole_same_bytes <<<"$(whole_deploy "$BIG" "$APP-whole")"
 
 # --- --build local, with a throwaway dockerd as the developer's machine -------------------------
 LAPTOP=$(mktemp -d /tmp/bimdk-XXXXXX)
@@ -123,9 +146,22 @@ read -r local_first_ms local_first_bytes <<<"$(DOCKER_HOST="unix://$LAPTOP/docke
 local_change=$(for i in $(seq 2 4); do echo "$i" >"$LOCAL/version.txt"; DOCKER_HOST="unix://$LAPTOP/docker.sock" deploy "$LOCAL" --build local; done)
 local_change_ms=$(echo "$local_change" | cut -d' ' -f1 | median)
 local_change_bytes=$(echo "$local_change" | cut -d' ' -f2 | median)
+local_image_bytes=$(docker -H "unix://$LAPTOP/docker.sock" save "bim-local/$APP-local:latest" | gzip -1 | wc -c)
+
+row() { printf '  %-44s %-30s %s\n' "$@"; }
+echo "bim upload/build/scale benchmark ($(nproc) cores, $(date -u +%Y-%m-%d))"
+row "" "bim" "baseline"
+row "warm redeploy, .env change (median of $RUNS)" "${warm} ms" "${naive} ms naive stop/rm/run/reload (no health check)"
+row "unchanged redeploy (median of $RUNS)" "${unchanged} ms, $(human "$unchanged_bytes") sent" "${whole_unchanged} ms, $(human "$whole_unchanged_bytes") sent (whole tar, med 3)"
+row "50 MB folder, first deploy" "${big_first_ms} ms, $(human "$big_first_bytes") sent" "${whole_first_ms} ms, $(human "$whole_first_bytes") sent (whole tar)"
+row "50 MB folder, one 1 KB file changed (med 3)" "${big_change_ms} ms, $(human "$big_change_bytes") sent" "${whole_change_ms} ms, $(human "$whole_change_bytes") sent (whole tar)"
+row "50 MB folder, unchanged" "${big_same_ms} ms, $(human "$big_same_bytes") sent" "${whole_same_ms} ms, $(human "$whole_same_bytes") sent (whole tar)"
+row "--build local, first deploy" "${local_first_ms} ms, $(human "$local_first_bytes") of layers" "$(human "$local_image_bytes") whole image (docker save | gzip)"
+row "--build local, one file changed (med 3)" "${local_change_ms} ms, $(human "$local_change_bytes") of layers" "$(human "$local_image_bytes") whole image (docker save | gzip)"
 
 # --- bimd with many apps registered -------------------------------------------------------------
 rss_before=$(rss_kb "$BIMD_PID")
+few=$("$BUILD/bim" apps --json | grep -o '"app":' | wc -l)
 apps_small=$(for _ in $(seq 1 "$RUNS"); do t0=$(now_ms); "$BUILD/bim" apps --json >/dev/null; echo $(( $(now_ms) - t0 )); done | median)
 kill "$BIMD_PID"; wait "$BIMD_PID" 2>/dev/null || true
 "$BUILD/bim-bench-seed" "$WORK/data" "$APPS" "$APP-many" "$APP" >/dev/null
@@ -134,8 +170,17 @@ t0=$(now_ms)
 "$BUILD/bimd" --data-dir "$WORK/data" --listen "127.0.0.1:$API_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
   --domain localhost --templates "$ROOT/templates/nginx" ${BIMD_FLAGS:-} >>"$WORK/bimd.log" 2>&1 &
 BIMD_PID=$!
-for _ in $(seq 1 1200); do curl -fsS "http://127.0.0.1:$API_PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+up=""
+for _ in $(seq 1 3000); do
+  curl -fsS "http://127.0.0.1:$API_PORT/healthz" >/dev/null 2>&1 && { up=1; break; }
+  kill -0 "$BIMD_PID" 2>/dev/null || break
+  sleep 0.1
+done
 start_ms=$(( $(now_ms) - t0 ))
+if [ -z "$up" ]; then
+  row "bimd with $APPS more apps" "did not start in ${start_ms} ms: $(tail -n 1 "$WORK/bimd.log")" ""
+  exit 1
+fi
 rss_idle=$(rss_kb "$BIMD_PID")
 some=$(printf '%s-many-%05d' "$APP" $(( APPS / 2 )))
 apps_cli=$(for _ in $(seq 1 "$RUNS"); do t0=$(now_ms); "$BUILD/bim" apps --json >/dev/null; echo $(( $(now_ms) - t0 )); done | median)
@@ -144,18 +189,7 @@ status_cli=$(for _ in $(seq 1 "$RUNS"); do t0=$(now_ms); "$BUILD/bim" status "$s
 listed=$("$BUILD/bim" apps --json | grep -o '"app":' | wc -l)
 rss_after=$(rss_kb "$BIMD_PID")
 
-cat <<REPORT
-bim upload/build/scale benchmark ($(nproc) cores, $(date -u +%Y-%m-%d))
-                                              bim                      baseline
-  warm redeploy (.env change, median of $RUNS):   ${warm} ms                 naive stop/rm/run/reload: ${naive} ms (no health check)
-  unchanged redeploy (median of $RUNS):           ${unchanged} ms, $(human "$unchanged_bytes") sent
-  50 MB folder, first deploy:                 ${big_first_ms} ms, $(human "$big_first_bytes") sent   whole folder (older format): $(human "$whole") every deploy
-  50 MB folder, one 1 KB file changed (med 3):${big_change_ms} ms, $(human "$big_change_bytes") sent
-  50 MB folder, unchanged:                    ${big_same_ms} ms, $(human "$big_same_bytes") sent
-  --build local, first deploy:                ${local_first_ms} ms, $(human "$local_first_bytes") of layers sent
-  --build local, one file changed (med 3):    ${local_change_ms} ms, $(human "$local_change_bytes") of layers sent
-  bimd RSS, 2 apps:                           $(( rss_before / 1024 )) MiB
-  bimd with $listed apps: start ${start_ms} ms, RSS $(( rss_idle / 1024 )) MiB idle, $(( rss_after / 1024 )) MiB after the calls below
-  bim apps --json, $listed apps (median):     ${apps_cli} ms CLI end to end, ${apps_api} ms API      (2 apps: ${apps_small} ms)
-  bim status one app, $listed apps (median):  ${status_cli} ms
-REPORT
+row "bimd start, $listed apps" "${start_ms} ms" ""
+row "bimd RSS, $listed apps (idle / after calls)" "$(( rss_idle / 1024 )) / $(( rss_after / 1024 )) MiB" "$(( rss_before / 1024 )) MiB with $few apps; target <= 100 MiB"
+row "bim apps --json, $listed apps (median)" "${apps_cli} ms CLI, ${apps_api} ms API" "${apps_small} ms with $few apps; target < 200 ms"
+row "bim status one app, $listed apps (median)" "${status_cli} ms" "target < 200 ms"
