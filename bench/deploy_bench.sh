@@ -18,7 +18,7 @@ LABEL="im.backend.bim.bench=$APP"
 export HOME="$WORK/home"; mkdir -p "$HOME"
 
 cleanup() {
-  [ -f "$WORK/naive/nginx.pid" ] && kill -QUIT "$(cat "$WORK/naive/nginx.pid")" 2>/dev/null || true
+  naive_nginx_stop "$WORK/naive"
   docker_remove_labelled "$LABEL"
   bimd_cleanup
 }
@@ -65,19 +65,7 @@ wait "$HEY_PID" || true
 # The naive way: one container on a fixed port behind a plain nginx; stop the old, run the new, reload.
 # The live release's image (older tags may have been pruned by now).
 IMAGE=$("$BUILD/bim" status "$APP" --json | sed -n 's/.*"image": "\([^"]*\)".*/\1/p' | head -n 1)
-mkdir -p "$WORK/naive/logs"
-cat >"$WORK/naive/nginx.conf" <<NGINX
-pid $WORK/naive/nginx.pid;
-error_log $WORK/naive/logs/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path $WORK/naive/tmp; proxy_temp_path $WORK/naive/tmp;
-  fastcgi_temp_path $WORK/naive/tmp; uwsgi_temp_path $WORK/naive/tmp; scgi_temp_path $WORK/naive/tmp;
-  server { listen 127.0.0.1:$NAIVE_HTTP; location / { proxy_pass http://127.0.0.1:$NAIVE_APP; } }
-}
-NGINX
-nginx -p "$WORK/naive/" -c "$WORK/naive/nginx.conf" -e "$WORK/naive/logs/error.log"
+naive_nginx_start "$WORK/naive" "$NAIVE_HTTP" "$NAIVE_APP"
 # --pull never: there is no registry, and a bench must not try to reach one.
 naive_run() { docker run -d --pull never --name "naive-$APP-$1" -l "$LABEL" -e "GREETING=v$1" -p "127.0.0.1:$NAIVE_APP:8080" "$IMAGE" >/dev/null; }
 naive_run 0
@@ -88,7 +76,7 @@ prev=0
 for i in $(seq 1 "$SWAPS"); do
   docker stop -t 1 "naive-$APP-$prev" >/dev/null && docker rm "naive-$APP-$prev" >/dev/null
   naive_run "$i"
-  nginx -p "$WORK/naive/" -c "$WORK/naive/nginx.conf" -e "$WORK/naive/logs/error.log" -s reload
+  naive_nginx_reload "$WORK/naive"
   prev=$i
   sleep 0.5
 done

@@ -26,7 +26,7 @@ export HOME="$WORK/home" XDG_CACHE_HOME="$WORK/home/.cache"; mkdir -p "$HOME"
 LAPTOP=""  # the throwaway dockerd's directory (and LAPTOP_NS its network namespace)
 
 cleanup() {
-  [ -f "$WORK/naive/nginx.pid" ] && kill -QUIT "$(cat "$WORK/naive/nginx.pid")" 2>/dev/null || true
+  naive_nginx_stop "$WORK/naive"
   docker_remove_labelled "$LABEL"
   if [ -n "$LAPTOP" ] && [ -f "$LAPTOP/dockerd.pid" ]; then
     local pid
@@ -85,26 +85,14 @@ whole_unchanged=$(echo "$whole_unchanged_runs" | cut -d' ' -f1 | median)
 whole_unchanged_bytes=$(echo "$whole_unchanged_runs" | cut -d' ' -f2 | median)
 
 IMAGE=$("$BUILD/bim" status "$APP" --json | sed -n 's/.*"image": "\([^"]*\)".*/\1/p' | head -n 1)
-mkdir -p "$WORK/naive/logs"
-cat >"$WORK/naive/nginx.conf" <<NGINX
-pid $WORK/naive/nginx.pid;
-error_log $WORK/naive/logs/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path $WORK/naive/tmp; proxy_temp_path $WORK/naive/tmp;
-  fastcgi_temp_path $WORK/naive/tmp; uwsgi_temp_path $WORK/naive/tmp; scgi_temp_path $WORK/naive/tmp;
-  server { listen 127.0.0.1:$NAIVE_HTTP; location / { proxy_pass http://127.0.0.1:$NAIVE_APP; } }
-}
-NGINX
-nginx -p "$WORK/naive/" -c "$WORK/naive/nginx.conf" -e "$WORK/naive/logs/error.log"
+naive_nginx_start "$WORK/naive" "$NAIVE_HTTP" "$NAIVE_APP"
 naive_run() { docker run -d --pull never --name "naive-$APP-$1" -l "$LABEL" -e "GREETING=v$1" -p "127.0.0.1:$NAIVE_APP:8080" "$IMAGE" >/dev/null; }
 naive_run 0
 naive=$(for i in $(seq 1 "$RUNS"); do
   t0=$(now_ms)
   docker stop -t 1 "naive-$APP-$((i - 1))" >/dev/null && docker rm "naive-$APP-$((i - 1))" >/dev/null
   naive_run "$i"
-  nginx -p "$WORK/naive/" -c "$WORK/naive/nginx.conf" -e "$WORK/naive/logs/error.log" -s reload
+  naive_nginx_reload "$WORK/naive"
   echo $(( $(now_ms) - t0 ))
 done | median)
 

@@ -6,6 +6,10 @@
 #   bimd_cleanup                 stops bimd and its nginx, removes every container and image with the
 #                                instance's label (through the Engine API), deletes WORK.
 #   free_port                    prints a loopback port nothing listens on.
+#   naive_nginx_start DIR PORT UPSTREAM_PORT
+#                                the benches' baseline: a plain nginx (config, pid and logs in DIR)
+#                                listening on 127.0.0.1:PORT and proxying to 127.0.0.1:UPSTREAM_PORT;
+#                                `naive_nginx_reload DIR` reloads it, `naive_nginx_stop DIR` stops it.
 
 # Below the kernel's ephemeral range (32768+), so no outgoing connection takes it before it is bound.
 free_port() {
@@ -15,6 +19,25 @@ free_port() {
     (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
 }
+
+naive_nginx_start() {
+  local dir=$1
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<NGINX
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp;
+  fastcgi_temp_path $dir/tmp; uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+  server { listen 127.0.0.1:$2; location / { proxy_pass http://127.0.0.1:$3; } }
+}
+NGINX
+  nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/logs/error.log"
+}
+naive_nginx_reload() { nginx -p "$1/" -c "$1/nginx.conf" -e "$1/logs/error.log" -s reload; }
+naive_nginx_stop() { [ -f "$1/nginx.pid" ] && kill -QUIT "$(cat "$1/nginx.pid")" 2>/dev/null || true; }
 
 bimd_start() {
   BIMD_WORK=$1
