@@ -4,47 +4,12 @@
 #include <archive_entry.h>
 
 #include <memory>
-#include <sstream>
 #include <vector>
 
+#include "core/context_tree.h"
+#include "core/terminal_text.h"
+
 namespace bim {
-
-namespace {
-
-bool HasBadBytes(const std::string& s) {
-  for (unsigned char c : s)
-    if (c < 0x20 || c == 0x7f) return true;
-  return false;
-}
-
-std::string Clean(const char* p) {
-  std::string s = p ? p : "";
-  while (s.starts_with("./")) s.erase(0, 2);
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
-}  // namespace
-
-bool StaysInside(const std::string& base_dir, const std::string& rel) {
-  if (rel.empty() || rel[0] == '/') return false;
-  std::vector<std::string> parts;
-  auto push = [&parts](const std::string& path) {
-    std::stringstream ss(path);
-    std::string part;
-    while (std::getline(ss, part, '/')) {
-      if (part.empty() || part == ".") continue;
-      if (part == "..") {
-        if (parts.empty()) return false;
-        parts.pop_back();
-      } else {
-        parts.push_back(part);
-      }
-    }
-    return true;
-  };
-  return push(base_dir) && push(rel);
-}
 
 namespace {
 
@@ -81,11 +46,36 @@ Status CheckBuildContext(const void* data, size_t size, const ContextLimits& lim
   return CheckOpened(a.get(), limits, dockerfile);
 }
 
+Status ReadContextFile(const std::string& path, const std::string& name, size_t max_bytes, std::string* out) {
+  out->clear();
+  ArchivePtr a = NewReader();
+  if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK)
+    return Status::InvalidArgument("build context is not a readable tar: " + ErrorOf(a.get()));
+  archive_entry* entry = nullptr;
+  for (int rc; (rc = archive_read_next_header(a.get(), &entry)) != ARCHIVE_EOF;) {
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
+      return Status::InvalidArgument("build context tar is corrupt or truncated: " + ErrorOf(a.get()));
+    if (archive_entry_filetype(entry) != AE_IFREG || archive_entry_hardlink(entry) ||
+        ContextTree::Normalize(archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "") != name)
+      continue;
+    char buf[65536];
+    for (la_ssize_t n; (n = archive_read_data(a.get(), buf, sizeof buf)) != 0;) {
+      if (n < 0) return Status::InvalidArgument("build context tar is corrupt or truncated: " + ErrorOf(a.get()));
+      if (out->size() + static_cast<size_t>(n) > max_bytes)
+        return Status::TooLarge(name + " is larger than " + std::to_string(max_bytes) + " bytes");
+      out->append(buf, static_cast<size_t>(n));
+    }
+    return Status::OK();
+  }
+  return Status::NotFound("the build context has no " + name);
+}
+
 namespace {
 
 Status CheckOpened(archive* a, const ContextLimits& limits, const std::string& dockerfile) {
   int64_t entries = 0, bytes = 0;
   bool saw_dockerfile = false;
+  ContextTree tree;
   archive_entry* entry = nullptr;
   for (;;) {
     int rc = archive_read_next_header(a, &entry);
@@ -96,32 +86,29 @@ Status CheckOpened(archive* a, const ContextLimits& limits, const std::string& d
       return Status::TooLarge("build context has more than " + std::to_string(limits.max_entries) +
                               " files (add build outputs and dependencies to .dockerignore)");
     const char* raw = archive_entry_pathname(entry);
-    std::string name = Clean(raw);
-    if (name.empty() || HasBadBytes(name))
-      return Status::InvalidArgument("build context entry has an empty or unprintable name");
-    if (name[0] == '/' || !StaysInside("", name))
-      return Status::InvalidArgument("build context entry \"" + name + "\" points outside the context");
+    std::string name = raw ? raw : "";
     mode_t type = archive_entry_filetype(entry);
-    std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
+    Status s;
     if (const char* hard = archive_entry_hardlink(entry)) {
-      std::string target = Clean(hard);
-      if (!StaysInside("", target))
-        return Status::InvalidArgument("build context hardlink \"" + name + "\" points outside the context");
+      s = tree.Add(name, ContextTree::Type::kHardlink, hard);
     } else if (type == AE_IFLNK) {
       const char* target = archive_entry_symlink(entry);
-      if (!target || !StaysInside(dir, target))
-        return Status::InvalidArgument("build context symlink \"" + name + "\" points outside the context");
-    } else if (type != AE_IFREG && type != AE_IFDIR) {
-      return Status::InvalidArgument("build context entry \"" + name +
+      s = tree.Add(name, ContextTree::Type::kSymlink, target ? target : "");
+    } else if (type == AE_IFREG || type == AE_IFDIR) {
+      s = tree.Add(name, type == AE_IFREG ? ContextTree::Type::kFile : ContextTree::Type::kDirectory);
+    } else {
+      return Status::InvalidArgument("build context entry \"" + EscapeTerminalText(ContextTree::Normalize(name)) +
                                      "\" is a device, socket or fifo (only files, directories and links)");
     }
+    if (!s.ok()) return s;
     // A hostile header can claim any size, negative or near INT64_MAX: compare without overflowing.
     int64_t size = archive_entry_size(entry) > 0 ? archive_entry_size(entry) : 0;
     bytes = size > limits.max_unpacked_bytes - bytes ? limits.max_unpacked_bytes + 1 : bytes + size;
     if (bytes > limits.max_unpacked_bytes)
       return Status::TooLarge("build context unpacks to more than " + std::to_string(limits.max_unpacked_bytes) +
                               " bytes (add large files to .dockerignore)");
-    if (name == dockerfile && type == AE_IFREG) saw_dockerfile = true;
+    if (ContextTree::Normalize(name) == dockerfile && type == AE_IFREG && !archive_entry_hardlink(entry))
+      saw_dockerfile = true;
     // Read (and discard) the data so a truncated stream is detected here, not inside Docker.
     la_ssize_t n;
     char buf[65536];
@@ -130,6 +117,7 @@ Status CheckOpened(archive* a, const ContextLimits& limits, const std::string& d
     if (n < 0)
       return Status::InvalidArgument("build context tar is corrupt or truncated: " + ErrorOf(a));
   }
+  if (Status s = tree.Finish(); !s.ok()) return s;
   if (!saw_dockerfile)
     return Status::InvalidArgument("the app folder has no " + dockerfile +
                                    " (write one, or run `bim init` to generate it)");

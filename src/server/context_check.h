@@ -16,17 +16,18 @@ struct ContextLimits {
 };
 
 // Reads the tar (plain or gzip) at `path` and returns OK only if every entry is a regular file,
-// directory or symlink with a relative path free of "..", NUL and control characters, every symlink
-// and hardlink target stays inside the context, and the limits hold. Otherwise InvalidArgument naming
-// the first offending entry, TooLarge for a limit, or InvalidArgument for a corrupt/truncated stream.
-// Also requires a Dockerfile at the top level named `dockerfile`.
+// directory, symlink or hardlink that keeps ContextTree's rules (no entry can resolve outside the
+// context: no "..", absolute names, entries beneath symlinks, escaping symlink chains or hardlinks;
+// no .env* files) and the limits hold. Otherwise InvalidArgument naming the first offending entry,
+// TooLarge for a limit, or InvalidArgument for a corrupt/truncated stream. Also requires a
+// Dockerfile at the top level named `dockerfile`.
 Status CheckBuildContext(const std::string& path, const ContextLimits& limits, const std::string& dockerfile);
 // The same checks on a tar held in memory (used by the fuzzer and tests).
 Status CheckBuildContext(const void* data, size_t size, const ContextLimits& limits, const std::string& dockerfile);
 
-// True if `rel` is a relative path whose normalised form stays inside its root (no leading '/',
-// no component ".." that climbs above the root). Resolves `rel` against `base_dir` (a directory
-// inside the root, "" for the root).
-bool StaysInside(const std::string& base_dir, const std::string& rel);
+// Reads the regular file `name` (e.g. "Dockerfile") of the context tar at `path` into *out. NotFound
+// if the tar has no such file, TooLarge if it is longer than `max_bytes`, InvalidArgument for a tar
+// that does not read.
+Status ReadContextFile(const std::string& path, const std::string& name, size_t max_bytes, std::string* out);
 
 }  // namespace bim
