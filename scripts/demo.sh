@@ -65,6 +65,9 @@ stop() {
     kill -QUIT "$nginx"
     for _ in $(seq 1 50); do kill -0 "$nginx" 2>/dev/null || break; sleep 0.1; done
   fi
+  # What bimd put on the host besides its data dir (networks, firewall rules) goes too.
+  for _ in $(seq 1 50); do [ -z "$(bimd_pid)" ] && break; sleep 0.1; done
+  if [ -d "$DATA" ]; then "$BIMD" --data-dir "$DATA" --templates "$ROOT/templates/nginx" --teardown >/dev/null 2>&1 || true; fi
   rm -f "$ROOT/examples/hello/hello-server"
   echo "demo: stopped bimd and its nginx (state kept in $DATA; delete it to start over)"
 }

@@ -7,6 +7,7 @@
 
 #include "base/file_util.h"
 
+#if BIM_FAILPOINTS
 namespace bim {
 
 void Failpoint(const char* name) {
@@ -19,3 +20,4 @@ void Failpoint(const char* name) {
 }
 
 }  // namespace bim
+#endif  // BIM_FAILPOINTS

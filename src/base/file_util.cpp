@@ -19,8 +19,13 @@ Status WriteFileAtomically(const std::string& path, const std::string& contents,
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  std::string tmp = dir + "/." + name + ".tmp-" + std::to_string(getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  unsigned random = 0;
+  if (int r = open("/dev/urandom", O_RDONLY | O_CLOEXEC); r >= 0) {
+    if (read(r, &random, sizeof random) != sizeof random) random = 0;
+    close(r);
+  }
+  std::string tmp = dir + "/." + name + ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(random);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return Status::Internal("cannot write " + tmp + ": " + Errno());
   size_t off = 0;
   while (off < contents.size()) {
@@ -98,6 +103,30 @@ void RemoveTempFiles(const std::string& dir) {
       unlink((dir + "/" + name).c_str());
   }
   closedir(d);
+}
+
+Status RestrictTree(const std::string& dir) {
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0) return Status::Internal("cannot read " + dir + ": " + Errno());
+  if (S_ISLNK(st.st_mode)) return Status::OK();
+  bool is_dir = S_ISDIR(st.st_mode);
+  mode_t want = is_dir ? 0700 : 0600;
+  // Sockets too: nginx makes its unix sockets 0666 whatever the umask.
+  if ((is_dir || S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode)) && (st.st_mode & 07777) != want &&
+      chmod(dir.c_str(), want) != 0)
+    return Status::Internal("cannot make " + dir + " private (chmod): " + Errno());
+  if (!is_dir) return Status::OK();
+  DIR* d = opendir(dir.c_str());
+  if (!d) return Status::Internal("cannot read directory " + dir + ": " + Errno());
+  Status result;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    Status s = RestrictTree(dir + "/" + name);
+    if (!s.ok() && result.ok()) result = s;
+  }
+  closedir(d);
+  return result;
 }
 
 long long NowMillis() {

@@ -1,4 +1,4 @@
-// The read-mostly commands: login, apps, status, releases, logs, destroy.
+// The read-mostly commands: login, apps, status, releases, logs, destroy, cancel.
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/credentials.h"
 #include "core/deploy_plan.h"
+#include "core/terminal_text.h"
 #include "core/validate.h"
 
 namespace bim {
@@ -148,7 +149,7 @@ int RunLogs(const Output& out, const std::string& app, int tail, bool follow) {
       } else if (out.json()) {
         lines.push_back(line);
       } else {
-        std::cout << line << "\n" << std::flush;
+        std::cout << EscapeTerminalText(line) << "\n" << std::flush;
       }
     } else if (e.value("event", "") == "result") {
       result = e;
@@ -180,6 +181,21 @@ int RunDestroy(const Output& out, const std::string& app, bool yes) {
   out.Json(body);
   out.Text("Destroyed " + app + ": removed " + std::to_string(body["containers"].size()) + " container(s), " +
            std::to_string(body["images"].size()) + " image(s) and its route\n");
+  return exit_code::kOk;
+}
+
+// Stops the app's release in progress (an unscoped token only); its `bim deploy` fails with the reason.
+int RunCancel(const Output& out, const std::string& app) {
+  ServerConfig server;
+  Status s = LoadCredentialsForApp(app, &server);
+  if (!s.ok()) return out.Fail(s);
+  json body;
+  if (!(s = ApiClient(server).Post("/v1/apps/" + app + "/cancel", json::object(), &body)).ok())
+    return out.Fail(s, json{{"app", app}});
+  body["ok"] = true;
+  out.Json(body);
+  out.Text("Cancelled " + body.value("cancelled", std::string("the release")) + " of " + app +
+           "; the live release (if any) keeps serving\n");
   return exit_code::kOk;
 }
 
@@ -242,6 +258,11 @@ void AddCoreCommands(CLI::App& cli, CliContext& ctx) {
   destroy->add_flag("--yes,-y", yes, "Do not ask for confirmation");
   ctx.AddJsonFlag(destroy);
   destroy->callback([&ctx] { ctx.exit_code = RunDestroy(ctx.out(), app, yes); });
+
+  auto* cancel = cli.add_subcommand("cancel", "Stop an app's release in progress (and those queued behind it)");
+  cancel->add_option("app", app, "App name")->required();
+  ctx.AddJsonFlag(cancel);
+  cancel->callback([&ctx] { ctx.exit_code = RunCancel(ctx.out(), app); });
 }
 
 }  // namespace bim

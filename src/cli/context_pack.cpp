@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "base/file_util.h"
+#include "core/context_tree.h"
 #include "core/dockerignore.h"
 
 namespace bim {
@@ -53,9 +54,11 @@ void Walk(const std::string& root, const std::string& rel_dir, const DockerIgnor
     Entry e{rel, {}};
     if (lstat((root + "/" + rel).c_str(), &e.st) != 0) continue;
     bool always = rel == "Dockerfile" || rel == ".dockerignore";
-    if (rel == ".env") {
-      stats->warnings.push_back(".env is never uploaded (its values reach the container as env); add it to "
-                                ".dockerignore to silence this");
+    if (IsSecretFileName(name)) {
+      // Never uploaded, whatever .dockerignore says (bimd refuses a context holding one).
+      if (!ignore.Excludes(rel))
+        stats->warnings.push_back(rel + " is never uploaded (.env files hold secrets; the folder's .env reaches the "
+                                  "container as env); add it to .dockerignore to silence this");
       continue;
     }
     bool excluded = !always && ignore.Excludes(rel);

@@ -30,8 +30,9 @@ struct ScannedEntry {
 Status ScanContext(const std::string& dir, std::string* root, std::vector<ScannedEntry>* entries, PackStats* stats);
 
 // Writes DIR's build context to `tar_path` (gzip-compressed tar), honouring DIR/.dockerignore with
-// Docker's semantics. Dockerfile and .dockerignore are always sent (as Docker does). `.env` is never
-// sent, even if .dockerignore forgets it: its values are secrets and reach the container as env.
+// Docker's semantics. Dockerfile and .dockerignore are always sent (as Docker does). `.env*` files (at
+// any depth: .env, config/.env.production, .envrc) are never sent, even if .dockerignore forgets them:
+// they hold secrets, and the folder's .env reaches the container as env.
 // Symlinks are stored as symlinks, never followed; one whose target leaves DIR is left out with a
 // warning. Sockets, fifos and devices are skipped. Entries are sorted and owned by root:root so the
 // same folder packs to the same tar. InvalidArgument when DIR has no Dockerfile or a bad .dockerignore.

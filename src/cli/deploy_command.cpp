@@ -15,6 +15,7 @@
 #include "cli/credentials.h"
 #include "core/app_config.h"
 #include "core/dotenv.h"
+#include "core/terminal_text.h"
 #include "core/validate.h"
 
 namespace bim {
@@ -174,6 +175,12 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
             {"wait", flags.wait}};
   for (const auto& var : env) meta["env"].push_back({{"key", var.key}, {"value", var.value}});
   if (!config.build_args.empty()) meta["build_args"] = config.build_args;  // [build.args] in bim.toml
+  if (config.build_timeout.count() > 0) meta["build_timeout_ms"] = config.build_timeout.count();
+  json resources = json::object();  // [resources] in bim.toml; what is absent takes the server's default
+  if (config.resources.memory_bytes > 0) resources["memory_bytes"] = config.resources.memory_bytes;
+  if (config.resources.nano_cpus > 0) resources["nano_cpus"] = config.resources.nano_cpus;
+  if (config.resources.pids > 0) resources["pids"] = config.resources.pids;
+  if (!resources.empty()) meta["resources"] = resources;
 
   // What travels: the contents bimd lacks (default), or the image layers it lacks (--build local).
   TempFile upload_file("/tmp/bim-upload-XXXXXX");
@@ -209,7 +216,7 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
       std::string line = e.value("line", "");
       build_lines.push_back(line);
       if (build_lines.size() > 50) build_lines.erase(build_lines.begin());
-      say("    | " + line);
+      say("    | " + EscapeTerminalText(line));
     } else if (kind == "result") {
       outcome = e;
     }
@@ -265,10 +272,7 @@ int RunDeploy(const Output& out, const DeployFlags& flags) {
     // reassurance that the previous release still serves.
     bool ran = doc.contains("logs");
     int code = out.Fail(s, doc);
-    if (ran && !out.json() && !doc["logs"].empty()) {
-      std::fprintf(stderr, "last log lines of %s:\n", doc.value("release", std::string("the release")).c_str());
-      for (const auto& line : doc["logs"]) std::fprintf(stderr, "  %s\n", line.get<std::string>().c_str());
-    }
+    if (ran) out.LogLines("last log lines of " + doc.value("release", std::string("the release")) + ":", doc["logs"]);
     if (ran && !out.json()) std::fprintf(stderr, "the previous release (if any) is still serving\n");
     return code;
   }

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "core/terminal_text.h"
+
 namespace bim {
 
 int ExitCodeFor(const Status& s) {
@@ -24,15 +26,33 @@ int ExitCodeFor(const Status& s) {
   }
 }
 
+// Everything printed for a person goes through EscapeTerminalText, line by line: tenants' text (build
+// output, logs, failure messages quoting them) must not forge lines or drive the terminal.
+std::string EscapeLines(const std::string& text) {
+  std::string out;
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
+    out += EscapeTerminalText(std::string_view(text).substr(start, nl - start)) + "\n";
+  return out + EscapeTerminalText(std::string_view(text).substr(start));
+}
+
 void Output::Progress(const std::string& line) const {
   if (json_) return;
-  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fprintf(stderr, "%s\n", EscapeLines(line).c_str());
 }
 
 void Output::Text(const std::string& text) const {
   if (json_) return;
-  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::string safe = EscapeLines(text);
+  std::fwrite(safe.data(), 1, safe.size(), stdout);
   std::fflush(stdout);
+}
+
+void Output::LogLines(const std::string& title, const nlohmann::json& lines) const {
+  if (json_ || !lines.is_array() || lines.empty()) return;
+  std::fprintf(stderr, "%s\n", EscapeTerminalText(title).c_str());
+  for (const auto& line : lines)
+    if (line.is_string()) std::fprintf(stderr, "  %s\n", EscapeTerminalText(line.get<std::string>()).c_str());
 }
 
 void Output::Json(const nlohmann::json& doc) const {
@@ -41,10 +61,7 @@ void Output::Json(const nlohmann::json& doc) const {
 }
 
 int Output::Fail(const Status& s, nlohmann::json doc) const {
-  std::string message = s.message();
-  for (char& c : message)
-    if (c == '\n') c = ' ';
-  std::fprintf(stderr, "error: %s\n", message.c_str());
+  std::fprintf(stderr, "error: %s\n", EscapeTerminalText(s.message()).c_str());
   if (json_) {
     doc["ok"] = false;
     doc["error"] = {{"code", s.CodeName()}, {"message", s.message()}};

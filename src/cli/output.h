@@ -35,6 +35,9 @@ class Output {
   void Progress(const std::string& line) const;
   // Human result text on stdout (silent in JSON mode).
   void Text(const std::string& text) const;
+  // Human mode only: `title` and then each of `lines` (a JSON array of strings, e.g. a failed
+  // container's last log lines) indented, on stderr, control characters escaped.
+  void LogLines(const std::string& title, const nlohmann::json& lines) const;
   // The JSON document on stdout (JSON mode only).
   void Json(const nlohmann::json& doc) const;
   // Prints "error: <message>" on stderr (both modes) and, in JSON mode, {"ok":false,"error":{...}}

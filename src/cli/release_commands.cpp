@@ -42,10 +42,7 @@ int RunReleaseStream(const Output& out, const std::string& app, const std::strin
     const json& err = result["error"];
     doc["logs"] = result.value("logs", json::array());
     int code = out.Fail(Status(Status::CodeFromName(err.value("code", "failed")), err.value("message", "failed")), doc);
-    if (!out.json() && !doc["logs"].empty()) {
-      std::fprintf(stderr, "last log lines:\n");
-      for (const auto& line : doc["logs"]) std::fprintf(stderr, "  %s\n", line.get<std::string>().c_str());
-    }
+    out.LogLines("last log lines:", doc["logs"]);
     return code;
   }
   doc["ok"] = true;

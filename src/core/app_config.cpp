@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -70,13 +71,20 @@ Status ParseHealth(const toml::node& node, HealthCheck* health) {
   return Status::OK();
 }
 
-// [build] holds only [build.args]: KEY = "value" pairs for the Dockerfile's ARGs.
-Status ParseBuild(const toml::node& node, std::map<std::string, std::string>* args) {
+// [build]: timeout = "10m" (within the server's --build-timeout) and [build.args], KEY = "value" pairs
+// for the Dockerfile's ARGs.
+Status ParseBuild(const toml::node& node, AppConfig* cfg) {
   const toml::table* tbl = node.as_table();
   if (tbl == nullptr) return Invalid("build must be a table (write [build.args] with KEY = \"value\" under it)");
   for (auto&& [k, v] : *tbl) {
     const std::string key(k.str());
-    if (key != "args") return UnknownKey("build." + key, v, "[build.args]");
+    if (key == "timeout") {
+      if (!v.is_string()) return Invalid("build.timeout must be a duration like \"10m\" (got " + Got(v) + ")");
+      Status s = ParseDuration(*v.value<std::string>(), &cfg->build_timeout);
+      if (!s.ok()) return Invalid("build.timeout: " + s.message());
+      continue;
+    }
+    if (key != "args") return UnknownKey("build." + key, v, "timeout, [build.args]");
     const toml::table* arg_tbl = v.as_table();
     if (arg_tbl == nullptr) return Invalid("build.args must be a table of KEY = \"value\" (got " + Got(v) + ")");
     for (auto&& [ak, av] : *arg_tbl) {
@@ -84,7 +92,36 @@ Status ParseBuild(const toml::node& node, std::map<std::string, std::string>* ar
       Status s = ValidateBuildArg(name, av.is_string() ? *av.value<std::string>() : std::string());
       if (!av.is_string()) s = Status::InvalidArgument("must be a string (got " + Got(av) + ")");
       if (!s.ok()) return Invalid("build.args." + name + ": " + s.message());
-      (*args)[name] = *av.value<std::string>();
+      cfg->build_args[name] = *av.value<std::string>();
+    }
+  }
+  return Status::OK();
+}
+
+// [resources]: memory = "512m", cpus = 0.5, pids = 256 for the app's containers (the server caps
+// them; absent keys take the server's defaults).
+Status ParseResources(const toml::node& node, ResourceRequest* out) {
+  const toml::table* tbl = node.as_table();
+  if (tbl == nullptr) return Invalid("resources must be a table (write [resources] with memory, cpus, pids under it)");
+  for (auto&& [k, v] : *tbl) {
+    const std::string key(k.str());
+    if (key == "memory") {
+      if (!v.is_string()) return Invalid("resources.memory must be a size like \"512m\" (got " + Got(v) + ")");
+      Status s = ParseByteSize(*v.value<std::string>(), &out->memory_bytes);
+      if (!s.ok()) return Invalid("resources.memory: " + s.message());
+      if (out->memory_bytes < (int64_t{6} << 20)) return Invalid("resources.memory must be at least 6m (Docker's minimum)");
+    } else if (key == "cpus") {
+      std::optional<double> cpus = v.value<double>();
+      if (!cpus || !(*cpus >= 0.01 && *cpus <= 1024))
+        return Invalid("resources.cpus must be a number of CPUs from 0.01 to 1024, like 0.5 (got " + Got(v) + ")");
+      out->nano_cpus = static_cast<int64_t>(*cpus * 1e9 + 0.5);
+    } else if (key == "pids") {
+      const auto* pids = v.as_integer();
+      if (pids == nullptr || pids->get() < 16 || pids->get() > 1 << 22)
+        return Invalid("resources.pids must be a whole number of processes from 16 to 4194304 (got " + Got(v) + ")");
+      out->pids = pids->get();
+    } else {
+      return UnknownKey("resources." + key, v, "memory, cpus, pids");
     }
   }
   return Status::OK();
@@ -108,10 +145,13 @@ Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
       Status s = ParseHealth(v, &cfg->health);
       if (!s.ok()) return s;
     } else if (key == "build") {
-      Status s = ParseBuild(v, &cfg->build_args);
+      Status s = ParseBuild(v, cfg);
+      if (!s.ok()) return s;
+    } else if (key == "resources") {
+      Status s = ParseResources(v, &cfg->resources);
       if (!s.ok()) return s;
     } else {
-      return UnknownKey(key, v, "app, port, [health], [build.args]");
+      return UnknownKey(key, v, "app, port, [health], [build], [resources]");
     }
   }
   return Status::OK();
@@ -181,6 +221,39 @@ Status ParseDuration(std::string_view text, std::chrono::milliseconds* out) {
   if (n == 0) return bad("must be positive");
   *out = std::chrono::milliseconds(n * scale);
   return Status::OK();
+}
+
+Status ParseByteSize(std::string_view text, int64_t* out) {
+  const std::string fix = " (write a whole number and a unit: 256m, 1g, 512k)";
+  std::string shown(text.substr(0, 40));
+  for (char& c : shown)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  size_t i = 0;
+  int64_t n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    n = n * 10 + (text[i] - '0');
+    if (n > (int64_t{1} << 40)) return Status::InvalidArgument("size \"" + shown + "\" is too large" + fix);
+    ++i;
+  }
+  std::string unit(text.substr(i));
+  for (char& c : unit)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  int shift;
+  if (unit == "b" || unit.empty()) shift = 0;
+  else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
+  else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
+  else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
+  else return Status::InvalidArgument("size \"" + shown + "\" has an unknown unit" + fix);
+  if (i == 0 || n == 0) return Status::InvalidArgument("size \"" + shown + "\" must be a positive number" + fix);
+  *out = n << shift;
+  return Status::OK();
+}
+
+std::string FormatByteSize(int64_t bytes) {
+  if (bytes > 0 && bytes % (int64_t{1} << 30) == 0) return std::to_string(bytes >> 30) + "g";
+  if (bytes > 0 && bytes % (int64_t{1} << 20) == 0) return std::to_string(bytes >> 20) + "m";
+  if (bytes > 0 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + "k";
+  return std::to_string(bytes);
 }
 
 std::string FormatDuration(std::chrono::milliseconds d) {

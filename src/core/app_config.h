@@ -5,13 +5,20 @@
 //   [health]
 //   path = "/healthz"      # default "/"; 2xx/3xx counts as healthy
 //   timeout = "30s"        # how long a new release may take to become healthy ("500ms", "30s", "2m")
+//   [build]
+//   timeout = "10m"        # the build's deadline, within the server's --build-timeout (default: that)
 //   [build.args]           # Docker build arguments (ARG in the Dockerfile); names like env keys,
 //   BUILDER_IMAGE = "gcc:12"  # values printable strings (no control characters)
+//   [resources]            # limits of the app's containers, within the server's maxima
+//   memory = "512m"        # default: bimd's --memory
+//   cpus = 0.5             # default: bimd's --cpus
+//   pids = 256             # processes and threads; default: bimd's --pids
 //
 // Unknown keys are an error (a typo like `prot = 80` must not silently deploy on the default port).
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -25,11 +32,21 @@ struct HealthCheck {
   std::chrono::milliseconds timeout{30000};
 };
 
+// [resources] of bim.toml: what the app asks for; 0 = the server's default.
+struct ResourceRequest {
+  int64_t memory_bytes = 0;
+  int64_t nano_cpus = 0;   // billionths of a CPU
+  int64_t pids = 0;
+  bool operator==(const ResourceRequest&) const = default;
+};
+
 struct AppConfig {
   std::string app;  // empty when bim.toml does not name it (the CLI falls back to the folder name)
   int port = 8080;
   HealthCheck health;
   std::map<std::string, std::string> build_args;  // [build.args]: passed to the image build
+  std::chrono::milliseconds build_timeout{0};     // [build] timeout; 0 = the server's --build-timeout
+  ResourceRequest resources;
 };
 
 // Parses bim.toml text into `out`; keys absent from the text keep their defaults. On failure returns
@@ -46,5 +63,11 @@ Status ParseDuration(std::string_view text, std::chrono::milliseconds* out);
 
 // Formats milliseconds the way ParseDuration reads them back ("30s", "1500ms", "2m").
 std::string FormatDuration(std::chrono::milliseconds d);
+
+// Parses "512m", "1g", "256MiB", "1048576" (binary units, as Docker reads them: k = 1024) into bytes.
+// InvalidArgument otherwise.
+Status ParseByteSize(std::string_view text, int64_t* out);
+// Formats bytes the way ParseByteSize reads them back ("512m", "1g", "1536k", "100").
+std::string FormatByteSize(int64_t bytes);
 
 }  // namespace bim

@@ -18,7 +18,7 @@ ReleasePlan PlanRelease(const ReleaseInputs& in) {
   const std::string& app = in.config.app;
   p.release_name = ReleaseName(in.version);
   p.build = in.image_tag.empty();
-  p.image_tag = p.build ? "bim/" + app + ":" + p.release_name : in.image_tag;
+  p.image_tag = p.build ? std::string(kImageRepository) + "/" + app + ":" + p.release_name : in.image_tag;
   p.container_name = "bim-" + app + "-" + p.release_name;
   p.labels = {{labels::kManaged, "true"},
               {labels::kInstance, in.instance_id},

@@ -23,6 +23,9 @@ inline constexpr const char* kApp = "im.backend.bim.app";
 inline constexpr const char* kRelease = "im.backend.bim.release";    // "v3"
 }  // namespace labels
 
+// The repository of an app's images: "bim/<app>", tagged "v<N>" per release.
+inline constexpr const char* kImageRepository = "bim";
+
 struct ReleaseInputs {
   AppConfig config;            // validated app settings (name, port, health)
   int64_t version = 0;         // the release number the store assigned

@@ -192,7 +192,7 @@ void SetEnv(EnvList* env, const std::string& key, const std::string& value) {
   env->push_back(EnvVar{key, value});
 }
 
-std::string EnvDigest(const EnvList& env) {
+std::string EnvDigest(const EnvList& env, std::string_view key) {
   // sodium_init() is idempotent and thread-safe; it returns 1 when already initialised.
   if (sodium_init() < 0) return "";
   EnvList sorted = env;
@@ -200,22 +200,22 @@ std::string EnvDigest(const EnvList& env) {
     return a.key != b.key ? a.key < b.key : a.value < b.value;
   });
   // Length-prefix every field so that {A="b=c"} and {"A=b"="c"}-like splits cannot collide.
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
   auto feed = [&st](const std::string& s) {
     uint64_t n = s.size();
     unsigned char len[8];
     for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-    crypto_hash_sha256_update(&st, len, sizeof len);
-    crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>(s.data()), s.size());
+    crypto_auth_hmacsha256_update(&st, len, sizeof len);
+    crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(s.data()), s.size());
   };
   for (const EnvVar& v : sorted) {
     feed(v.key);
     feed(v.value);
   }
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&st, digest);
-  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  unsigned char digest[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_final(&st, digest);
+  char hex[crypto_auth_hmacsha256_BYTES * 2 + 1];
   sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
   return hex;
 }

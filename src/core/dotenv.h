@@ -34,8 +34,10 @@ Status ParseDotenv(std::string_view text, EnvList* out);
 // Sets key=value in `env`, replacing an existing key in place or appending.
 void SetEnv(EnvList* env, const std::string& key, const std::string& value);
 
-// A stable hex digest (SHA-256 via libsodium) of the env, independent of order: lets a release record
-// say "the env changed" without storing values in plain text. Empty env has a fixed digest.
-std::string EnvDigest(const EnvList& env);
+// A stable hex digest of the env, independent of order, keyed: HMAC-SHA256 under `key` (bimd's own
+// secret, see Store::DigestEnv). It lets a release record say "the env changed" without storing
+// values, and, being keyed, cannot be used to guess values offline (an unkeyed hash of a short
+// secret could be brute-forced from the published digest).
+std::string EnvDigest(const EnvList& env, std::string_view key);
 
 }  // namespace bim

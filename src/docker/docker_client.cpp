@@ -7,78 +7,14 @@
 #include <utility>
 
 #include "docker/engine_http.h"
+#include "docker/engine_json.h"
+#include "docker/line_splitter.h"
 
 namespace bim {
 namespace {
 
 using json = nlohmann::json;
-
-// Field readers that tolerate missing keys and nulls (Docker sends "Labels": null for no labels).
-std::string Str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-long long Num(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<long long>() : 0;
-}
-bool Bool(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() && it->get<bool>();
-}
-const json& Obj(const json& j, const char* key) {
-  static const json kEmpty = json::object();
-  auto it = j.find(key);
-  return it != j.end() && it->is_object() ? *it : kEmpty;
-}
-Labels LabelsOf(const json& j) {
-  Labels labels;
-  if (!j.is_object()) return labels;
-  for (const auto& [k, v] : j.items()) {
-    if (v.is_string()) labels[k] = v.get<std::string>();
-  }
-  return labels;
-}
-std::string StripSlash(std::string name) {
-  if (!name.empty() && name[0] == '/') name.erase(0, 1);
-  return name;
-}
-int ParsePort(const std::string& s) {
-  int port = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9' || port > 65535) return 0;
-    port = port * 10 + (c - '0');
-  }
-  return port <= 65535 ? port : 0;
-}
-
-// Serializes without throwing: invalid UTF-8 (say, in a label) becomes U+FFFD instead of an exception.
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// {"label":["k=v","k2"]}, URL-encoded, for the `filters` query parameter.
-std::string LabelFilter(const Labels& labels) {
-  json list = json::array();
-  for (const auto& [k, v] : labels) list.push_back(v.empty() ? k : k + "=" + v);
-  return engine::QueryEscape(Dump(json{{"label", list}}));
-}
-
-// Sends a request whose answer is small and parses it as JSON (when `parsed` is set). `what` prefixes
-// error messages, e.g. "docker inspect container web-1".
-Status Call(const std::string& socket, const engine::Request& request, const std::string& what,
-            json* parsed = nullptr, long* status = nullptr) {
-  engine::Response response;
-  Status s = engine::Perform(socket, request, &response);
-  if (!s.ok()) return s;
-  if (status) *status = response.status;
-  if (response.status >= 400) return engine::ErrorStatus(response, what);
-  if (parsed) {
-    *parsed = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-    if (parsed->is_discarded()) {
-      return Status::Internal(fmt::format("{}: dockerd answered with invalid JSON", what));
-    }
-  }
-  return Status::OK();
-}
+using namespace engine_json;
 
 // Replaces env values (and whole KEY=VALUE entries) in a Docker error message: values are secrets.
 // Values shorter than 4 characters are left alone; masking them would mangle ordinary words.
@@ -99,39 +35,40 @@ std::string RedactEnv(std::string message, const std::vector<std::string>& env) 
 
 // Parses the build answer: JSON objects, one per line, split arbitrarily across chunks. Build output
 // text ("stream") is re-split into lines, since one object may carry several lines or part of one.
+// Both splits are bounded (LineSplitter): a tenant's build cannot make bimd hold an endless line.
 class BuildStreamParser {
  public:
-  explicit BuildStreamParser(const LineSink& sink) : sink_(sink) {}
+  explicit BuildStreamParser(const LineSink& sink)
+      : sink_(sink),
+        on_object_([this](std::string_view line) { HandleObject(line); }),
+        on_text_([this](std::string_view line) { Emit(line); }),
+        objects_(on_object_, kMaxBuildObjectBytes),
+        text_(on_text_, kMaxOutputLineBytes) {}
 
-  void Feed(std::string_view chunk) {
-    buffer_.append(chunk);
-    size_t start = 0;
-    for (size_t nl; (nl = buffer_.find('\n', start)) != std::string::npos; start = nl + 1) {
-      HandleObject(std::string_view(buffer_).substr(start, nl - start));
-    }
-    buffer_.erase(0, start);
-  }
+  void Feed(std::string_view chunk) { objects_.Feed(chunk); }
 
   void Finish() {
-    HandleObject(buffer_);
-    buffer_.clear();
-    if (!text_.empty()) Emit(text_);
-    text_.clear();
+    objects_.Finish();
+    text_.Finish();
   }
 
   const std::string& image_id() const { return image_id_; }
   const std::string& error() const { return error_; }
 
  private:
+  // Docker frames each object on its own line and cuts long output into pieces of a few KiB, so an
+  // object near this size is not Docker's framing.
+  static constexpr size_t kMaxBuildObjectBytes = 1 << 20;
+
   void HandleObject(std::string_view line) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
     if (line.empty()) return;
     json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object()) {  // not Docker's framing; show it rather than lose it
-      Emit(line);
+      Emit(line.substr(0, kMaxOutputLineBytes));
       return;
     }
-    if (auto it = j.find("stream"); it != j.end() && it->is_string()) AddText(it->get<std::string>());
+    if (auto it = j.find("stream"); it != j.end() && it->is_string()) text_.Feed(it->get<std::string>());
     if (auto it = j.find("status"); it != j.end() && it->is_string()) {  // image pulls
       std::string id = Str(j, "id");
       Emit(id.empty() ? it->get<std::string>() : id + ": " + it->get<std::string>());
@@ -145,16 +82,8 @@ class BuildStreamParser {
       if (error_.empty()) error_ = Str(Obj(j, "errorDetail"), "message");
       if (error_.empty()) error_ = "unknown error";
       while (!error_.empty() && (error_.back() == '\n' || error_.back() == '\r')) error_.pop_back();
+      if (error_.size() > kMaxOutputLineBytes) error_.resize(kMaxOutputLineBytes);
     }
-  }
-
-  void AddText(const std::string& text) {
-    text_ += text;
-    size_t start = 0;
-    for (size_t nl; (nl = text_.find('\n', start)) != std::string::npos; start = nl + 1) {
-      Emit(std::string_view(text_).substr(start, nl - start));
-    }
-    text_.erase(0, start);
   }
 
   void Emit(std::string_view line) {
@@ -163,8 +92,10 @@ class BuildStreamParser {
   }
 
   const LineSink& sink_;
-  std::string buffer_;  // undelivered bytes of the JSON stream
-  std::string text_;    // build output after the last complete line
+  const LineSink on_object_;
+  const LineSink on_text_;
+  LineSplitter objects_;  // the JSON stream, one object per line
+  LineSplitter text_;     // build output after the last complete line
   std::string image_id_;
   std::string error_;
 };
@@ -204,6 +135,13 @@ Status DockerClient::BuildImage(const BuildOptions& options, const LineSink& on_
     for (const auto& [k, v] : options.build_args) args[k] = v;
     request.target += "&buildargs=" + engine::QueryEscape(Dump(args));
   }
+  if (!options.network.empty()) request.target += "&networkmode=" + engine::QueryEscape(options.network);
+  if (options.limits.memory_bytes > 0)
+    request.target += fmt::format("&memory={0}&memswap={0}", options.limits.memory_bytes);
+  if (options.limits.nano_cpus > 0)  // the builder takes CFS quota/period, not NanoCpus
+    request.target += fmt::format("&cpuperiod=100000&cpuquota={}", std::max<int64_t>(options.limits.nano_cpus / 10000, 1000));
+  if (!options.cgroup_parent.empty()) request.target += "&cgroupparent=" + engine::QueryEscape(options.cgroup_parent);
+  if (!options.cache_from.empty()) request.target += "&cachefrom=" + engine::QueryEscape(Dump(json(options.cache_from)));
   request.body_file = options.context_tar_path;
   request.content_type = "application/x-tar";
   request.timeout_seconds = 0;  // builds take as long as they take; `cancelled` is the way out
@@ -236,6 +174,14 @@ Status DockerClient::CreateContainer(const ContainerSpec& spec, std::string* id)
   if (!spec.command.empty()) body["Cmd"] = spec.command;
   if (!spec.entrypoint.empty()) body["Entrypoint"] = spec.entrypoint;
   json host_config = {{"RestartPolicy", {{"Name", spec.restart_policy}}}};
+  if (spec.limits.memory_bytes > 0) {
+    host_config["Memory"] = spec.limits.memory_bytes;
+    host_config["MemorySwap"] = spec.limits.memory_bytes;  // no swap beyond the limit
+  }
+  if (spec.limits.nano_cpus > 0) host_config["NanoCpus"] = spec.limits.nano_cpus;
+  if (spec.limits.pids > 0) host_config["PidsLimit"] = spec.limits.pids;
+  if (!spec.cap_drop.empty()) host_config["CapDrop"] = spec.cap_drop;
+  if (spec.no_new_privileges) host_config["SecurityOpt"] = json::array({"no-new-privileges"});
   if (spec.container_port > 0) {
     std::string port = fmt::format("{}/tcp", spec.container_port);
     body["ExposedPorts"] = {{port, json::object()}};
@@ -248,9 +194,6 @@ Status DockerClient::CreateContainer(const ContainerSpec& spec, std::string* id)
       mounts.push_back({{"Type", "volume"}, {"Source", v.volume}, {"Target", v.target}, {"ReadOnly", v.read_only}});
     host_config["Mounts"] = mounts;
   }
-  if (spec.limits.memory_bytes > 0) host_config["Memory"] = spec.limits.memory_bytes;
-  if (spec.limits.nano_cpus > 0) host_config["NanoCpus"] = spec.limits.nano_cpus;
-  if (spec.limits.pids > 0) host_config["PidsLimit"] = spec.limits.pids;
   if (!spec.logs.max_size.empty() || spec.logs.max_files > 0) {
     json config = json::object();
     if (!spec.logs.max_size.empty()) config["max-size"] = spec.logs.max_size;
@@ -284,24 +227,6 @@ Status DockerClient::CreateContainer(const ContainerSpec& spec, std::string* id)
   return Status::OK();
 }
 
-Status DockerClient::CreateNetwork(const std::string& name, const Labels& labels, bool internal) const {
-  json body = {{"Name", name}, {"Driver", "bridge"}, {"Internal", internal}, {"CheckDuplicate", true},
-               {"Labels", json::object()}};
-  for (const auto& [k, v] : labels) body["Labels"][k] = v;
-  engine::Request request;
-  request.method = "POST";
-  request.target = "/networks/create";
-  request.json_body = Dump(body);
-  return Call(socket_path_, request, "docker network create " + name);
-}
-
-Status DockerClient::RemoveNetwork(const std::string& name) const {
-  engine::Request request;
-  request.method = "DELETE";
-  request.target = "/networks/" + engine::PathEscape(name);
-  return Call(socket_path_, request, "docker network rm " + name);
-}
-
 Status DockerClient::ConnectNetwork(const std::string& network, const std::string& container,
                                     const std::vector<std::string>& aliases) const {
   engine::Request request;
@@ -309,12 +234,6 @@ Status DockerClient::ConnectNetwork(const std::string& network, const std::strin
   request.target = "/networks/" + engine::PathEscape(network) + "/connect";
   request.json_body = Dump(json{{"Container", container}, {"EndpointConfig", {{"Aliases", aliases}}}});
   return Call(socket_path_, request, "docker network connect " + network);
-}
-
-Status DockerClient::InspectNetwork(const std::string& name) const {
-  engine::Request request;
-  request.target = "/networks/" + engine::PathEscape(name);
-  return Call(socket_path_, request, "docker network inspect " + name);
 }
 
 Status DockerClient::StartContainer(const std::string& id) const {
@@ -362,6 +281,13 @@ Status DockerClient::InspectContainer(const std::string& id, ContainerInfo* out)
   info.finished_at = Str(state, "FinishedAt");
   info.restart_count = static_cast<int>(Num(j, "RestartCount"));
   info.labels = LabelsOf(config.value("Labels", json()));
+  const json& host = Obj(j, "HostConfig");
+  info.limits = {Num(host, "Memory"), Num(host, "NanoCpus"), Num(host, "PidsLimit")};
+  info.log_path = Str(j, "LogPath");
+  for (const auto& [k, v] : Obj(Obj(host, "LogConfig"), "Config").items())
+    if (v.is_string()) info.log_config[k] = v.get<std::string>();
+  for (const auto& [name, net] : Obj(Obj(j, "NetworkSettings"), "Networks").items())
+    if (net.is_object()) info.networks[name] = Str(net, "IPAddress");
   // The published port: the first one bim asked to publish (HostConfig.PortBindings), else the first
   // exposed port. NetworkSettings.Ports only has bindings while the container runs.
   std::string port_key;
@@ -444,6 +370,9 @@ ImageInfo ImageFromJson(const json& j, const json& labels) {
     for (const json& l : *layers)
       if (l.is_string()) info.layers.push_back(l.get<std::string>());
   }
+  if (auto triggers = Obj(j, "Config").find("OnBuild"); triggers != Obj(j, "Config").end() && triggers->is_array())
+    for (const json& t : *triggers)
+      if (t.is_string()) info.on_build.push_back(t.get<std::string>());
   return info;
 }
 }  // namespace

@@ -25,12 +25,32 @@ using LineSink = std::function<void(std::string_view line)>;
 // Polled while a long call runs; returning true aborts the call with Status::Cancelled.
 using CancelCheck = std::function<bool()>;
 
+// Longest line of build output or container log delivered to a LineSink; a longer one arrives cut
+// here with " [line truncated]" appended (tenants control these streams; bimd holds one line at most).
+inline constexpr size_t kMaxOutputLineBytes = 16 * 1024;
+
+// Resource limits of a container, or of each step of a build (0 = no limit).
+struct ResourceLimits {
+  int64_t memory_bytes = 0;          // memory; swap is not allowed beyond it
+  int64_t nano_cpus = 0;             // CPU time, in billionths of a CPU (1.5 CPUs = 1500000000)
+  int64_t pids = 0;                  // processes and threads
+};
+
 struct BuildOptions {
   std::string context_tar_path;      // a tar (optionally gzip) file holding the build context
   std::string tag;                   // e.g. "bim/hello:v3"
   std::string dockerfile = "Dockerfile";
   Labels labels;                     // set on the image
   std::map<std::string, std::string> build_args;  // the Dockerfile's ARGs (`buildargs`), validated by the caller
+  std::string network;               // the network RUN steps join ("" = Docker's default bridge)
+  // Memory and CPU of each build step. (The classic builder has no pids limit of its own: pass a
+  // cgroup_parent that carries one.)
+  ResourceLimits limits;
+  std::string cgroup_parent;         // cgroup the build steps' containers are created under ("" = Docker's)
+  // The build cache may only reuse steps of these images' histories; empty = every local image.
+  // (Docker's cache otherwise answers "Using cache" for any app's identical step: an oracle that
+  // tells one tenant what another's files hold.)
+  std::vector<std::string> cache_from;
 };
 
 // A named volume mounted into a container (created by Docker on first use; kept until removed).
@@ -44,13 +64,6 @@ struct VolumeMount {
 struct NetworkAttachment {
   std::string network;
   std::vector<std::string> aliases;
-};
-
-// 0 means unlimited.
-struct ResourceLimits {
-  int64_t memory_bytes = 0;
-  int64_t nano_cpus = 0;             // 1e9 = one CPU
-  int64_t pids = 0;
 };
 
 // Docker's json-file log rotation; empty/0 means Docker's default (no rotation).
@@ -75,6 +88,10 @@ struct ContainerSpec {
   std::vector<NetworkAttachment> networks;  // empty: Docker's default bridge
   ResourceLimits limits;
   LogLimits logs;
+  // Hardening: capabilities dropped (e.g. "NET_RAW": no raw sockets to forge packets with) and
+  // no-new-privileges (setuid binaries in the image cannot raise privileges).
+  std::vector<std::string> cap_drop;
+  bool no_new_privileges = false;
 };
 
 struct ContainerInfo {
@@ -92,6 +109,10 @@ struct ContainerInfo {
   std::string finished_at;
   int host_port = 0;                 // the published host port for ContainerSpec::container_port, 0 if none
   Labels labels;
+  std::map<std::string, std::string> networks;  // network name -> the container's IPv4 address on it
+  ResourceLimits limits;             // as created (HostConfig)
+  std::string log_path;              // the json-file log's path on the host
+  std::map<std::string, std::string> log_config;  // HostConfig.LogConfig.Config (max-size, max-file)
 };
 
 struct ImageInfo {
@@ -100,6 +121,24 @@ struct ImageInfo {
   Labels labels;
   long long size = 0;
   std::vector<std::string> layers;   // diff ids ("sha256:..."), bottom first (RootFS.Layers; InspectImage only)
+  std::vector<std::string> on_build;  // ONBUILD triggers (Config.OnBuild), run by a child's build
+};
+
+struct BridgeNetworkSpec {
+  std::string name;                  // Docker network name
+  Labels labels;
+  bool internal = false;             // no route out of the network
+  std::string bridge_name;           // the Linux bridge's name ("" = Docker's br-<id>); 15 chars at most
+};
+
+struct NetworkInfo {
+  std::string id;
+  std::string name;
+  Labels labels;
+  std::string bridge_name;           // com.docker.network.bridge.name, "" if Docker chose it
+  std::string subnet;                // "172.19.0.0/16"
+  std::string gateway;               // "172.19.0.1": the host's address on the network
+  std::vector<std::string> containers;  // ids of attached containers
 };
 
 // The image operations bimd runs on its own dockerd: builds and housekeeping. DockerClient implements
@@ -156,15 +195,9 @@ class DockerClient : public ImageBuilder {
   Status WatchContainerEvents(const Labels& labels, const ContainerEventHandler& on_event,
                               const CancelCheck& cancelled) const;
 
-  // Creates a bridge network (internal: no route out). Conflict if the name exists.
-  Status CreateNetwork(const std::string& name, const Labels& labels, bool internal) const;
-  // NotFound if there is no such network; Conflict while containers are attached.
-  Status RemoveNetwork(const std::string& name) const;
   // Joins a created or running container to a network with DNS aliases.
   Status ConnectNetwork(const std::string& network, const std::string& container,
                         const std::vector<std::string>& aliases) const;
-  // OK if the network exists.
-  Status InspectNetwork(const std::string& name) const;
 
   // Removes an image by tag or id. With force=false removing a tag only untags when other tags remain.
   // NotFound if it does not exist; Conflict if a container still uses it.
@@ -183,6 +216,17 @@ class DockerClient : public ImageBuilder {
   Status LoadImage(const std::string& path, std::vector<std::string>* loaded) const override;
   // Tags image `ref` as `repo:tag` (replacing that tag if it named another image).
   Status TagImage(const std::string& ref, const std::string& repo, const std::string& tag) const override;
+
+  // Bridge networks (docker_networks.cpp). CreateNetwork: Conflict if the name (or the bridge name)
+  // is taken. RemoveNetwork: NotFound if absent, FailedPrecondition while containers use it.
+  Status CreateNetwork(const BridgeNetworkSpec& spec, std::string* id) const;
+  Status RemoveNetwork(const std::string& id_or_name) const;
+  Status InspectNetwork(const std::string& id_or_name, NetworkInfo* out) const;
+  // Networks carrying every label in `labels` (value "" matches any value).
+  Status ListNetworks(const Labels& labels, std::vector<NetworkInfo>* out) const;
+
+  // dockerd's cgroup driver ("cgroupfs" or "systemd"), from /info.
+  Status CgroupDriver(std::string* out) const;
 
   const std::string& socket_path() const { return socket_path_; }
 

@@ -6,6 +6,7 @@
 
 #include "docker/docker_client.h"
 #include "docker/engine_http.h"
+#include "docker/line_splitter.h"
 
 namespace bim {
 namespace {
@@ -15,67 +16,62 @@ using json = nlohmann::json;
 // Splits a log answer into lines. Containers without a TTY (bim creates none) send a multiplexed
 // stream: frames of an 8-byte header [stream, 0, 0, 0, big-endian uint32 size] and a payload. A TTY
 // container sends raw bytes; the first header decides which one this is. stdout and stderr keep
-// separate partial lines so interleaved frames do not mix.
+// separate partial lines so interleaved frames do not mix. Frames are passed on as their bytes
+// arrive (a header may claim up to 4 GiB) and lines are capped, so memory stays bounded.
 class LogDemuxer {
  public:
-  explicit LogDemuxer(const LineSink& sink) : sink_(sink) {}
+  explicit LogDemuxer(const LineSink& sink)
+      : lines_{LineSplitter(sink, kMaxOutputLineBytes), LineSplitter(sink, kMaxOutputLineBytes)} {}
 
   void Feed(std::string_view chunk) {
-    buffer_.append(chunk);
-    if (mode_ == Mode::kUnknown) {
-      if (buffer_.empty()) return;
-      auto b = [this](size_t i) { return static_cast<unsigned char>(buffer_[i]); };
-      if (b(0) > 2) {
-        mode_ = Mode::kRaw;
-      } else if (buffer_.size() >= 4) {
-        mode_ = b(1) == 0 && b(2) == 0 && b(3) == 0 ? Mode::kMultiplexed : Mode::kRaw;
-      } else {
-        return;
-      }
-    }
-    if (mode_ == Mode::kRaw) {
-      AddText(0, buffer_);
-      buffer_.clear();
-      return;
-    }
-    size_t pos = 0;
-    while (buffer_.size() - pos >= 8) {
-      const auto* h = reinterpret_cast<const unsigned char*>(buffer_.data() + pos);
-      size_t size = (size_t{h[4]} << 24) | (size_t{h[5]} << 16) | (size_t{h[6]} << 8) | size_t{h[7]};
-      if (buffer_.size() - pos - 8 < size) break;
-      AddText(h[0] == 2 ? 1 : 0, std::string_view(buffer_).substr(pos + 8, size));
-      pos += 8 + size;
-    }
-    buffer_.erase(0, pos);
+    if (mode_ != Mode::kUnknown) return Consume(chunk);
+    // The first bytes decide the mode; they are held (one chunk at most) until there are enough.
+    probe_.append(chunk);
+    auto b = [this](size_t i) { return static_cast<unsigned char>(probe_[i]); };
+    if (probe_.empty()) return;
+    if (b(0) > 2) mode_ = Mode::kRaw;
+    else if (probe_.size() >= 4) mode_ = b(1) == 0 && b(2) == 0 && b(3) == 0 ? Mode::kMultiplexed : Mode::kRaw;
+    else return;
+    std::string first = std::move(probe_);
+    probe_.clear();
+    Consume(first);
   }
 
   void Finish() {
-    if (mode_ != Mode::kMultiplexed && !buffer_.empty()) AddText(0, buffer_);
-    for (std::string& partial : partial_) {
-      if (!partial.empty() && sink_) sink_(partial);
-      partial.clear();
-    }
+    if (mode_ == Mode::kUnknown) lines_[0].Feed(probe_);
+    for (LineSplitter& l : lines_) l.Finish();
   }
 
  private:
   enum class Mode { kUnknown, kMultiplexed, kRaw };
 
-  void AddText(int stream, std::string_view text) {
-    std::string& partial = partial_[stream];
-    partial.append(text);
-    size_t start = 0;
-    for (size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
-      std::string_view line = std::string_view(partial).substr(start, nl - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (sink_) sink_(line);
+  void Consume(std::string_view chunk) {
+    if (mode_ == Mode::kRaw) return lines_[0].Feed(chunk);
+    while (!chunk.empty()) {
+      if (remaining_ > 0) {
+        size_t n = std::min<size_t>(remaining_, chunk.size());
+        lines_[stream_].Feed(chunk.substr(0, n));
+        remaining_ -= n;
+        chunk.remove_prefix(n);
+        continue;
+      }
+      size_t need = 8 - header_.size();
+      header_.append(chunk.substr(0, need));
+      chunk.remove_prefix(std::min(need, chunk.size()));
+      if (header_.size() < 8) return;
+      const auto* h = reinterpret_cast<const unsigned char*>(header_.data());
+      stream_ = h[0] == 2 ? 1 : 0;
+      remaining_ = (size_t{h[4]} << 24) | (size_t{h[5]} << 16) | (size_t{h[6]} << 8) | size_t{h[7]};
+      header_.clear();
     }
-    partial.erase(0, start);
   }
 
-  const LineSink& sink_;
   Mode mode_ = Mode::kUnknown;
-  std::string buffer_;
-  std::string partial_[2];  // stdout, stderr
+  std::string probe_;       // the first bytes, until they tell the mode
+  std::string header_;      // a frame header being received (up to 8 bytes)
+  size_t remaining_ = 0;    // payload bytes of the current frame still to come
+  int stream_ = 0;
+  LineSplitter lines_[2];   // stdout, stderr
 };
 
 }  // namespace

@@ -44,6 +44,10 @@ Status LocalEngine::Start(const WorkloadSpec& spec, Workload* out) {
   c.networks = spec.networks;
   c.limits = spec.limits;
   c.logs = spec.logs;
+  if (options_.harden) {
+    c.cap_drop = {"NET_RAW"};
+    c.no_new_privileges = true;
+  }
 
   Status s;
   std::string id;
@@ -143,13 +147,26 @@ Status LocalEngine::PublishImage(const std::string& local_ref, std::string* engi
 }
 
 Status LocalEngine::EnsureNetwork(const NetworkSpec& spec) {
-  if (docker_->InspectNetwork(spec.name).ok()) return Status::OK();
-  Status s = docker_->CreateNetwork(spec.name, spec.labels, spec.internal);
-  return s.code() == Code::kConflict ? Status::OK() : s;  // created meanwhile by a concurrent call
+  NetworkInfo info;
+  Status s = docker_->InspectNetwork(spec.name, &info);
+  if (s.ok()) return Status::OK();
+  if (!s.IsNotFound()) return s.Wrap("inspecting network " + spec.name);
+  BridgeNetworkSpec bridge{spec.name, spec.labels, spec.internal, ""};
+  // The bridge's name must match the firewall's pattern for its rules to cover it; a random name that
+  // is taken (by chance) fails the creation with Conflict, so try another.
+  for (int attempt = 0; attempt < options_.start_attempts; ++attempt) {
+    if (options_.firewall) bridge.bridge_name = options_.firewall->NewBridgeName();
+    s = docker_->CreateNetwork(bridge, nullptr);
+    // Conflict on the network's own name: created meanwhile by a concurrent call.
+    if (s.ok() || (s.code() == Code::kConflict && docker_->InspectNetwork(spec.name, &info).ok())) return Status::OK();
+    if (s.code() != Code::kConflict) break;
+  }
+  return s.Wrap("creating network " + spec.name);
 }
 
 Status LocalEngine::RemoveNetwork(const std::string& name) {
   Status s = docker_->RemoveNetwork(name);
+  if (s.code() == Code::kFailedPrecondition) return Status::Conflict(s.message());  // containers still attached
   return s.IsNotFound() ? Status::OK() : s;
 }
 

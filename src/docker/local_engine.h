@@ -10,12 +10,19 @@
 
 #include "docker/docker_client.h"
 #include "docker/engine.h"
+#include "docker/network_firewall.h"
 
 namespace bim {
 
 struct LocalEngineOptions {
   std::string publish_ip = "127.0.0.1";  // containers publish their port on this host address only
   int start_attempts = 5;                // a host port taken between our pick and Docker's bind: try another
+  // Networks get bridge names this firewall's rules cover (docker/network_firewall.h); nullptr: Docker
+  // names them and nothing keeps their containers from the host. Not owned; must outlive the engine.
+  const NetworkFirewall* firewall = nullptr;
+  // Every container runs without NET_RAW (no forged packets, no ARP games on its network) and with
+  // no-new-privileges (setuid binaries in the image cannot raise privileges).
+  bool harden = true;
 };
 
 class LocalEngine : public Engine {
@@ -33,6 +40,8 @@ class LocalEngine : public Engine {
   Status WatchEvents(const Labels& labels, const EventHandler& on_event, const CancelCheck& cancelled) override;
   // One host builds where it runs: *engine_ref = local_ref.
   Status PublishImage(const std::string& local_ref, std::string* engine_ref) override;
+  // A bridge network named spec.name whose Linux bridge the firewall covers (a taken random bridge name
+  // is retried).
   Status EnsureNetwork(const NetworkSpec& spec) override;
   Status RemoveNetwork(const std::string& name) override;
 

@@ -45,7 +45,7 @@ Status WriteIfDifferent(const std::string& path, const std::string& contents, bo
   std::string current;
   if (ReadFile(path, &current).ok() && current == contents) return Status::OK();
   *changed = true;
-  return WriteFileAtomically(path, contents, 0644, sync);
+  return WriteFileAtomically(path, contents, 0600, sync);
 }
 
 // A site file's "host route" lines.
@@ -158,7 +158,7 @@ Status NginxRouter::Push(const std::string& path, const std::string& body) const
 Status NginxRouter::WriteIndex(const Table& table) {
   std::string index;
   for (const auto& key : table.keys) index += key + "\n";
-  return WriteFileAtomically(table.dir + "/" + kIndex, index, 0644, false);
+  return WriteFileAtomically(table.dir + "/" + kIndex, index, 0600, false);
 }
 
 Status NginxRouter::PutFile(Table* table, const std::string& key, const std::string* value,
@@ -168,7 +168,7 @@ Status NginxRouter::PutFile(Table* table, const std::string& key, const std::str
   bool had_key = table->keys.count(key) > 0;
   *undo = [this, table, key, path, previous, had_file, had_key] {
     if (had_file)
-      WriteFileAtomically(path, previous, 0644, false);
+      WriteFileAtomically(path, previous, 0600, false);
     else
       unlink(path.c_str());
     if (had_key != (table->keys.count(key) > 0)) {
@@ -181,7 +181,7 @@ Status NginxRouter::PutFile(Table* table, const std::string& key, const std::str
   };
   Status s;
   if (value) {
-    if (!(s = WriteFileAtomically(path, *value, 0644, false)).ok()) return s;
+    if (!(s = WriteFileAtomically(path, *value, 0600, false)).ok()) return s;
     if (!had_key) {
       table->keys.insert(key);
       s = WriteIndex(*table);

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "core/listen_policy.h"
+#include "core/terminal_text.h"
 #include "server/api_context.h"
 
 namespace bim {
@@ -81,7 +82,9 @@ void ApiServer::Routes() {
 
   http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
     // Method, path and status only: query strings and bodies may carry values we must not log.
-    std::fprintf(stderr, "bimd: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
+    // The path is the client's (decoded): escaped, so it cannot forge log lines or reach a terminal.
+    std::fprintf(stderr, "bimd: %s %s -> %d\n", EscapeTerminalText(req.method).c_str(),
+                 EscapeTerminalText(req.path.substr(0, 1024)).c_str(), res.status);
   });
 
   http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {

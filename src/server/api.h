@@ -6,7 +6,9 @@
 //   GET    /v1/apps/{app}/releases          {"releases":[...]} newest first (?limit=N)
 //   GET    /v1/apps/{app}/logs              NDJSON {"line":...} (?tail=N&follow=1)
 //   POST   /v1/apps/{app}/deploy            multipart: "meta" (JSON) then "context" (tar); NDJSON events
-//   DELETE /v1/apps/{app}                   destroy
+//   POST   /v1/apps/{app}/cancel            stop the release in progress (unscoped token) -> {"cancelled"}
+//   DELETE /v1/apps/{app}                   destroy (cancels a release in progress first)
+//   (rollback and env: api_releases.cpp; tokens and audit: api_security.cpp; history: api_history.cpp)
 //
 // Errors are {"error":{"code":"not_found","message":"..."}} with the matching HTTP status. Streams
 // (deploy, logs) answer 200 and end with a {"event":"result"} object that carries ok/error, because

@@ -1,4 +1,4 @@
-// Routes for apps: list, status, releases, logs, destroy, deploy.
+// Routes for apps: list, status, releases, logs, destroy, deploy, cancel.
 #include <unistd.h>
 
 #include "core/deploy_plan.h"
@@ -133,6 +133,20 @@ void RegisterAppRoutes(ApiContext& ctx) {
     Status s = deployer.Destroy(app, who.name, &removed);
     if (!s.ok()) return SendError(res, s);
     SendJson(res, removed);
+  }));
+
+  // Stops the app's release in progress (and those queued behind it); an unscoped token only.
+  http.Post(R"(/v1/apps/([^/]+)/cancel)", ctx.ForApp([&](const httplib::Request&, httplib::Response& res,
+                                                         const Principal& who, const std::string& app) {
+    if (!who.IsAdmin())
+      return SendError(res, Status::PermissionDenied("token \"" + who.name +
+                                                     "\" is limited to one app; cancelling a release needs an unscoped token"));
+    std::string what;
+    Status s = deployer.Cancel(app, "cancelled by " + who.name + " (bim cancel)", &what);
+    AuditEntry audit{0, 0, who.name, "cancel", app, s.ok() ? "ok" : s.message(), what};
+    store.AppendAudit(&audit);
+    if (!s.ok()) return SendError(res, s);
+    SendJson(res, json{{"app", app}, {"cancelled", what}});
   }));
 
   http.Post(R"(/v1/apps/([^/]+)/deploy)",

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "base/file_util.h"
+#include "core/terminal_text.h"
 #include "core/validate.h"
 
 namespace bim {
@@ -33,9 +34,10 @@ Status ParseJsonBody(const httplib::Request& req, json* out) {
 
 namespace {
 Status Authenticate(const ApiContext& ctx, const httplib::Request& req, Principal* who) {
-  Status s = ctx.auth.Check(req.get_header_value("Authorization"), &who->name, &who->app_scope);
+  Status s = ctx.auth.Check(req.get_header_value("Authorization"), &who->name, &who->app_scope, &who->read_secrets);
   if (!s.ok())
-    std::fprintf(stderr, "bimd: refused %s %s: %s\n", req.method.c_str(), req.path.c_str(), s.message().c_str());
+    std::fprintf(stderr, "bimd: refused %s %s: %s\n", EscapeTerminalText(req.method).c_str(),
+                 EscapeTerminalText(req.path.substr(0, 1024)).c_str(), s.message().c_str());
   return s;
 }
 }  // namespace

@@ -21,6 +21,7 @@ namespace bim {
 struct Principal {
   std::string name;       // token name ("admin" for the admin token); written to the audit log
   std::string app_scope;  // "" = every app
+  bool read_secrets = false;  // may see env values (the admin token, and tokens made --read-secrets)
   bool IsAdmin() const { return app_scope.empty(); }
   // OK if this principal may act on `app`; PermissionDenied naming the scope otherwise.
   Status CanAccess(const std::string& app) const;

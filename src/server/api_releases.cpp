@@ -43,11 +43,20 @@ void RegisterReleaseRoutes(ApiContext& ctx) {
   }));
 
   http.Get(R"(/v1/apps/([^/]+)/env)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
-                                                     const Principal&, const std::string& app) {
-    EnvList env;
-    Status s = deployer.EffectiveEnv(app, &env);
-    if (!s.ok()) return SendError(res, s);
+                                                     const Principal& who, const std::string& app) {
     bool reveal = req.get_param_value("reveal") == "1";
+    // Values only for a token allowed to read secrets, and every reveal (or attempt) is on the record.
+    EnvList env;
+    Status s = reveal && !who.read_secrets
+                   ? Status::PermissionDenied("token \"" + who.name + "\" may not read env values (ask an admin for a "
+                                              "token made with `bim token create --read-secrets`)")
+                   : deployer.EffectiveEnv(app, &env);
+    if (reveal) {
+      AuditEntry audit{0, 0, who.name, "env.reveal", app, s.ok() ? "ok" : s.message(),
+                       std::to_string(env.size()) + " values"};
+      ctx.store.AppendAudit(&audit);
+    }
+    if (!s.ok()) return SendError(res, s);
     SendJson(res, json{{"app", app}, {"revealed", reveal}, {"env", EnvJson(env, reveal)}});
   }));
 

@@ -83,6 +83,27 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
         out->config.build_args[k] = v.get<std::string>();
       }
     }
+    if (meta.contains("build_timeout_ms")) {
+      if (!meta["build_timeout_ms"].is_number_integer() || meta["build_timeout_ms"].get<long long>() < 1000)
+        return Status::InvalidArgument("build_timeout_ms must be an integer of at least 1000");
+      out->config.build_timeout = std::chrono::milliseconds(meta["build_timeout_ms"].get<long long>());
+    }
+    if (meta.contains("resources")) {
+      // bim.toml [resources]: what the app asks for; the Deployer checks it against the server's maxima.
+      const json& r = meta["resources"];
+      if (!r.is_object()) return Status::InvalidArgument("resources must be an object");
+      auto field = [&](const char* key, int64_t min, int64_t max, int64_t* into) -> Status {
+        if (!r.contains(key)) return Status::OK();
+        if (!r[key].is_number_integer() || r[key].get<long long>() < min || r[key].get<long long>() > max)
+          return Status::InvalidArgument(std::string("resources.") + key + " must be an integer from " +
+                                         std::to_string(min) + " to " + std::to_string(max));
+        *into = r[key].get<long long>();
+        return Status::OK();
+      };
+      if (!(s = field("memory_bytes", 6 << 20, int64_t{1} << 50, &out->config.resources.memory_bytes)).ok()) return s;
+      if (!(s = field("nano_cpus", 10'000'000, int64_t{1024} * 1'000'000'000, &out->config.resources.nano_cpus)).ok()) return s;
+      if (!(s = field("pids", 16, 1 << 22, &out->config.resources.pids)).ok()) return s;
+    }
     out->wait = meta.value("wait", true);
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("deploy meta: ") + e.what());

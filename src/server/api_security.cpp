@@ -1,13 +1,16 @@
 // Routes for API tokens and the audit log.
 //
-//   POST   /v1/tokens           {"name":"ci","app":"hello"} -> {"id","name","app","token"}; the only answer
-//                               that ever carries a token value
+//   POST   /v1/tokens           {"name":"ci","app":"hello","read_secrets":false} -> {"id","name","app",
+//                               "read_secrets","token"}; with POST /v1/tokens/rotate-admin the only answers
+//                               that ever carry a token value
+//   POST   /v1/tokens/rotate-admin  a new admin token (the old one is refused from now on) -> {"token"}
 //   GET    /v1/tokens           {"tokens":[{"id","name","app","created_at_ms","revoked_at_ms",...}]}
 //   DELETE /v1/tokens/{id}      revokes at once -> the token's row
 //   GET    /v1/audit            {"entries":[...]} newest first (?app=APP&limit=N)
 //
 // Token routes need an unscoped token (403 otherwise): a token limited to one app must not be able to
-// mint a wider one. A scoped token sees only its own app's audit entries.
+// mint a wider one, and a token that may not read secrets cannot mint one that may. A scoped token
+// sees only its own app's audit entries.
 #include <charconv>
 
 #include "core/validate.h"
@@ -30,7 +33,8 @@ json TokenJson(const ApiToken& t) {
               {"created_at_ms", t.created_at_ms},
               {"revoked", t.revoked_at_ms != 0},
               {"revoked_at_ms", t.revoked_at_ms},
-              {"last_used_at_ms", t.last_used_at_ms}};
+              {"last_used_at_ms", t.last_used_at_ms},
+              {"read_secrets", t.read_secrets}};
 }
 
 json AuditJson(const AuditEntry& e) {
@@ -85,12 +89,31 @@ void RegisterSecurityRoutes(ApiContext& ctx) {
       t.app_scope = body["app"].get<std::string>();
       if (Status s = ValidateAppName(t.app_scope); !s.ok()) return SendError(res, s);
     }
+    if (body.contains("read_secrets") && !body["read_secrets"].is_null()) {
+      if (!body["read_secrets"].is_boolean())
+        return SendError(res, Status::InvalidArgument("\"read_secrets\" must be true or false"));
+      t.read_secrets = body["read_secrets"].get<bool>();
+    }
+    if (t.read_secrets && !who.read_secrets)
+      return SendError(res, Status::PermissionDenied("token \"" + who.name +
+                                                     "\" may not read secrets, so it cannot make a token that may"));
     Status s = store.CreateToken(&t);
-    Audit(store, who, "token.create", t.app_scope, s, s.ok() ? "id=" + std::to_string(t.id) + " name=" + t.name : t.name);
+    Audit(store, who, "token.create", t.app_scope, s,
+          s.ok() ? "id=" + std::to_string(t.id) + " name=" + t.name + (t.read_secrets ? " read-secrets" : "") : t.name);
     if (!s.ok()) return SendError(res, s);
     json out = TokenJson(t);
     out["token"] = token;
     SendJson(res, out);
+  }));
+
+  http.Post("/v1/tokens/rotate-admin", ctx.Authed([&](const httplib::Request&, httplib::Response& res,
+                                                      const Principal& who) {
+    if (Status s = RequireAdmin(who); !s.ok()) return SendError(res, s);
+    std::string token;
+    Status s = ctx.auth.RotateAdminToken(AdminTokenPath(ctx.options), &token);
+    Audit(store, who, "token.rotate", "", s, "admin");
+    if (!s.ok()) return SendError(res, s);
+    SendJson(res, json{{"name", "admin"}, {"token", token}, {"file", AdminTokenPath(ctx.options)}});
   }));
 
   http.Get("/v1/tokens", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {

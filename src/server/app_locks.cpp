@@ -29,6 +29,14 @@ void AppLocks::Relabel(const std::string& app, const std::string& holder_label) 
   slots_[app].label = holder_label;
 }
 
+bool AppLocks::Busy(const std::string& app, std::string* holder_label) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = slots_.find(app);
+  if (it == slots_.end() || it->second.next_ticket == it->second.serving) return false;
+  *holder_label = it->second.label;
+  return true;
+}
+
 void AppLocks::Release(const std::string& app) {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -41,6 +41,8 @@ class AppLocks {
   Holder TryAcquire(const std::string& app, const std::string& holder_label, std::string* busy_with);
   // Replaces the label the current holder shows (e.g. once the release number is known).
   void Relabel(const std::string& app, const std::string& holder_label);
+  // True if someone holds or waits for `app`'s lock; *holder_label = the holder's label.
+  bool Busy(const std::string& app, std::string* holder_label);
 
  private:
   struct Slot {

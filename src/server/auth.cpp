@@ -44,8 +44,20 @@ Status Authenticator::EnsureAdminToken(const std::string& token_path, bool* crea
   return Status::OK();
 }
 
-Status Authenticator::Check(const std::string& authorization, std::string* actor, std::string* app_scope) const {
+Status Authenticator::RotateAdminToken(const std::string& token_path, std::string* token) {
+  std::string fresh = NewToken();
+  // The file first: if keeping the hash fails, the old token still works and nothing is lost.
+  if (Status s = WriteFileAtomically(token_path, fresh + "\n", 0600); !s.ok()) return s;
+  if (Status s = store_->SetMeta(kAdminHashKey, HashToken(fresh)); !s.ok())
+    return s.Wrap("the new admin token was written to " + token_path + " but not stored; the old one still works");
+  *token = fresh;
+  return Status::OK();
+}
+
+Status Authenticator::Check(const std::string& authorization, std::string* actor, std::string* app_scope,
+                            bool* read_secrets) const {
   app_scope->clear();
+  if (read_secrets) *read_secrets = false;
   const std::string prefix = "Bearer ";
   if (authorization.empty())
     return Status::Unauthenticated("missing token (run `bim login URL --token TOKEN` or set BIM_TOKEN)");
@@ -56,6 +68,7 @@ Status Authenticator::Check(const std::string& authorization, std::string* actor
   if (store_->GetMeta(kAdminHashKey, &admin).ok() && admin.size() == presented.size() &&
       sodium_memcmp(admin.data(), presented.data(), admin.size()) == 0) {
     *actor = "admin";
+    if (read_secrets) *read_secrets = true;
     return Status::OK();
   }
   // Other tokens: the lookup is by hash, which is safe to do in SQL because the hash is of 256 random
@@ -66,6 +79,7 @@ Status Authenticator::Check(const std::string& authorization, std::string* actor
       sodium_memcmp(token.hash.data(), presented.data(), presented.size()) == 0) {
     *actor = token.name;
     *app_scope = token.app_scope;
+    if (read_secrets) *read_secrets = token.read_secrets;
     // last_used is advisory: a write per request would serialise every call on the database.
     long long now = NowMillis();
     if (now - token.last_used_at_ms > 60 * 1000) store_->TouchToken(token.id, now);

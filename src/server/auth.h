@@ -30,8 +30,14 @@ class Authenticator {
   // the next call: nothing is cached).
   // OK, *name = the token's name ("admin") and *app_scope = the one app it is limited to ("" for
   // all) if `authorization` is "Bearer <valid token>"; otherwise Unauthenticated with a message that
-  // never includes the presented value.
-  Status Check(const std::string& authorization, std::string* name, std::string* app_scope) const;
+  // never includes the presented value. *read_secrets (if given) says whether the token may see env
+  // values: always for the admin token, for others only if made with read_secrets.
+  Status Check(const std::string& authorization, std::string* name, std::string* app_scope,
+               bool* read_secrets = nullptr) const;
+
+  // Replaces the admin token: a new one is written to `token_path` (0600) and only its hash is kept;
+  // the old one is refused from the next request on. Sets *token to the new value (shown once).
+  Status RotateAdminToken(const std::string& token_path, std::string* token);
 
  private:
   Store* store_;

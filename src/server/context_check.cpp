@@ -7,6 +7,9 @@
 #include <sstream>
 #include <vector>
 
+#include "core/context_tree.h"
+#include "core/terminal_text.h"
+
 namespace bim {
 
 namespace {
@@ -15,13 +18,6 @@ bool HasBadBytes(const std::string& s) {
   for (unsigned char c : s)
     if (c < 0x20 || c == 0x7f) return true;
   return false;
-}
-
-std::string Clean(const char* p) {
-  std::string s = p ? p : "";
-  while (s.starts_with("./")) s.erase(0, 2);
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
 }
 
 }  // namespace
@@ -53,42 +49,35 @@ Status ContextChecker::Add(const ContextEntryMeta& e) {
   if (++entries_ > limits_.max_entries)
     return Status::TooLarge("build context has more than " + std::to_string(limits_.max_entries) +
                             " files (add build outputs and dependencies to .dockerignore)");
-  std::string name = Clean(e.name.c_str());
-  if (name.empty() || HasBadBytes(name) || e.name.find('\0') != std::string::npos)
-    return Status::InvalidArgument("build context entry has an empty or unprintable name");
-  if (name[0] == '/' || !StaysInside("", name))
-    return Status::InvalidArgument("build context entry \"" + name + "\" points outside the context");
-  std::string dir = name.find('/') == std::string::npos ? "" : name.substr(0, name.rfind('/'));
+  if (HasBadBytes(e.name) || e.name.find('\0') != std::string::npos)
+    return Status::InvalidArgument("build context entry \"" + EscapeTerminalText(e.name) + "\" has an unprintable name");
   // A NUL would cut the target short where it is written out: "x/../..\0y" checks as inside but lands as "x/../..".
   if ((e.kind == ContextEntryMeta::kSymlink || e.kind == ContextEntryMeta::kHardlink) && HasBadBytes(e.link))
-    return Status::InvalidArgument("build context link \"" + name + "\" has an unprintable target");
+    return Status::InvalidArgument("build context link \"" + EscapeTerminalText(e.name) + "\" has an unprintable target");
+  // Where names and links may point is the tree's rule (symlink chains resolved, see context_tree.h).
+  Status s;
   switch (e.kind) {
-    case ContextEntryMeta::kHardlink:
-      if (!StaysInside("", Clean(e.link.c_str())))
-        return Status::InvalidArgument("build context hardlink \"" + name + "\" points outside the context");
-      break;
-    case ContextEntryMeta::kSymlink:
-      if (e.link.empty() || !StaysInside(dir, e.link))
-        return Status::InvalidArgument("build context symlink \"" + name + "\" points outside the context");
-      break;
-    case ContextEntryMeta::kFile:
-    case ContextEntryMeta::kDir:
-      break;
+    case ContextEntryMeta::kFile: s = tree_.Add(e.name, ContextTree::Type::kFile); break;
+    case ContextEntryMeta::kDir: s = tree_.Add(e.name, ContextTree::Type::kDirectory); break;
+    case ContextEntryMeta::kSymlink: s = tree_.Add(e.name, ContextTree::Type::kSymlink, e.link); break;
+    case ContextEntryMeta::kHardlink: s = tree_.Add(e.name, ContextTree::Type::kHardlink, e.link); break;
     case ContextEntryMeta::kOther:
-      return Status::InvalidArgument("build context entry \"" + name +
+      return Status::InvalidArgument("build context entry \"" + EscapeTerminalText(ContextTree::Normalize(e.name)) +
                                      "\" is a device, socket or fifo (only files, directories and links)");
   }
+  if (!s.ok()) return s;
   // A hostile header can claim any size, negative or near INT64_MAX: compare without overflowing.
   int64_t size = e.size > 0 ? e.size : 0;
   bytes_ = size > limits_.max_unpacked_bytes - bytes_ ? limits_.max_unpacked_bytes + 1 : bytes_ + size;
   if (bytes_ > limits_.max_unpacked_bytes)
     return Status::TooLarge("build context unpacks to more than " + std::to_string(limits_.max_unpacked_bytes) +
                             " bytes (add large files to .dockerignore)");
-  if (name == dockerfile_ && e.kind == ContextEntryMeta::kFile) saw_dockerfile_ = true;
+  if (ContextTree::Normalize(e.name) == dockerfile_ && e.kind == ContextEntryMeta::kFile) saw_dockerfile_ = true;
   return Status::OK();
 }
 
-Status ContextChecker::Finish() const {
+Status ContextChecker::Finish() {
+  if (Status s = tree_.Finish(); !s.ok()) return s;
   if (!saw_dockerfile_)
     return Status::InvalidArgument("the app folder has no " + dockerfile_ +
                                    " (write one, or run `bim init` to generate it)");
@@ -148,6 +137,30 @@ Status CheckBuildContext(const void* data, size_t size, const ContextLimits& lim
   if (archive_read_open_memory(a.get(), data, size) != ARCHIVE_OK)
     return Status::InvalidArgument("build context is not a readable tar: " + ErrorOf(a.get()));
   return CheckOpened(a.get(), limits, dockerfile);
+}
+
+Status ReadContextFile(const std::string& path, const std::string& name, size_t max_bytes, std::string* out) {
+  out->clear();
+  ArchivePtr a = NewReader();
+  if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK)
+    return Status::InvalidArgument("build context is not a readable tar: " + ErrorOf(a.get()));
+  archive_entry* entry = nullptr;
+  for (int rc; (rc = archive_read_next_header(a.get(), &entry)) != ARCHIVE_EOF;) {
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
+      return Status::InvalidArgument("build context tar is corrupt or truncated: " + ErrorOf(a.get()));
+    if (archive_entry_filetype(entry) != AE_IFREG || archive_entry_hardlink(entry) ||
+        ContextTree::Normalize(archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "") != name)
+      continue;
+    char buf[65536];
+    for (la_ssize_t n; (n = archive_read_data(a.get(), buf, sizeof buf)) != 0;) {
+      if (n < 0) return Status::InvalidArgument("build context tar is corrupt or truncated: " + ErrorOf(a.get()));
+      if (out->size() + static_cast<size_t>(n) > max_bytes)
+        return Status::TooLarge(name + " is larger than " + std::to_string(max_bytes) + " bytes");
+      out->append(buf, static_cast<size_t>(n));
+    }
+    return Status::OK();
+  }
+  return Status::NotFound("the build context has no " + name);
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/context_manifest.h"
+#include "core/context_tree.h"
 #include "core/status.h"
 
 namespace bim {
@@ -36,7 +37,7 @@ class ContextChecker {
   // OK, or InvalidArgument naming the offending entry, or TooLarge for a limit.
   Status Add(const ContextEntryMeta& entry);
   // Whole-context rules after the last entry: the Dockerfile is there (InvalidArgument otherwise).
-  Status Finish() const;
+  Status Finish();
 
  private:
   ContextLimits limits_;
@@ -44,6 +45,7 @@ class ContextChecker {
   int64_t entries_ = 0;
   int64_t bytes_ = 0;
   bool saw_dockerfile_ = false;
+  ContextTree tree_;
 };
 
 // The same checks on a parsed manifest (core/context_manifest.h), before any content is accepted.
@@ -51,17 +53,23 @@ Status CheckManifest(const std::vector<ContextEntry>& entries, const ContextLimi
                      const std::string& dockerfile);
 
 // Reads the tar (plain or gzip) at `path` and returns OK only if every entry is a regular file,
-// directory or symlink with a relative path free of "..", NUL and control characters, every symlink
-// and hardlink target stays inside the context, and the limits hold. Otherwise InvalidArgument naming
-// the first offending entry, TooLarge for a limit, or InvalidArgument for a corrupt/truncated stream.
-// Also requires a Dockerfile at the top level named `dockerfile`.
+// directory, symlink or hardlink that keeps ContextTree's rules (no entry can resolve outside the
+// context: no "..", absolute names, entries beneath symlinks, escaping symlink chains or hardlinks;
+// no .env* files) and the limits hold. Otherwise InvalidArgument naming the first offending entry,
+// TooLarge for a limit, or InvalidArgument for a corrupt/truncated stream. Also requires a
+// Dockerfile at the top level named `dockerfile`.
 Status CheckBuildContext(const std::string& path, const ContextLimits& limits, const std::string& dockerfile);
 // The same checks on a tar held in memory (used by the fuzzer and tests).
 Status CheckBuildContext(const void* data, size_t size, const ContextLimits& limits, const std::string& dockerfile);
 
 // True if `rel` is a relative path whose normalised form stays inside its root (no leading '/',
 // no component ".." that climbs above the root). Resolves `rel` against `base_dir` (a directory
-// inside the root, "" for the root).
+// inside the root, "" for the root). For paths inside image archives; contexts use ContextTree.
 bool StaysInside(const std::string& base_dir, const std::string& rel);
+
+// Reads the regular file `name` (e.g. "Dockerfile") of the context tar at `path` into *out. NotFound
+// if the tar has no such file, TooLarge if it is longer than `max_bytes`, InvalidArgument for a tar
+// that does not read.
+Status ReadContextFile(const std::string& path, const std::string& name, size_t max_bytes, std::string* out);
 
 }  // namespace bim

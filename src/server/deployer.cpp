@@ -9,14 +9,17 @@
 
 #include "base/failpoint.h"
 #include "base/file_util.h"
-#include "core/deploy_plan.h"
 #include "base/health_probe.h"
+#include "core/deploy_plan.h"
+#include "docker/build_cgroup.h"
 
 namespace bim {
 
 using nlohmann::json;
 
 struct Deployer::Attempt {
+  App app;                     // the app's settings as this release runs them
+  std::string network;         // the app's Docker network ("" without network isolation)
   std::string context_path;    // the build context ("" when an existing image is reused)
   std::string image_archive;   // an uploaded image to load instead of building ("" if none)
   std::map<std::string, std::string> build_args;
@@ -152,6 +155,7 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
         if (!p->empty()) unlink(p->c_str());
     }
   } cleanup{{&request.context_path, &request.image_archive_path, &written}};
+  if (Status s = CheckResources(request.config); !s.ok()) return s;
   ReleaseSpec spec;
   spec.app = request.config.app;
   spec.kind = "deploy";
@@ -165,6 +169,8 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     app->port = request.config.port;
     app->health_path = request.config.health.path;
     app->health_timeout_ms = request.config.health.timeout.count();
+    app->resources = request.config.resources;
+    app->build_timeout_ms = request.config.build_timeout.count();
     // The rule: the server's stored env (bim env set) first, then the folder's .env on top; a key in
     // both takes the folder's value.
     EnvList stored;
@@ -180,12 +186,15 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
 Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSink& events,
                          const CancelCheck& cancelled, DeployOutcome* out) {
   const std::string name = spec.app;
+  const uint64_t generation = CancelGeneration(name);
   std::string busy_with;
   AppLocks::Holder lock = spec.wait ? locks_.Acquire(name, "a " + spec.kind)
                                     : locks_.TryAcquire(name, "a " + spec.kind, &busy_with);
   if (!lock.held())
     return Status::Conflict("app \"" + name + "\" is busy with " + busy_with +
                             " (wait for it, or drop --no-wait to queue behind it)");
+  std::string cancel_reason;
+  if (CancelledSince(name, generation, &cancel_reason)) return Status::Cancelled(cancel_reason);
 
   Attempt a;
   a.started_ms = MonotonicMillis();
@@ -209,6 +218,7 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
     return Status::OK();
   }
   if (!(s = store_->PutApp(app)).ok()) return s;
+  a.app = app;
   a.context_path = spec.context_path;
   a.image_archive = spec.image_archive;
   a.build_args = spec.build_args;
@@ -218,7 +228,7 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   a.release.status = release_status::kBuilding;
   a.release.kind = spec.kind;
   a.release.git_commit = spec.git_commit;
-  a.release.env_digest = EnvDigest(spec.env);
+  a.release.env_digest = store_->DigestEnv(spec.env);
   a.release.context_digest = spec.context_digest;
   if (!(s = store_->CreateRelease(&a.release)).ok()) return s;
   if (!(s = store_->SaveReleaseEnv(a.release.id, spec.env)).ok()) return s;
@@ -242,7 +252,11 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   locks_.Relabel(name, spec.kind + " " + a.plan.release_name);
   events({{"event", "release"}, {"release", a.plan.release_name}, {"app", name}, {"kind", spec.kind}});
 
-  s = RunRelease(&a, events, cancelled);
+  // The release stops when the client goes away, or when Cancel (bim cancel, bim destroy) is called.
+  CancelCheck stop = [&] { return CancelledSince(name, generation, &cancel_reason) || (cancelled && cancelled()); };
+  s = RunRelease(&a, events, stop);
+  if (s.code() == Code::kCancelled && !cancel_reason.empty())
+    s = Status::Cancelled(cancel_reason + " (" + a.plan.release_name + " stopped before it went live)");
   if (!s.ok()) FailRelease(&a, s);
   else PruneImages(name);
 
@@ -256,39 +270,16 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
 }
 
 Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled) {
-  Status s;
+  Status s = EnsureAppNetwork(a->release.app, &a->network);
+  if (!s.ok()) return s;
   if (a->plan.build && !a->image_archive.empty()) {
+    // `bim deploy --build local`: the developer's image, sent as the layers bimd lacked.
     long long t0 = MonotonicMillis();
     a->built_image = true;  // the tag is removed again if the release fails
     if (!(s = LoadImage(a->image_archive, a->release.image_id, a->plan.image_tag, events)).ok()) return s;
     a->release.build_ms = MonotonicMillis() - t0;
-  } else if (a->plan.build) {
-    events({{"event", "step"}, {"step", "build"}, {"message", "Building image " + a->plan.image_tag}});
-    long long t0 = MonotonicMillis();
-    BuildOptions build;
-    build.context_tar_path = a->context_path;
-    build.tag = a->plan.image_tag;
-    build.build_args = a->build_args;
-    // Only the labels cleanup needs: the classic builder turns each label into its own LABEL step
-    // (an intermediate container each), which costs ~100 ms per label on a cold build.
-    build.labels = {{labels::kInstance, a->plan.labels.at(labels::kInstance)},
-                    {labels::kApp, a->plan.labels.at(labels::kApp)}};
-    std::string image_id;
-    s = images_->BuildImage(
-        build,
-        [&](std::string_view line) {
-          Failpoint("build");
-          events({{"event", "build"}, {"line", std::string(line)}});
-        },
-        &image_id, cancelled);
-    // Docker may have tagged an image even if the stream broke off: clean it up on any failure.
-    a->built_image = true;
-    if (!s.ok()) {
-      if (s.code() == Code::kFailedPrecondition) return Status::FailedPrecondition("build failed: " + s.message());
-      return s.Wrap("build");
-    }
-    a->release.image_id = image_id;
-    a->release.build_ms = MonotonicMillis() - t0;
+  } else if (a->plan.build && !(s = BuildRelease(a, events, cancelled)).ok()) {
+    return s;
   }
   if (!(s = engine_->PublishImage(a->plan.image_tag, &a->engine_image)).ok()) return s.Wrap("publishing the image");
   a->release.status = release_status::kStarting;
@@ -311,6 +302,69 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
   store_->UpdateRelease(a->release);
   if (observer_) observer_->OnLive(a->release, a->env);
   events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + a->plan.url}});
+  return Status::OK();
+}
+
+Status Deployer::BuildRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled) {
+  const ResourceLimits& limits = options_.build_limits;
+  auto timeout = BuildTimeout(a->app);
+  events({{"event", "step"},
+          {"step", "build"},
+          {"message", "Building image " + a->plan.image_tag + " (deadline " + FormatDuration(timeout) +
+                          (limits.memory_bytes > 0 ? ", memory " + FormatByteSize(limits.memory_bytes) : "") +
+                          (limits.pids > 0 && build_cgroups_ ? ", " + std::to_string(limits.pids) + " processes" : "") + ")"}});
+  Status s = CheckBuildImages(a->release.app, a->context_path, a->build_args);
+  if (!s.ok()) return s;
+  long long t0 = MonotonicMillis();
+  BuildOptions build;
+  build.context_tar_path = a->context_path;
+  build.tag = a->plan.image_tag;
+  build.build_args = a->build_args;
+  // Only the labels cleanup needs: the classic builder turns each label into its own LABEL step
+  // (an intermediate container each), which costs ~100 ms per label on a cold build.
+  build.labels = {{labels::kInstance, a->plan.labels.at(labels::kInstance)},
+                  {labels::kApp, a->plan.labels.at(labels::kApp)}};
+  build.network = a->network;
+  build.limits = {limits.memory_bytes, limits.nano_cpus, 0};
+  build.cache_from = CacheSources(a->release.app);
+  BuildCgroup cgroup;  // the build's process limit; removed when the build is over
+  if (limits.pids > 0 && build_cgroups_) {
+    Status c = cgroup.Create(options_.cgroup_root, BuildCgroup::InstancePrefix(instance_id_) + a->plan.container_name,
+                             limits.pids);
+    if (c.ok()) build.cgroup_parent = cgroup.parent();
+    else std::fprintf(stderr, "bimd: warning: building without a process limit: %s\n", c.message().c_str());
+  }
+  const long long deadline = t0 + timeout.count();
+  bool late = false;
+  CancelCheck stop = [&] {
+    late = MonotonicMillis() >= deadline;
+    return late || (cancelled && cancelled());
+  };
+  std::string image_id;
+  s = images_->BuildImage(
+      build,
+      [&](std::string_view line) {
+        Failpoint("build");
+        events({{"event", "build"}, {"line", std::string(line)}});
+      },
+      &image_id, stop);
+  // Docker may have tagged an image even if the stream broke off: clean it up on any failure.
+  a->built_image = true;
+  // A stopped build's container goes away a little later: its cgroup is then removed in the background.
+  if (!cgroup.parent().empty() && !cgroup.Remove()) {
+    std::lock_guard<std::mutex> lock(retire_mu_);
+    stale_cgroups_.push_back(cgroup.Release());
+  }
+  if (late && !s.ok())
+    return Status::FailedPrecondition("the build did not finish within its deadline of " + FormatDuration(timeout) +
+                                      " and was stopped (make it faster, or raise [build] timeout in bim.toml, up to "
+                                      "bimd's --build-timeout " + FormatDuration(options_.build_timeout) + ")");
+  if (!s.ok()) {
+    if (s.code() == Code::kFailedPrecondition) return Status::FailedPrecondition("build failed: " + s.message());
+    return s.Wrap("build");
+  }
+  a->release.image_id = image_id;
+  a->release.build_ms = MonotonicMillis() - t0;
   return Status::OK();
 }
 
@@ -353,6 +407,9 @@ Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const
   spec.labels = a->plan.labels;
   spec.container_port = a->plan.container_port;
   spec.stop_grace_seconds = options_.stop_timeout_seconds;
+  if (!a->network.empty()) spec.networks = {NetworkAttachment{a->network, {"web"}}};
+  spec.limits = ContainerLimits(a->app);
+  spec.logs = LogLimits{options_.log_max_size, options_.log_max_files};
   Workload w;
   Status s = engine_->Start(spec, &w);
   if (!s.ok()) return s;
@@ -442,13 +499,21 @@ void Deployer::ScheduleRetire(const std::string& workload, std::vector<Endpoint>
 
 void Deployer::RetireLoop() {
   std::unique_lock<std::mutex> lock(retire_mu_);
+  long long next_cgroup_sweep = 0;
   for (;;) {
     retire_cv_.wait_for(lock, std::chrono::milliseconds(20));
     if (shutting_down_) return;  // leftovers are removed by Reconcile on the next start
+    long long now = MonotonicMillis();
+    // Cgroups of builds that ended while Docker still held them.
+    if (!stale_cgroups_.empty() && now >= next_cgroup_sweep) {
+      next_cgroup_sweep = now + 500;
+      std::erase_if(stale_cgroups_, [this](const std::string& name) {
+        return BuildCgroup::RemoveNamed(options_.cgroup_root, name);
+      });
+    }
     if (retire_queue_.empty()) continue;
     // Ask the router once for every backend still waiting, then retire each workload whose backends
     // have nothing in flight (their requests are done) or whose grace has run out.
-    long long now = MonotonicMillis();
     std::vector<Endpoint> asked;
     for (const auto& r : retire_queue_)
       if (now >= r.not_before_ms) asked.insert(asked.end(), r.backends.begin(), r.backends.end());

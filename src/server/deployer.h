@@ -10,6 +10,12 @@
 // Router (router.h). Switching a release is a route change, and an app's host names are its site:
 // both are data, so no release reloads the proxy.
 //
+// Tenants (deployer_isolation.cpp): each app builds and runs on its own network (Engine::EnsureNetwork); a build may
+// read no other app's image (checked on the Dockerfile before it starts) and reuses only its own
+// app's build cache; builds and containers run with the limits of ServerOptions (and bim.toml's
+// [resources] within its maxima); a build past its deadline, a Cancel, or a Destroy stops the
+// release, which fails cleanly and frees the app.
+//
 // Thread-safety: all methods may be called concurrently. Operations on one app are serialised in
 // arrival order by AppLocks; different apps run in parallel.
 // Ownership: the Deployer owns none of DeployerDeps; they must outlive it.
@@ -29,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/app_config.h"
+#include "core/dockerfile.h"
 #include "core/dotenv.h"
 #include "core/endpoint.h"
 #include "docker/docker_client.h"
@@ -133,7 +140,9 @@ class Deployer {
   Status HeldImageLayers(const std::string& app, const std::string& image_id, const std::vector<std::string>& layers,
                          bool* has_image, int* held_layers);
 
-  // Removes the app's route, containers, images and records. NotFound if there is no such app.
+  // Removes the app's route, containers, images, network and records, and revokes the tokens limited
+  // to it. A release in progress is cancelled first (Cancel), not waited for. NotFound if there is no
+  // such app.
   Status Destroy(const std::string& app, const std::string& actor, nlohmann::json* removed);
 
   // Brings the engine and the router in line with the database after a start or crash: sites and
@@ -150,6 +159,16 @@ class Deployer {
   // The store of uploaded build contexts (DeployerDeps::contexts): the API plans uploads with it; the
   // Deployer prunes it after every release like old images and empties it when the app is destroyed.
   ContextStore* context_store() const { return contexts_; }
+
+  // Builds get options.build_limits.pids through a cgroup of their own (docker/build_cgroup.h), which
+  // works with dockerd's cgroupfs driver only (main.cpp finds out). Off by default. Call before serving.
+  void EnableBuildCgroups(bool on) { build_cgroups_ = on; }
+
+  // Stops every release of `app` that is running or queued now (deploys, rollbacks, env changes that
+  // arrived before this call): each fails with Cancelled("<reason>") before its switch, and the app is
+  // free as soon as the running one has cleaned up. Releases asked for later are not affected.
+  // OK with *what = the running release ("deploy v4"); NotFound if the app has nothing in progress.
+  Status Cancel(const std::string& app, const std::string& reason, std::string* what);
 
   // The public URL of an app.
   std::string AppUrl(const std::string& app) const;
@@ -208,6 +227,35 @@ class Deployer {
   void DrainAndRemove(const std::vector<Workload>& workloads);
   std::string PublicPortSuffix() const;
 
+  // Tenant isolation and limits (deployer_isolation.cpp).
+  std::string AppNetworkName(const std::string& app) const;
+  // Creates the app's network if missing; "" when options.isolate_networks is off.
+  Status EnsureAppNetwork(const std::string& app, std::string* network);
+  void RemoveAppNetwork(const std::string& app);
+  // InvalidArgument when bim.toml asks for more than the server's maxima.
+  Status CheckResources(const AppConfig& config) const;
+  ResourceLimits ContainerLimits(const App& app) const;
+  std::chrono::milliseconds BuildTimeout(const App& app) const;
+  // Refuses (InvalidArgument, naming the Dockerfile line) a build that would read another app's image.
+  Status CheckBuildImages(const std::string& app, const std::string& context_path,
+                          const std::map<std::string, std::string>& build_args);
+  Status CheckOneImage(const std::string& app, const DockerfileImage& use, std::vector<std::string>* triggers);
+  std::vector<std::string> CacheSources(const std::string& app);
+  Status BuildRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
+
+  // Cancellation: an operation notes the app's generation when it arrives; Cancel bumps it, which
+  // stops every operation that arrived before.
+  struct CancelState {
+    uint64_t generation = 0;
+    std::string reason;
+  };
+  uint64_t CancelGeneration(const std::string& app);
+  // True (and *reason set) if Cancel was called for `app` since `generation`.
+  bool CancelledSince(const std::string& app, uint64_t generation, std::string* reason);
+  std::mutex cancel_mu_;
+  std::map<std::string, CancelState> cancels_;
+
+
   // Instance events from the engine: exits are kept so status can show the last exit reason even
   // after the engine restarted the instance (Docker resets State.ExitCode then), and the route of a
   // live workload follows its instances when their endpoints change (e.g. a Swarm task moved).
@@ -243,8 +291,11 @@ class Deployer {
   const std::string instance_id_;
   AppLocks locks_;
   ReleaseObserver* observer_ = nullptr;
+  // Whether builds get a process limit (EnableBuildCgroups).
+  std::atomic<bool> build_cgroups_{false};
 
-  // Workloads of replaced releases wait for their drain on one background thread.
+  // Workloads of replaced releases wait for their drain on one background thread (which also removes
+  // the cgroups of builds that ended).
   struct Retirement {
     std::string workload;
     std::vector<Endpoint> backends;
@@ -255,6 +306,7 @@ class Deployer {
   std::condition_variable retire_cv_;
   bool shutting_down_ = false;
   std::vector<Retirement> retire_queue_;
+  std::vector<std::string> stale_cgroups_;  // build cgroups to remove once Docker lets go of them
   std::thread retirer_;
 };
 

@@ -9,13 +9,46 @@
 #include "base/file_util.h"
 #include "core/deploy_plan.h"
 #include "server/context_store.h"
+#include "docker/build_cgroup.h"
 #include "server/deployer.h"
 
 namespace bim {
 
 using nlohmann::json;
 
+uint64_t Deployer::CancelGeneration(const std::string& app) {
+  std::lock_guard<std::mutex> lock(cancel_mu_);
+  auto it = cancels_.find(app);
+  return it == cancels_.end() ? 0 : it->second.generation;
+}
+
+bool Deployer::CancelledSince(const std::string& app, uint64_t generation, std::string* reason) {
+  std::lock_guard<std::mutex> lock(cancel_mu_);
+  auto it = cancels_.find(app);
+  if (it == cancels_.end() || it->second.generation == generation) return false;
+  *reason = it->second.reason;
+  return true;
+}
+
+Status Deployer::Cancel(const std::string& app, const std::string& reason, std::string* what) {
+  std::string running;
+  if (!locks_.Busy(app, &running))
+    return Status::NotFound("app \"" + app + "\" has no release in progress (see `bim status " + app + "`)");
+  {
+    std::lock_guard<std::mutex> lock(cancel_mu_);
+    CancelState& state = cancels_[app];
+    state.generation++;
+    state.reason = reason;
+  }
+  *what = running;
+  return Status::OK();
+}
+
 Status Deployer::Destroy(const std::string& app_name, const std::string& actor, json* removed) {
+  // A release in progress would otherwise keep the app (and this call) waiting until it is done.
+  std::string running;
+  if (Cancel(app_name, "cancelled: the app is being destroyed", &running).ok())
+    std::fprintf(stderr, "bimd: destroying %s: cancelled %s\n", app_name.c_str(), running.c_str());
   AppLocks::Holder lock = locks_.Acquire(app_name, "destroy");
   App app;
   Status s = store_->GetApp(app_name, &app);
@@ -47,6 +80,7 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
       images.push_back(tag);
     }
   }
+  RemoveAppNetwork(app_name);
   if (!(s = store_->DeleteApp(app_name)).ok()) return s;
   if (contexts_) {
     if (Status c = contexts_->RemoveApp(app_name); !c.ok())

@@ -270,7 +270,7 @@ std::string DeployHistory::RecordFor(const Release& live, const EnvList& env, or
   j["image_id"] = live.image_id;
   j["git_commit"] = live.git_commit;
   j["env_keys"] = keys;
-  j["env_digest"] = live.env_digest.empty() ? EnvDigest(env) : live.env_digest;
+  j["env_digest"] = live.env_digest.empty() && options_.store ? options_.store->DigestEnv(env) : live.env_digest;
   App app;
   if (options_.store && options_.store->GetApp(live.app, &app).ok()) {
     j["port"] = app.port;

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sodium.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -18,11 +19,14 @@
 #include "docker/docker_client.h"
 #include "docker/local_engine.h"
 #include "proxy/nginx_router.h"
+#include "docker/network_firewall.h"
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/context_store.h"
 #include "server/deployer.h"
 #include "server/history.h"
+#include "server/limit_flags.h"
+#include "server/teardown.h"
 #include "store/store.h"
 
 using namespace bim;
@@ -99,7 +103,15 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   cli.add_option("--read-timeout", options.read_timeout_seconds, "Seconds a silent API client is kept before it is dropped")
       ->capture_default_str()->check(CLI::Range(1, 3600));
+  LimitFlags limit_flags;
+  AddLimitFlags(cli, &limit_flags);
+  bool teardown = false;
+  cli.add_flag("--teardown", teardown, "Remove everything this data dir's bimd created on the host (containers, images, "
+               "networks, firewall rules, build cgroups; stops its nginx), keep the data dir, and exit");
   CLI11_PARSE(cli, argc, argv);
+  if (Status s = ApplyLimitFlags(limit_flags, &options); !s.ok()) return Fail(s);
+  // Everything bimd creates (database, WAL, tokens, nginx's files, history) is its own alone.
+  umask(077);
   options.drain_grace = std::chrono::milliseconds(drain_ms);
   // Checked before anything starts, so a refused address leaves no nginx or state behind.
   if (Status s = CheckListenPolicy(options.listen, options.tls_cert, options.tls_key, options.insecure); !s.ok())
@@ -122,7 +134,9 @@ int main(int argc, char** argv) {
   if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
     return Fail(Status::Conflict("another bimd is already using " + options.data_dir +
                                  " (stop it, or pass a different --data-dir)"));
-  WriteFileAtomically(options.data_dir + "/bimd.pid", std::to_string(getpid()) + "\n");
+  // The data dir is private at every start, also when it already existed with looser modes.
+  if (Status s = RestrictTree(options.data_dir); !s.ok()) return Fail(s);
+  WriteFileAtomically(options.data_dir + "/bimd.pid", std::to_string(getpid()) + "\n", 0600);
 
   std::string key;
   if (Status s = LoadOrCreateSecretKey(options.data_dir + "/secret.key", &key); !s.ok()) return Fail(s);
@@ -135,7 +149,7 @@ int main(int argc, char** argv) {
   }
   Authenticator auth(store.get());
   bool created = false;
-  std::string token_path = options.data_dir + "/admin.token";
+  std::string token_path = AdminTokenPath(options);
   if (Status s = auth.EnsureAdminToken(token_path, &created); !s.ok()) return Fail(s);
 
   DockerClient docker(options.docker_socket);
@@ -149,7 +163,21 @@ int main(int argc, char** argv) {
   nginx_options.template_dir = options.template_dir;
   nginx_options.worker_shutdown_timeout_seconds = options.nginx_worker_shutdown_timeout_seconds;
   NginxRouter router(nginx_options, &runner);
-  LocalEngine engine(&docker);
+  FirewallOptions firewall_options;
+  firewall_options.iptables = options.iptables_binary;
+  firewall_options.instance_id = instance_id;
+  firewall_options.blocked_egress = options.blocked_egress;
+  NetworkFirewall firewall(firewall_options, &runner);
+  if (teardown) return TeardownInstance(options, instance_id, &docker, &router, &firewall).ok() ? 0 : 1;
+  // Apps' networks are tenant boundaries only with these rules: no start without them.
+  if (options.isolate_networks) {
+    if (Status s = firewall.Install(); !s.ok())
+      return Fail(s.Wrap("isolating apps' networks (bimd --no-network-isolation runs without, apps can then reach "
+                         "each other and the host)"));
+  }
+  LocalEngineOptions engine_options;
+  if (options.isolate_networks) engine_options.firewall = &firewall;
+  LocalEngine engine(&docker, engine_options);
 
   // Build contexts kept per app (<data_dir>/contexts), so a deploy sends only the files that changed.
   ContextStoreOptions context_options;
@@ -166,6 +194,7 @@ int main(int argc, char** argv) {
   deps.router = &router;
   deps.contexts = &contexts;
   Deployer deployer(options, deps, instance_id);
+  deployer.EnableBuildCgroups(CleanStartLeftovers(options, instance_id, &docker, store.get()));
   // The git deployment history (<data_dir>/history). Without it bimd still deploys: the database is the
   // source of truth, and the next start records whatever went live meanwhile.
   DeployHistory history;
@@ -179,6 +208,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bimd: warning: no deployment history this run: %s\n", s.message().c_str());
   // Starts (or adopts) nginx with the database's routes and cleans up what a crash left behind.
   if (Status s = deployer.Reconcile(); !s.ok()) return Fail(s);
+  // Once more, now that the history repository and nginx's files exist (libgit2 makes its sample
+  // hooks executable).
+  if (Status s = RestrictTree(options.data_dir); !s.ok()) return Fail(s);
 
   // Signals are taken by one thread with sigwait, so the API can be stopped cleanly.
   sigset_t signals;

@@ -5,6 +5,9 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "docker/docker_client.h"
 
 namespace bim {
 
@@ -53,6 +56,27 @@ struct ServerOptions {
   bool insecure = false;
   int read_timeout_seconds = 30;                 // a client silent this long is dropped (slow clients)
   int64_t max_json_body_bytes = int64_t{1} << 20;  // request bodies of every route but deploy
+
+  // Tenants (README "Security"). Every app builds and runs on its own Docker network, which the
+  // firewall (docker/network_firewall.h) keeps away from the host itself and from `blocked_egress`.
+  bool isolate_networks = true;                  // false: apps share Docker's default bridge (no firewall)
+  std::vector<std::string> blocked_egress = {"169.254.0.0/16"};  // link-local: cloud metadata services
+  std::string iptables_binary = "iptables";
+  std::string cgroup_root = "/sys/fs/cgroup";    // where a build's pids limit is set up (cgroupfs driver)
+
+  // Each app container: the limits it gets unless its bim.toml [resources] asks otherwise, and the
+  // most that [resources] may ask for (a request above is refused).
+  ResourceLimits container_limits{int64_t{1} << 30, 1'000'000'000, 512};
+  ResourceLimits max_container_limits{int64_t{8} << 30, 0, 8192};  // nano_cpus 0: up to every CPU here
+  std::string log_max_size = "10m";              // Docker json-file rotation: the most a container's log
+  int log_max_files = 3;                         // holds on disk is log_max_size x log_max_files
+  // Each build: the limits of its steps (nano_cpus 0: every CPU), and its deadline (bim.toml's
+  // [build] timeout may only shorten it). A build past its deadline is stopped and the release fails.
+  ResourceLimits build_limits{int64_t{2} << 30, 0, 1024};
+  std::chrono::milliseconds build_timeout{15 * 60 * 1000};
 };
+
+// Where the admin token is written for the operator (mode 0600).
+inline std::string AdminTokenPath(const ServerOptions& options) { return options.data_dir + "/admin.token"; }
 
 }  // namespace bim

@@ -16,7 +16,9 @@ using store_internal::Txn;
 
 namespace {
 
-#define APP_COLUMNS "name, port, health_path, health_timeout_ms, live_version, created_at_ms, updated_at_ms"
+#define APP_COLUMNS                                                                               \
+  "name, port, health_path, health_timeout_ms, live_version, created_at_ms, updated_at_ms, memory_bytes, " \
+  "nano_cpus, pids, build_timeout_ms"
 #define RELEASE_COLUMNS                                                                                 \
   "id, app, version, status, kind, image_tag, image_id, container_id, container_name, host_port, "    \
   "git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, total_ms, "     \
@@ -31,6 +33,8 @@ void ReadApp(const Stmt& q, App* a) {
   a->live_version = q.Int(4);
   a->created_at_ms = q.Int(5);
   a->updated_at_ms = q.Int(6);
+  a->resources = {q.Int(7), q.Int(8), q.Int(9)};
+  a->build_timeout_ms = q.Int(10);
 }
 
 void ReadRelease(const Stmt& q, Release* r) {
@@ -108,12 +112,21 @@ Status CollectReleases(Stmt* q, std::vector<Release>* out) {
 
 }  // namespace
 
-Store::Store(sqlite3* db, std::string key) : db_(db), key_(std::move(key)) {}
+Store::Store(sqlite3* db, std::string key) : db_(db), key_(std::move(key)) {
+  // The env digest's key is derived from the secret key, so it needs no file of its own and differs
+  // from the key that encrypts the values.
+  digest_key_.assign(crypto_auth_hmacsha256_KEYBYTES, '\0');
+  crypto_kdf_derive_from_key(reinterpret_cast<unsigned char*>(digest_key_.data()), digest_key_.size(), 1, "bimenvdg",
+                             reinterpret_cast<const unsigned char*>(key_.data()));
+}
 
 Store::~Store() {
   sqlite3_close_v2(db_);
   sodium_memzero(key_.data(), key_.size());
+  sodium_memzero(digest_key_.data(), digest_key_.size());
 }
+
+std::string Store::DigestEnv(const EnvList& env) const { return EnvDigest(env, digest_key_); }
 
 Status Store::Open(const std::string& path, const std::string& secret_key, std::unique_ptr<Store>* out) {
   if (secret_key.size() != crypto_secretbox_KEYBYTES)
@@ -162,11 +175,15 @@ Status Store::SetMeta(const std::string& key, const std::string& value) {
 Status Store::PutApp(const App& app) {
   std::lock_guard<std::mutex> l(mu_);
   Stmt q(db_,
-         "INSERT INTO apps(name, port, health_path, health_timeout_ms, created_at_ms, updated_at_ms) "
-         "VALUES(?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(name) DO UPDATE SET port = excluded.port, "
+         "INSERT INTO apps(name, port, health_path, health_timeout_ms, created_at_ms, updated_at_ms, memory_bytes, "
+         "nano_cpus, pids, build_timeout_ms) "
+         "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(name) DO UPDATE SET port = excluded.port, "
          "health_path = excluded.health_path, health_timeout_ms = excluded.health_timeout_ms, "
-         "updated_at_ms = excluded.updated_at_ms");
+         "updated_at_ms = excluded.updated_at_ms, memory_bytes = excluded.memory_bytes, "
+         "nano_cpus = excluded.nano_cpus, pids = excluded.pids, build_timeout_ms = excluded.build_timeout_ms");
   q.Bind(1, app.name).Bind(2, app.port).Bind(3, app.health_path).Bind(4, app.health_timeout_ms).Bind(5, NowMillis());
+  q.Bind(6, app.resources.memory_bytes).Bind(7, app.resources.nano_cpus).Bind(8, app.resources.pids);
+  q.Bind(9, app.build_timeout_ms);
   return q.Run();
 }
 
@@ -222,6 +239,11 @@ Status Store::DeleteApp(const std::string& name) {
   q.Bind(1, name);
   if (Status s = q.Run(); !s.ok()) return s;
   if (sqlite3_changes(db_) == 0) return NoApp(name);
+  // Tokens limited to this app die with it: an app later created under the same name (by someone
+  // else) must not be reachable with them.
+  Stmt revoke(db_, "UPDATE tokens SET revoked_at_ms = ?2 WHERE app_scope = ?1 AND revoked_at_ms = 0");
+  revoke.Bind(1, name).Bind(2, static_cast<int64_t>(NowMillis()));
+  if (Status s = revoke.Run(); !s.ok()) return s;
   return txn.Commit();
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/app_config.h"
 #include "core/dotenv.h"
 #include "core/status.h"
 
@@ -32,6 +33,8 @@ struct App {
   int64_t live_version = 0;         // version number of the live release, 0 when none is live
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  ResourceRequest resources;        // bim.toml [resources]; 0 fields = the server's defaults
+  int64_t build_timeout_ms = 0;     // bim.toml [build] timeout; 0 = the server's
 };
 
 // Release lifecycle: building -> starting -> live -> retired, or -> failed from any step before live.
@@ -95,6 +98,7 @@ struct ApiToken {
   int64_t created_at_ms = 0;
   int64_t revoked_at_ms = 0;        // 0 = active
   int64_t last_used_at_ms = 0;      // 0 = never
+  bool read_secrets = false;        // may see env values (`bim env list --reveal`)
 };
 
 class Store {
@@ -116,7 +120,8 @@ class Store {
   // Every app with its newest release, sorted by name, in one query (its cost does not grow per app
   // with the number of releases).
   Status ListAppSummaries(std::vector<AppSummary>* out);
-  // Deletes the app with its releases, release envs and stored env. NotFound if absent.
+  // Deletes the app with its releases, release envs and stored env, and revokes the tokens limited to
+  // it, in one transaction. NotFound if absent.
   Status DeleteApp(const std::string& name);
 
   // Inserts `r` (its app must exist) with the next version for that app; sets r->id, r->version,
@@ -139,6 +144,9 @@ class Store {
   // The app's stored env (set with `bim env set`), in insertion order.
   Status SetAppEnv(const std::string& app, const EnvList& env);
   Status GetAppEnv(const std::string& app, EnvList* out);
+  // The env's digest for release records, history and the API: keyed with a key derived from the
+  // secret key (EnvDigest), so a published digest cannot be used to guess values offline.
+  std::string DigestEnv(const EnvList& env) const;
 
   Status AppendAudit(AuditEntry* e);  // sets e->id and e->at_ms if 0
   // Newest first; app "" means all apps; limit <= 0 means all.
@@ -163,6 +171,7 @@ class Store {
   std::mutex mu_;
   sqlite3* db_;
   std::string key_;
+  std::string digest_key_;
 };
 
 }  // namespace bim

@@ -104,6 +104,16 @@ CREATE TABLE tokens(
     R"sql(
 ALTER TABLE releases ADD COLUMN context_digest TEXT NOT NULL DEFAULT '';
 )sql",
+    // 4: tenants. An app's resource requests and build deadline from bim.toml (0 = the server's
+    // defaults), kept so rollbacks and env releases run with them too; and whether a token may read
+    // env values (off for every token made before).
+    R"sql(
+ALTER TABLE apps ADD COLUMN memory_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE apps ADD COLUMN nano_cpus INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE apps ADD COLUMN pids INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE apps ADD COLUMN build_timeout_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tokens ADD COLUMN read_secrets INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));

@@ -12,7 +12,7 @@ using store_internal::Stmt;
 
 namespace {
 
-#define TOKEN_COLUMNS "id, name, hash, app_scope, created_at_ms, revoked_at_ms, last_used_at_ms"
+#define TOKEN_COLUMNS "id, name, hash, app_scope, created_at_ms, revoked_at_ms, last_used_at_ms, read_secrets"
 
 void ReadToken(const Stmt& q, ApiToken* t) {
   t->id = q.Int(0);
@@ -22,6 +22,7 @@ void ReadToken(const Stmt& q, ApiToken* t) {
   t->created_at_ms = q.Int(4);
   t->revoked_at_ms = q.Int(5);
   t->last_used_at_ms = q.Int(6);
+  t->read_secrets = q.Int(7) != 0;
 }
 
 Status FindTokenById(sqlite3* db, int64_t id, ApiToken* out) {
@@ -39,8 +40,9 @@ Status FindTokenById(sqlite3* db, int64_t id, ApiToken* out) {
 Status Store::CreateToken(ApiToken* t) {
   std::lock_guard<std::mutex> l(mu_);
   if (t->created_at_ms == 0) t->created_at_ms = NowMillis();
-  Stmt q(db_, "INSERT INTO tokens(name, hash, app_scope, created_at_ms) VALUES(?1, ?2, ?3, ?4)");
+  Stmt q(db_, "INSERT INTO tokens(name, hash, app_scope, created_at_ms, read_secrets) VALUES(?1, ?2, ?3, ?4, ?5)");
   q.Bind(1, t->name).Bind(2, t->hash).Bind(3, t->app_scope).Bind(4, t->created_at_ms);
+  q.Bind(5, static_cast<int64_t>(t->read_secrets ? 1 : 0));
   Status s = q.Run();
   if (!s.ok()) {
     if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE) return Status::Conflict("token already exists");

@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Whatever it accepts must satisfy the key rule bimd enforces again on upload.
     for (const auto& [key, value] : env)
       if (!bim::ValidateEnvKey(key).ok()) std::abort();
-    bim::EnvDigest(env);
+    bim::EnvDigest(env, "fuzz-key");
   } else if (s.message().empty() || s.message().find('\n') != std::string::npos) {
     std::abort();  // errors are one non-empty line
   }

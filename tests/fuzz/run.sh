@@ -13,6 +13,12 @@ build="$(cd "$1" && pwd)/fuzz"
 what="$2"
 seconds="${3:-20}"
 
+# Without clang the fuzz tests must fail, not vanish: a missing compiler is a broken setup.
+if ! command -v clang++ >/dev/null 2>&1; then
+  echo "error: clang++ is not installed, so the fuzz targets cannot be built; run scripts/setup.sh (it installs clang)" >&2
+  exit 1
+fi
+
 if [[ "$what" == build ]]; then
   cmake -S "$here" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug >/dev/null
   cmake --build "$build" -j 2

@@ -11,6 +11,7 @@
 
 #include <thread>
 
+#include "base/failpoint.h"
 #include "docker/docker_client.h"
 #include "support/bimd_harness.h"
 #include "support/load_generator.h"
@@ -29,6 +30,10 @@ struct CrashCase {
 class CrashTest : public ::testing::TestWithParam<CrashCase> {};
 
 TEST_P(CrashTest, KilledMidDeployRecoversToTheLastGoodRelease) {
+  // Failpoints exist only in a test build (base/failpoint.h); without them the deploy below would
+  // never stop where the test kills it.
+  ASSERT_TRUE(kFailpointsBuilt) << "this build has no failpoints: configure it with -DBIM_FAILPOINTS=ON "
+                                   "(`make test` does) to run the crash tests";
   const CrashCase& c = GetParam();
   Bimd server({"--drain-grace-ms", "1000"});
   std::string app = "k-" + UniqueSuffix();

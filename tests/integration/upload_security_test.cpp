@@ -15,67 +15,14 @@
 #include <random>
 
 #include "integration/security_helpers.h"
+#include "support/context_tar.h"
 
 namespace bim::testing {
 namespace {
 
 using nlohmann::json;
 
-struct Entry {
-  enum Kind { kFile, kDir, kSymlink, kHardlink, kCharDevice, kFifo } kind = kFile;
-  std::string name;
-  std::string data;  // contents, or the link target
-};
-
-la_ssize_t WriteCb(archive*, void* user, const void* buf, size_t n) {
-  static_cast<std::string*>(user)->append(static_cast<const char*>(buf), n);
-  return static_cast<la_ssize_t>(n);
-}
-
-// A pax tar holding `entries`, exactly as given (libarchive writes the names and targets unchecked).
-std::string Tar(const std::vector<Entry>& entries, bool gzip = false) {
-  std::string out;
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  if (gzip) archive_write_add_filter_gzip(a);
-  archive_write_open(a, &out, nullptr, WriteCb, nullptr);
-  for (const Entry& e : entries) {
-    archive_entry* entry = archive_entry_new();
-    archive_entry_set_pathname(entry, e.name.c_str());
-    archive_entry_set_perm(entry, 0644);
-    switch (e.kind) {
-      case Entry::kFile:
-        archive_entry_set_filetype(entry, AE_IFREG);
-        archive_entry_set_size(entry, static_cast<la_int64_t>(e.data.size()));
-        break;
-      case Entry::kDir:
-        archive_entry_set_filetype(entry, AE_IFDIR);
-        break;
-      case Entry::kSymlink:
-        archive_entry_set_filetype(entry, AE_IFLNK);
-        archive_entry_set_symlink(entry, e.data.c_str());
-        break;
-      case Entry::kHardlink:
-        archive_entry_set_filetype(entry, AE_IFREG);
-        archive_entry_set_hardlink(entry, e.data.c_str());
-        break;
-      case Entry::kCharDevice:
-        archive_entry_set_filetype(entry, AE_IFCHR);
-        archive_entry_set_rdevmajor(entry, 1);
-        archive_entry_set_rdevminor(entry, 3);
-        break;
-      case Entry::kFifo:
-        archive_entry_set_filetype(entry, AE_IFIFO);
-        break;
-    }
-    archive_write_header(a, entry);
-    if (e.kind == Entry::kFile && !e.data.empty()) archive_write_data(a, e.data.data(), e.data.size());
-    archive_entry_free(entry);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
+using Entry = TarEntry;
 
 const Entry kDockerfile{Entry::kFile, "Dockerfile", "FROM scratch\nCOPY . /\n"};
 

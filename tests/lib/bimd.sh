@@ -3,8 +3,8 @@
 #   bimd_start WORK BUILD ROOT   starts bimd with data in WORK/data, log in WORK/bimd.log, on free
 #                                loopback ports; sets API_PORT HTTP_PORT BIMD_PID BIM_SERVER BIM_TOKEN
 #                                INSTANCE (BIM_SERVER/BIM_TOKEN exported). Extra bimd flags: BIMD_FLAGS.
-#   bimd_cleanup                 stops bimd and its nginx, removes every container and image with the
-#                                instance's label (through the Engine API), deletes WORK.
+#   bimd_cleanup                 stops bimd and its nginx, removes what it put on the host (`bimd
+#                                --teardown`: containers, images, networks, firewall rules), deletes WORK.
 #   free_port                    prints a loopback port nothing listens on.
 #   naive_nginx_start DIR PORT UPSTREAM_PORT
 #                                the benches' baseline: a plain nginx (config, pid and logs in DIR)
@@ -42,6 +42,8 @@ naive_nginx_stop() { [ -f "$1/nginx.pid" ] && kill -QUIT "$(cat "$1/nginx.pid")"
 bimd_start() {
   BIMD_WORK=$1
   local build=$2 root=$3
+  BIMD_BIN="$build/bimd"
+  BIMD_TEMPLATES="$root/templates/nginx"
   API_PORT=$(free_port)
   HTTP_PORT=$(free_port)
   INSTANCE=""
@@ -79,6 +81,9 @@ docker_remove_labelled() {
 bimd_cleanup() {
   [ -n "${BIMD_PID:-}" ] && kill "$BIMD_PID" 2>/dev/null && wait "$BIMD_PID" 2>/dev/null || true
   if [ -f "$BIMD_WORK/data/nginx/nginx.pid" ]; then kill -QUIT "$(cat "$BIMD_WORK/data/nginx/nginx.pid")" 2>/dev/null || true; fi
+  if [ -n "${INSTANCE:-}" ] && [ -d "$BIMD_WORK/data" ]; then
+    "$BIMD_BIN" --data-dir "$BIMD_WORK/data" --templates "$BIMD_TEMPLATES" --teardown >/dev/null 2>&1 || true
+  fi
   [ -n "${INSTANCE:-}" ] && docker_remove_labelled "im.backend.bim.instance=$INSTANCE"
   rm -rf "$BIMD_WORK"
 }

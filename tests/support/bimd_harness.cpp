@@ -267,6 +267,11 @@ void Bimd::Cleanup() {
     for (int i = 0; i < 100 && kill(nginx, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     kill(nginx, SIGKILL);
   }
+  // What bimd put on the host besides containers and images: its apps' networks, its firewall rules
+  // and build cgroups. `bimd --teardown` removes all of it (containers and images too).
+  if (!instance_.empty())
+    RunProcess({BuildPath("bimd"), "--data-dir", data_dir_, "--templates", std::string(BIM_SOURCE_DIR) + "/templates/nginx",
+                "--teardown"}, {}, 120);
   if (!instance_.empty()) {
     DockerClient docker;
     std::vector<ContainerInfo> containers;

@@ -50,4 +50,55 @@ bool WriteHelloContextTar(const std::string& tar_path, std::string* error) {
                          error);
 }
 
+namespace {
+la_ssize_t AppendTo(archive*, void* user, const void* buf, size_t n) {
+  static_cast<std::string*>(user)->append(static_cast<const char*>(buf), n);
+  return static_cast<la_ssize_t>(n);
+}
+}  // namespace
+
+std::string Tar(const std::vector<TarEntry>& entries, bool gzip) {
+  std::string out;
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  if (gzip) archive_write_add_filter_gzip(a);
+  archive_write_open(a, &out, nullptr, AppendTo, nullptr);
+  for (const TarEntry& e : entries) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, e.name.c_str());
+    archive_entry_set_perm(entry, 0644);
+    switch (e.kind) {
+      case TarEntry::kFile:
+        archive_entry_set_filetype(entry, AE_IFREG);
+        archive_entry_set_size(entry, static_cast<la_int64_t>(e.data.size()));
+        break;
+      case TarEntry::kDir:
+        archive_entry_set_filetype(entry, AE_IFDIR);
+        break;
+      case TarEntry::kSymlink:
+        archive_entry_set_filetype(entry, AE_IFLNK);
+        archive_entry_set_symlink(entry, e.data.c_str());
+        break;
+      case TarEntry::kHardlink:
+        archive_entry_set_filetype(entry, AE_IFREG);
+        archive_entry_set_hardlink(entry, e.data.c_str());
+        break;
+      case TarEntry::kCharDevice:
+        archive_entry_set_filetype(entry, AE_IFCHR);
+        archive_entry_set_rdevmajor(entry, 1);
+        archive_entry_set_rdevminor(entry, 3);
+        break;
+      case TarEntry::kFifo:
+        archive_entry_set_filetype(entry, AE_IFIFO);
+        break;
+    }
+    archive_write_header(a, entry);
+    if (e.kind == TarEntry::kFile && !e.data.empty()) archive_write_data(a, e.data.data(), e.data.size());
+    archive_entry_free(entry);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
 }  // namespace bim::testing

@@ -19,4 +19,14 @@ bool WriteContextTar(const std::string& tar_path,
 // missing (build it: make hello-server).
 bool WriteHelloContextTar(const std::string& tar_path, std::string* error);
 
+// One entry of a crafted tar, written exactly as given (hostile names and link targets included).
+struct TarEntry {
+  enum Kind { kFile, kDir, kSymlink, kHardlink, kCharDevice, kFifo } kind = kFile;
+  std::string name;
+  std::string data;  // contents, or the link target
+};
+
+// A pax tar (gzip-compressed with `gzip`) holding `entries` in order, as bytes in memory.
+std::string Tar(const std::vector<TarEntry>& entries, bool gzip = false);
+
 }  // namespace bim::testing

@@ -10,12 +10,15 @@
 #include <thread>
 
 #include "core/deploy_plan.h"
+#include "support/context_tar.h"
 #include "unit/fakes.h"
 
 namespace bim {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Tar;
+using testing::TarEntry;
 using fakes::FakeEngine;
 using fakes::FakeImages;
 using fakes::FakeRouter;
@@ -65,7 +68,8 @@ class DeployerTest : public ::testing::Test {
 
   Status Deploy(const std::string& greeting, DeployOutcome* out = nullptr) {
     std::string context = dir_ + "/context-" + std::to_string(++uploads_) + ".tar";
-    std::ofstream(context) << "tar";
+    // A real context: the Deployer reads its Dockerfile for the images the build may use.
+    std::ofstream(context, std::ios::binary) << Tar({{TarEntry::kFile, "Dockerfile", "FROM scratch\n"}});
     DeployRequest request;
     request.config.app = "shop";
     request.config.health.path = "/healthz";

@@ -198,21 +198,27 @@ TEST(DotenvTest, SetEnvReplacesOrAppends) {
 }
 
 TEST(DotenvTest, DigestIsOrderIndependentAndSensitive) {
+  const std::string key(32, 'k');
   EnvList a{{"A", "1"}, {"B", "2"}};
   EnvList b{{"B", "2"}, {"A", "1"}};
-  EXPECT_EQ(EnvDigest(a), EnvDigest(b));
-  EXPECT_EQ(EnvDigest(a).size(), 64u);
-  EXPECT_EQ(EnvDigest(a).find_first_not_of("0123456789abcdef"), std::string::npos);
-  EXPECT_NE(EnvDigest(a), EnvDigest({{"A", "1"}, {"B", "3"}}));
-  EXPECT_NE(EnvDigest(a), EnvDigest({{"A", "1"}}));
+  EXPECT_EQ(EnvDigest(a, key), EnvDigest(b, key));
+  EXPECT_EQ(EnvDigest(a, key).size(), 64u);
+  EXPECT_EQ(EnvDigest(a, key).find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_NE(EnvDigest(a, key), EnvDigest({{"A", "1"}, {"B", "3"}}, key));
+  EXPECT_NE(EnvDigest(a, key), EnvDigest({{"A", "1"}}, key));
   // Field boundaries matter: "AB"="" is not "A"="B".
-  EXPECT_NE(EnvDigest({{"AB", ""}}), EnvDigest({{"A", "B"}}));
+  EXPECT_NE(EnvDigest({{"AB", ""}}, key), EnvDigest({{"A", "B"}}, key));
+  EXPECT_EQ(EnvDigest({}, key), EnvDigest({}, key));
+  EXPECT_NE(EnvDigest({}, key), EnvDigest({{"A", ""}}, key));
 }
 
-TEST(DotenvTest, DigestOfEmptyEnvIsFixed) {
-  EXPECT_EQ(EnvDigest({}), EnvDigest({}));
-  EXPECT_EQ(EnvDigest({}), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_NE(EnvDigest({}), EnvDigest({{"A", ""}}));
+TEST(DotenvTest, DigestIsKeyedSoValuesCannotBeGuessedOffline) {
+  EnvList env{{"PASSWORD", "1234"}};
+  // Another key gives another digest: without bimd's key, a guess cannot be checked.
+  EXPECT_NE(EnvDigest(env, std::string(32, 'k')), EnvDigest(env, std::string(32, 'j')));
+  // It is HMAC-SHA256: the empty env is the HMAC of the empty message (the known answer for "key"),
+  // no longer the bare SHA-256 of nothing (e3b0c442...), which anyone can compute.
+  EXPECT_EQ(EnvDigest({}, "key"), "5d5d139563c95b5967b9bd9a8c9b233a9dedb45072794cd232dc1b74832607d0");
 }
 
 }  // namespace

@@ -70,7 +70,7 @@ class HistoryTest : public ::testing::Test {
     r.kind = kind;
     r.status = release_status::kBuilding;
     r.git_commit = git_commit;
-    r.env_digest = EnvDigest(env);
+    r.env_digest = store_->DigestEnv(env);
     EXPECT_TRUE(store_->CreateRelease(&r).ok());
     EXPECT_TRUE(store_->SaveReleaseEnv(r.id, env).ok());
     r.image_tag = image_tag.empty() ? "bim/" + app + ":" + ReleaseName(r.version) : image_tag;
@@ -251,7 +251,7 @@ TEST_F(HistoryTest, RollbackAndEnvMessagesNameTheTargetAndTheKeys) {
   json log = Log("hello");
   ASSERT_EQ(log.size(), 4u);
   EXPECT_EQ(log[1]["summary"], "hello v3: env change (added C; removed A; env digest " +
-                                   EnvDigest(two).substr(0, 8) + " -> " + EnvDigest(three).substr(0, 8) + ")");
+                                   store_->DigestEnv(two).substr(0, 8) + " -> " + store_->DigestEnv(three).substr(0, 8) + ")");
   EXPECT_EQ(log[0]["summary"], "hello v4: rollback to v1");
   EXPECT_EQ(log[0]["kind"], "rollback");
   EXPECT_EQ(log[0]["record"]["rollback_to"], "v1");

@@ -82,7 +82,7 @@ std::string FileBytes(const std::string& path) {
 }
 
 TEST_F(StoreTest, OpenMigratesAndReopenKeepsData) {
-  EXPECT_EQ(UserVersion(), 3);  // 1: initial schema, 2: tokens, 3: releases.context_digest
+  EXPECT_EQ(UserVersion(), 4);  // 1: initial schema, 2: tokens, 3: releases.context_digest, 4: tenants (app resources, read_secrets)
   ASSERT_TRUE(store_->SetMeta("instance_id", "abc123").ok());
   MakeApp("hello");
   Reopen();
@@ -459,6 +459,42 @@ TEST_F(StoreTest, ConcurrentCreateReleaseYieldsUniqueVersions) {
   ASSERT_EQ(all.size(), static_cast<size_t>(kThreads * kPerThread));
   EXPECT_EQ(*all.begin(), 1);
   EXPECT_EQ(*all.rbegin(), kThreads * kPerThread);
+}
+
+}  // namespace
+}  // namespace bim
+
+namespace bim {
+namespace {
+
+// Tenants: an app's resource requests persist (rollbacks and env releases run with them), a token's
+// read_secrets flag persists, and destroying an app revokes exactly the tokens limited to it.
+TEST_F(StoreTest, TenantFieldsPersistAndDeleteRevokesTheAppsTokens) {
+  App app;
+  app.name = "hello";
+  app.resources = {64 << 20, 500'000'000, 48};
+  app.build_timeout_ms = 3000;
+  ASSERT_TRUE(store_->PutApp(app).ok());
+  ApiToken scoped{0, "scoped", std::string(64, 'a'), "hello", 0, 0, 0, true};
+  ApiToken other{0, "other", std::string(64, 'b'), "keep", 0, 0, 0, false};
+  ApiToken admin{0, "wide", std::string(64, 'c'), "", 0, 0, 0, false};
+  for (ApiToken* t : {&scoped, &other, &admin}) ASSERT_TRUE(store_->CreateToken(t).ok());
+  Reopen();
+  App got;
+  ASSERT_TRUE(store_->GetApp("hello", &got).ok());
+  EXPECT_EQ(got.resources, app.resources);
+  EXPECT_EQ(got.build_timeout_ms, 3000);
+  ApiToken found;
+  ASSERT_TRUE(store_->FindTokenByHash(scoped.hash, &found).ok());
+  EXPECT_TRUE(found.read_secrets);
+
+  ASSERT_TRUE(store_->DeleteApp("hello").ok());
+  ASSERT_TRUE(store_->FindTokenByHash(scoped.hash, &found).ok());
+  EXPECT_NE(found.revoked_at_ms, 0) << "the app's token is revoked with it";
+  ASSERT_TRUE(store_->FindTokenByHash(other.hash, &found).ok());
+  EXPECT_EQ(found.revoked_at_ms, 0) << "another app's token is not";
+  ASSERT_TRUE(store_->FindTokenByHash(admin.hash, &found).ok());
+  EXPECT_EQ(found.revoked_at_ms, 0) << "an unscoped token is not";
 }
 
 }  // namespace
