@@ -109,18 +109,27 @@ Status ScanContext(const std::string& dir, std::string* root_out, std::vector<Sc
   return Status::OK();
 }
 
+void ArchiveWriterFree::operator()(archive* a) const { archive_write_free(a); }
+
+Status OpenGzipTarWriter(const std::string& path, ArchiveWriter* out) {
+  ArchiveWriter a(archive_write_new());
+  archive_write_set_format_pax_restricted(a.get());
+  archive_write_add_filter_gzip(a.get());
+  archive_write_set_filter_option(a.get(), "gzip", "compression-level", "1");
+  if (archive_write_open_filename(a.get(), path.c_str()) != ARCHIVE_OK)
+    return Status::Internal("cannot write " + path + ": " + archive_error_string(a.get()));
+  *out = std::move(a);
+  return Status::OK();
+}
+
 Status PackContext(const std::string& dir, const std::string& tar_path, PackStats* stats) {
   std::string root;
   std::vector<Entry> entries;
   if (Status s = ScanContext(dir, &root, &entries, stats); !s.ok()) return s;
   struct stat st;
 
-  std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(), archive_write_free);
-  archive_write_set_format_pax_restricted(a.get());
-  archive_write_add_filter_gzip(a.get());
-  archive_write_set_filter_option(a.get(), "gzip", "compression-level", "1");
-  if (archive_write_open_filename(a.get(), tar_path.c_str()) != ARCHIVE_OK)
-    return Status::Internal("cannot write " + tar_path + ": " + archive_error_string(a.get()));
+  ArchiveWriter a;
+  if (Status s = OpenGzipTarWriter(tar_path, &a); !s.ok()) return s;
 
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(), archive_entry_free);
   std::vector<char> buf(1 << 16);

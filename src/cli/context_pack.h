@@ -4,12 +4,23 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
 
+struct archive;
+
 namespace bim {
+
+// A gzip'd (fast level) pax tar being written to a file; frees itself (without finishing) on scope exit.
+struct ArchiveWriterFree {
+  void operator()(archive* a) const;
+};
+using ArchiveWriter = std::unique_ptr<archive, ArchiveWriterFree>;
+// Opens `path` for writing such a tar. Internal naming the path and libarchive's reason on failure.
+Status OpenGzipTarWriter(const std::string& path, ArchiveWriter* out);
 
 struct PackStats {
   int64_t files = 0;

@@ -1,5 +1,7 @@
 #include "cli/context_upload.h"
 
+#include "cli/context_pack.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -198,12 +200,8 @@ Status PackMissingContents(const ContextUploadPlan& plan, const std::string& tar
   for (const auto& e : plan.entries)
     if (e.type == ContextEntry::Type::kFile) by_hash.emplace(e.sha256, &e);
 
-  std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(), archive_write_free);
-  archive_write_set_format_pax_restricted(a.get());
-  archive_write_add_filter_gzip(a.get());
-  archive_write_set_filter_option(a.get(), "gzip", "compression-level", "1");
-  if (archive_write_open_filename(a.get(), tar_path.c_str()) != ARCHIVE_OK)
-    return Status::Internal("cannot write " + tar_path + ": " + archive_error_string(a.get()));
+  ArchiveWriter a;
+  if (Status s = OpenGzipTarWriter(tar_path, &a); !s.ok()) return s;
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(), archive_entry_free);
   std::vector<char> buf(1 << 16);
   for (const std::string& sha : plan.missing) {

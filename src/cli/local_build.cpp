@@ -128,12 +128,8 @@ Status PlanImageUpload(const ApiClient& client, const DockerClient& docker, cons
 
   Reader in(nullptr, archive_read_free);
   if (!(s = OpenReader(saved, &in)).ok()) return s;
-  std::unique_ptr<archive, decltype(&archive_write_free)> w(archive_write_new(), archive_write_free);
-  archive_write_set_format_pax_restricted(w.get());
-  archive_write_add_filter_gzip(w.get());
-  archive_write_set_filter_option(w.get(), "gzip", "compression-level", "1");
-  if (archive_write_open_filename(w.get(), archive_path.c_str()) != ARCHIVE_OK)
-    return Status::Internal("cannot write " + archive_path + ": " + archive_error_string(w.get()));
+  ArchiveWriter w;
+  if (!(s = OpenGzipTarWriter(archive_path, &w)).ok()) return s;
   archive_entry* entry;
   std::vector<char> buf(1 << 16);
   while (archive_read_next_header(in.get(), &entry) == ARCHIVE_OK) {

@@ -37,7 +37,7 @@ Status Deployer::ChooseSource(const App& before, const App& after, const DeployR
   for (const Release& r : releases) {
     if (r.status != release_status::kLive && r.status != release_status::kRetired) continue;
     if (!same_source(r) || r.image_tag.empty()) continue;
-    if (r.version == before.live_version && r.env_digest == EnvDigest(spec->env) && SameSettings(before, after)) {
+    if (r.version == before.live_version && r.env_digest == store_->DigestEnv(spec->env) && SameSettings(before, after)) {
       // Same source, env and settings as the live release: nothing to do if it is up.
       Workload live;
       if (engine_->Inspect(r.container_name, &live).ok() && !live.RunningEndpoints().empty()) {
