@@ -45,7 +45,7 @@ step "bim status / releases / logs"
 "$BUILD/bim" status hello | grep -q "Live:     v1" || fail "status does not show v1 live"
 "$BUILD/bim" releases hello | grep -q "live" || fail "releases does not show a live release"
 "$BUILD/bim" logs hello --tail 5 | grep -q "listening on port 8080" || fail "logs do not show the app's output"
-"$BUILD/bim" apps --json | grep -q '"live": "v1"' || fail "apps --json does not show v1 live"
+"$BUILD/bim" apps --json | grep -Eq '"live": ?"v1"' || fail "apps --json does not show v1 live"
 
 step "bim destroy hello"
 "$BUILD/bim" destroy hello --yes

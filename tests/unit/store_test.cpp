@@ -86,7 +86,7 @@ TEST_F(StoreTest, OpenMigratesAndReopenKeepsData) {
   ASSERT_TRUE(store_->SetMeta("instance_id", "abc123").ok());
   MakeApp("hello");
   Reopen();
-  EXPECT_EQ(UserVersion(), 3);
+  EXPECT_EQ(UserVersion(), 4);
   std::string v;
   ASSERT_TRUE(store_->GetMeta("instance_id", &v).ok());
   EXPECT_EQ(v, "abc123");
