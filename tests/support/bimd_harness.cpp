@@ -67,6 +67,19 @@ size_t Collect(char* p, size_t size, size_t n, void* user) {
 
 }  // namespace
 
+int SpawnLogged(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                const std::string& log_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = 0;
+  int rc = Spawn(argv, env, &actions, &pid);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : 0;
+}
+
 std::string UniqueSuffix() {
   static std::mt19937_64 rng(std::random_device{}() ^ static_cast<uint64_t>(getpid()));
   static const char* hex = "0123456789abcdef";
@@ -199,16 +212,7 @@ void Bimd::Start(const std::map<std::string, std::string>& env) {
   }
   for (const auto& f : flags_) argv.push_back(f);
   fs::create_directories(data_dir_);
-  std::string log = data_dir_ + ".log";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  Spawn(argv, env, &actions, &pid);
-  posix_spawn_file_actions_destroy(&actions);
-  pid_ = pid;
+  pid_ = SpawnLogged(argv, env, data_dir_ + ".log");
   for (int i = 0; i < 300; ++i) {
     if (HttpGet(api_port_, "/healthz", "", 500).status == 200) return;
     int status = 0;

@@ -33,6 +33,11 @@ struct HttpResult {
 CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
                          int timeout_seconds = 300, const std::function<void(int pid)>& on_start = nullptr);
 
+// Starts argv (argv[0] a path; no shell) in the background with this process's environment plus `env`,
+// stdin from /dev/null and stdout+stderr appended to `log_path`. Returns its pid, 0 if it did not start.
+int SpawnLogged(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                const std::string& log_path);
+
 // GET http://127.0.0.1:<port><path> with the given Host header (loopback only).
 HttpResult HttpGet(int port, const std::string& path, const std::string& host = "", int timeout_ms = 5000);
 

@@ -1,5 +1,7 @@
 #include "support/scratch_dockerd.h"
 
+#include "support/bimd_harness.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -60,19 +62,8 @@ ScratchDockerd::ScratchDockerd() {
                                    "--pidfile", dir_ + "/dockerd.pid",
                                    "-H", "unix://" + socket_,
                                    "--bridge=none", "--iptables=false", "--ip-masq=false"};
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  std::string log = dir_ + "/dockerd.log";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return;
+  int pid = SpawnLogged(argv, {}, dir_ + "/dockerd.log");
+  if (pid <= 0) return;
   pid_ = pid;
   DockerClient docker(socket_);
   for (int i = 0; i < 600 && !ready_; ++i) {
