@@ -300,6 +300,7 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
   a->release.finished_at_ms = NowMillis();
   a->release.total_ms = MonotonicMillis() - a->started_ms;
   store_->UpdateRelease(a->release);
+  Failpoint("live-recorded");
   if (observer_) observer_->OnLive(a->release, a->env);
   events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + a->plan.url}});
   return Status::OK();
