@@ -361,6 +361,7 @@ Status Deployer::BuildRelease(Attempt* a, const EventSink& events, const CancelC
                                       " and was stopped (make it faster, or raise [build] timeout in bim.toml, up to "
                                       "bimd's --build-timeout " + FormatDuration(options_.build_timeout) + ")");
   if (!s.ok()) {
+    if (cancelled && cancelled()) return Status::Cancelled("deploy cancelled by the client during the build");
     if (s.code() == Code::kFailedPrecondition) return Status::FailedPrecondition("build failed: " + s.message());
     return s.Wrap("build");
   }

@@ -100,12 +100,12 @@ inline std::string Escape(const std::string& s) {
 }
 
 // What a refused request must not change: the apps (as `bim apps --json` reports them), every nginx
-// route file with its contents, the upload spool, the tokens (`bim token list --json`: ids, names,
+// site and route file with its contents, the upload spool, the tokens (`bim token list --json`: ids, names,
 // scopes, never values), the audit log (`bim audit --json`) and this bimd's Docker containers and
 // images (id, name, state, tags).
 struct Snapshot {
   std::string apps;
-  std::map<std::string, std::string> routes;  // file name -> contents
+  std::map<std::string, std::string> routes;  // "apps/<app>.conf", "routes/<key>" -> contents
   std::set<std::string> uploads;
   std::string tokens;
   std::string audit;
@@ -134,12 +134,15 @@ inline ::testing::AssertionResult Take(const Bimd& server, Snapshot* s) {
   if (!listing({"audit", "--limit", "1000", "--json"}, "entries", &s->audit))
     return ::testing::AssertionFailure() << "cannot list the audit log";
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(server.data_dir() + "/nginx/apps", ec)) {
-    std::ifstream in(e.path(), std::ios::binary);
-    if (!in) return ::testing::AssertionFailure() << "cannot read " << e.path();
-    s->routes[e.path().filename().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+  // Sites (sites/<app>: its host names and routes) and routes (routes/<key>: where each route points).
+  for (const char* dir : {"sites", "routes"}) {
+    for (const auto& e : std::filesystem::directory_iterator(server.data_dir() + "/nginx/" + dir, ec)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      if (!in) return ::testing::AssertionFailure() << "cannot read " << e.path();
+      s->routes[std::string(dir) + "/" + e.path().filename().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    if (ec) return ::testing::AssertionFailure() << "cannot list nginx/" << dir << ": " << ec.message();
   }
-  if (ec) return ::testing::AssertionFailure() << "cannot list the route files: " << ec.message();
   // bimd makes the spool at the first upload: no directory is no upload.
   if (std::filesystem::exists(server.data_dir() + "/uploads")) {
     std::filesystem::directory_iterator uploads(server.data_dir() + "/uploads", ec);

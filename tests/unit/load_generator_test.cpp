@@ -232,7 +232,9 @@ TEST(ZeroDowntimeProbeTest, SeesSlowRequestsCrossTheSwitch) {
   EXPECT_TRUE(NoDowntime(report, {"old", "new"}, true));
   EXPECT_GT(report.slow.crossed, 0) << report.Summary();
   for (const auto& r : report.slow.requests) {
-    if (r.crossed) EXPECT_EQ(r.body, "old") << "a request in flight across the switch ends on the old release";
+    if (r.crossed) {
+      EXPECT_EQ(r.body, "old") << "a request in flight across the switch ends on the old release";
+    }
   }
 }
 
