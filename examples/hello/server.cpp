@@ -1,14 +1,18 @@
 // hello-server: the demo app, and the app bim's tests deploy. A tiny static HTTP/1.1 server with no
 // dependencies, so its image can be built FROM scratch (no registry is reachable to pull a base image).
 //
-//   GET /          200 "Hello from bim! <GREETING>\n"   (GREETING from the environment, e.g. from .env)
-//   GET /slow?ms=N the same answer as /, after N ms (default SLOW_MS, else 2000; at most 120000): a
-//                  request that is still in flight when a release switches
-//   GET /healthz   200 "ok" — or HEALTH_STATUS (e.g. 500) when that env var is set, to test failed deploys
-//   GET /version   200 $APP_VERSION
-//   anything else  404
-// Env: PORT (default 8080), GREETING, APP_VERSION, HEALTH_STATUS, STARTUP_DELAY_MS (sleep before listening),
-// EXIT_AFTER_MS (exit 3 after that long, to test crash handling).
+//   GET /              200 "Hello from bim! <GREETING>\n"   (GREETING from the environment, e.g. from .env)
+//   GET /slow?ms=N     the same answer as /, after N ms (default SLOW_MS, else 2000; at most 120000): a
+//                      request that is still in flight when a release switches
+//   GET /healthz       200 "ok" — or HEALTH_STATUS (e.g. 500) when that env var is set, to test failed deploys
+//   GET /version       200 $APP_VERSION
+//   anything else      404
+// Env, all optional, times in ms since the process started (Docker restarts it: the clock starts again):
+//   PORT (default 8080), GREETING, APP_VERSION, HEALTH_STATUS, SLOW_MS
+//   STARTUP_DELAY_MS      sleep before listening
+//   EXIT_AFTER_MS         exit with EXIT_CODE (default 3) after that long, to test crash handling
+//   UNHEALTHY_AFTER_MS    from then on /healthz answers UNHEALTHY_STATUS (default 503)
+//   FAIL_AFTER_MS         from then on / and /slow answer 500 "failing\n" (a release that breaks when live)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,6 +23,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -41,8 +46,33 @@ void SendAll(int fd, const std::string& data) {
   }
 }
 
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoi(v) : fallback;
+}
+
+const auto kStarted = std::chrono::steady_clock::now();
+
+// True once `ms` (> 0) milliseconds have passed since the process started.
+bool After(int ms) {
+  return ms > 0 && std::chrono::steady_clock::now() - kStarted >= std::chrono::milliseconds(ms);
+}
+
+// The value of `key` in a query string ("a=1&ms=200"), or "".
+std::string QueryParam(const std::string& query, const std::string& key) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    std::string pair = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (pair.rfind(key + "=", 0) == 0) return pair.substr(key.size() + 1);
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return "";
+}
+
 std::string Response(int code, const std::string& body) {
-  const char* reason = code == 200 ? "OK" : code == 404 ? "Not Found" : "Error";
+  const char* reason = code == 200 ? "OK" : code == 404 ? "Not Found" : code == 503 ? "Service Unavailable" : "Error";
   return "HTTP/1.1 " + std::to_string(code) + " " + reason +
          "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
@@ -72,17 +102,16 @@ void Serve(int fd) {
       path.resize(q);
     }
     std::string reply;
-    if (path == "/slow") {
-      int ms = std::atoi(Env("SLOW_MS", "2000").c_str());
-      if (size_t at = query.find("ms="); at != std::string::npos && (at == 0 || query[at - 1] == '&'))
-        ms = std::atoi(query.c_str() + at + 3);
-      usleep(static_cast<useconds_t>(std::clamp(ms, 0, 120000)) * 1000);
-      path = "/";
-    }
-    if (path == "/") {
-      reply = Response(200, "Hello from bim! " + Env("GREETING", "") + "\n");
+    if (path == "/" || path == "/slow") {
+      if (path == "/slow") {
+        std::string ms = QueryParam(query, "ms");
+        int wait = ms.empty() ? EnvInt("SLOW_MS", 2000) : std::atoi(ms.c_str());
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp(wait, 0, 120000)));
+      }
+      reply = After(EnvInt("FAIL_AFTER_MS", 0)) ? Response(500, "failing\n")
+                                                 : Response(200, "Hello from bim! " + Env("GREETING", "") + "\n");
     } else if (path == "/healthz") {
-      int code = std::atoi(Env("HEALTH_STATUS", "200").c_str());
+      int code = After(EnvInt("UNHEALTHY_AFTER_MS", 0)) ? EnvInt("UNHEALTHY_STATUS", 503) : EnvInt("HEALTH_STATUS", 200);
       reply = Response(code ? code : 200, "ok\n");
     } else if (path == "/version") {
       reply = Response(200, Env("APP_VERSION", "unknown") + "\n");
@@ -101,12 +130,13 @@ int main() {
   signal(SIGTERM, [](int) { _exit(0); });
   signal(SIGINT, [](int) { _exit(0); });
   int port = std::atoi(Env("PORT", "8080").c_str());
-  if (int delay = std::atoi(Env("STARTUP_DELAY_MS", "0").c_str()); delay > 0) usleep(delay * 1000);
-  if (int after = std::atoi(Env("EXIT_AFTER_MS", "0").c_str()); after > 0) {
+  if (int delay = EnvInt("STARTUP_DELAY_MS", 0); delay > 0) usleep(delay * 1000);
+  if (int after = EnvInt("EXIT_AFTER_MS", 0); after > 0) {
     std::thread([after] {
       usleep(after * 1000);
-      std::fprintf(stderr, "hello-server: exiting as EXIT_AFTER_MS asked\n");
-      _exit(3);
+      int code = EnvInt("EXIT_CODE", 3);
+      std::fprintf(stderr, "hello-server: exiting as EXIT_AFTER_MS asked (exit code %d)\n", code);
+      _exit(code);
     }).detach();
   }
   int ls = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -18,7 +18,10 @@ namespace bim {
 // Points used: "upload" (part of the context received), "build" (during the image build),
 // "health" (container started, before it is healthy), "route-written" (the route file points at the new
 // release, before nginx is told), "switched" (nginx routes to the new release, before the release is
-// recorded live).
+// recorded live), "live-recorded" (the database names the new release live; the old release may still be
+// draining, old images are not pruned yet), "destroy" (an app's destroy is recorded, before its site, route,
+// workloads and images are removed). Rollbacks and env changes run the release path, so its points
+// apply to them.
 #if BIM_FAILPOINTS
 inline constexpr bool kFailpointsBuilt = true;
 void Failpoint(const char* name);

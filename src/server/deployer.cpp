@@ -300,6 +300,7 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
   a->release.finished_at_ms = NowMillis();
   a->release.total_ms = MonotonicMillis() - a->started_ms;
   store_->UpdateRelease(a->release);
+  Failpoint("live-recorded");
   if (observer_) observer_->OnLive(a->release, a->env);
   events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + a->plan.url}});
   return Status::OK();
@@ -360,6 +361,7 @@ Status Deployer::BuildRelease(Attempt* a, const EventSink& events, const CancelC
                                       " and was stopped (make it faster, or raise [build] timeout in bim.toml, up to "
                                       "bimd's --build-timeout " + FormatDuration(options_.build_timeout) + ")");
   if (!s.ok()) {
+    if (cancelled && cancelled()) return Status::Cancelled("deploy cancelled by the client during the build");
     if (s.code() == Code::kFailedPrecondition) return Status::FailedPrecondition("build failed: " + s.message());
     return s.Wrap("build");
   }

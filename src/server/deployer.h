@@ -140,15 +140,19 @@ class Deployer {
   Status HeldImageLayers(const std::string& app, const std::string& image_id, const std::vector<std::string>& layers,
                          bool* has_image, int* held_layers);
 
-  // Removes the app's route, containers, images, network and records, and revokes the tokens limited
-  // to it. A release in progress is cancelled first (Cancel), not waited for. NotFound if there is no
-  // such app.
+  // Removes the app's records (and revokes the tokens limited to it), then its route, containers,
+  // images and network. A release in progress is cancelled first (Cancel), not waited for. NotFound if
+  // there is no such app. The records go first and are the commit point: if removing something after
+  // that fails (or bimd stops), the app is still gone, the error (Internal) names what is left, and
+  // Reconcile removes it at the next start.
   Status Destroy(const std::string& app, const std::string& actor, nlohmann::json* removed);
 
   // Brings the engine and the router in line with the database after a start or crash: sites and
   // routes are rewritten to the live workloads' endpoints (before the proxy serves anything),
-  // releases left in building/starting are marked failed, and workloads that belong to no live
-  // release are drained and removed. Running live workloads are not touched.
+  // releases left in building/starting are marked failed, workloads that belong to no live release
+  // are drained and removed, images beyond options.keep_releases are pruned (a crash between a switch
+  // and its prune) and images of apps the database no longer has (a destroy a crash cut short) are
+  // removed. Running live workloads are not touched.
   Status Reconcile();
 
   // A JSON description of the app for `bim status`: settings, live release, container state.
@@ -201,8 +205,9 @@ class Deployer {
   Status Execute(ReleaseSpec spec, const Prepare& prepare, const EventSink& events, const CancelCheck& cancelled,
                  DeployOutcome* out);
   // Untags images of releases older than the newest options.keep_releases that went live, unless a
-  // kept release still runs the same image.
-  void PruneImages(const std::string& app);
+  // kept release still runs the same image. With `existing`, only tags in it are tried (Reconcile
+  // passes the tags Docker has, so a start costs no Docker call per long-pruned release).
+  void PruneImages(const std::string& app, const std::set<std::string>* existing = nullptr);
   // Decides, for a deploy, what the release runs (deployer_sources.cpp): nothing new (the live release
   // already runs this source, env and settings), the image of a kept release built from the same source,
   // an uploaded image, or a build of the request's context (written to a temp file named in

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "base/failpoint.h"
 #include "base/file_util.h"
 #include "core/deploy_plan.h"
 #include "server/context_store.h"
@@ -53,43 +54,59 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
   App app;
   Status s = store_->GetApp(app_name, &app);
   if (!s.ok()) return s;
-  json containers = json::array(), images = json::array();
+  // Deleting the app from the database is the commit point: from then on the destroy has happened,
+  // and whatever a crash leaves (site, route, workloads, images, history) Reconcile removes at the
+  // next start. Removing things first would let a crash leave an app that is live in the database
+  // but has lost its workload.
+  if (!(s = store_->DeleteApp(app_name)).ok()) return s;
+  Failpoint("destroy");
+  std::vector<std::string> problems;
+  auto note = [&](const Status& r, const std::string& what) {
+    if (!r.ok() && !r.IsNotFound()) problems.push_back(what + ": " + r.message());
+    return r.ok();
+  };
   // Site first, so nginx stops sending traffic before the workloads go away.
-  if (!(s = router_->RemoveSite(app_name)).ok()) return s.Wrap("removing the site");
-  if (!(s = router_->RemoveRoute(app_name)).ok()) return s.Wrap("removing the route");
+  bool route = note(router_->RemoveSite(app_name), "removing the site");
+  route = note(router_->RemoveRoute(app_name), "removing the route") && route;
   {
     std::lock_guard<std::mutex> routed(routed_mu_);
     routed_.erase(app_name);
   }
+  json containers = json::array(), images = json::array();
   Labels mine{{labels::kInstance, instance_id_}, {labels::kApp, app_name}};
   std::vector<Workload> found;
-  if (!(s = engine_->List(mine, &found)).ok()) return s;
-  for (const auto& w : found) {
-    Status r = engine_->Remove(w.name, 0);
-    if (!r.ok()) return r.Wrap("removing " + w.name);
-    containers.push_back(w.name);
+  if (note(engine_->List(mine, &found), "listing its workloads")) {
+    for (const auto& w : found)
+      if (note(engine_->Remove(w.name, 0), "removing " + w.name)) containers.push_back(w.name);
   }
   std::vector<ImageInfo> imgs;
-  if (!(s = images_->ListImages(mine, &imgs)).ok()) return s;
-  for (const auto& img : imgs) {
-    // Remove our tags one by one (never force by id: another tag on the same image may not be ours).
-    for (const auto& tag : img.tags) {
-      if (!tag.starts_with("bim/" + app_name + ":")) continue;
-      Status r = images_->RemoveImage(tag, false);
-      if (!r.ok() && !r.IsNotFound()) return r.Wrap("removing image " + tag);
-      images.push_back(tag);
+  if (note(images_->ListImages(mine, &imgs), "listing its images")) {
+    for (const auto& img : imgs) {
+      // Remove our tags one by one (never force by id: another tag on the same image may not be ours).
+      for (const auto& tag : img.tags) {
+        if (!tag.starts_with("bim/" + app_name + ":")) continue;
+        if (note(images_->RemoveImage(tag, false), "removing image " + tag)) images.push_back(tag);
+      }
     }
   }
   RemoveAppNetwork(app_name);
-  if (!(s = store_->DeleteApp(app_name)).ok()) return s;
   if (contexts_) {
     if (Status c = contexts_->RemoveApp(app_name); !c.ok())
       std::fprintf(stderr, "bimd: warning: %s\n", c.message().c_str());
   }
   if (observer_) observer_->OnDestroyed(app_name);
-  AuditEntry audit{0, 0, actor, "destroy", app_name, "ok", ""};
+  std::string result = "ok";
+  if (!problems.empty()) {
+    result = "destroyed; left for the next start: " + problems[0];
+    for (size_t i = 1; i < problems.size(); ++i) result += "; " + problems[i];
+  }
+  AuditEntry audit{0, 0, actor, "destroy", app_name, result, ""};
   store_->AppendAudit(&audit);
-  *removed = json{{"app", app_name}, {"containers", containers}, {"images", images}, {"route", true}};
+  *removed = json{{"app", app_name}, {"containers", containers}, {"images", images}, {"route", route}};
+  if (!problems.empty())
+    return Status::Internal("app \"" + app_name + "\" is destroyed, but " + problems[0] +
+                            (problems.size() > 1 ? " (and " + std::to_string(problems.size() - 1) + " more)" : "") +
+                            "; bimd removes what is left when it next starts");
   return Status::OK();
 }
 
@@ -164,6 +181,28 @@ Status Deployer::Reconcile() {
   for (const auto& w : workloads)
     if (!live_workloads.count(w.name) && !removed.count(w.name)) orphans.push_back(w);
   DrainAndRemove(orphans);
+
+  // 5. Images: a crash between a switch and its prune leaves images beyond options.keep_releases, and
+  //    a destroy a crash interrupted leaves images of an app the database no longer knows.
+  std::set<std::string> known;
+  for (const auto& app : apps) known.insert(app.name);
+  std::vector<ImageInfo> images;
+  if (!(s = images_->ListImages({{labels::kInstance, instance_id_}}, &images)).ok()) return s;
+  std::set<std::string> tags;
+  std::map<std::string, int> tags_of;  // per app: only an app with more than it keeps needs a prune
+  for (const auto& img : images) {
+    std::string owner = img.labels.count(labels::kApp) ? img.labels.at(labels::kApp) : "";
+    for (const auto& tag : img.tags) {
+      if (owner.empty() || known.count(owner)) {
+        tags.insert(tag);
+        ++tags_of[owner];
+      } else if (tag.starts_with("bim/" + owner + ":")) {
+        images_->RemoveImage(tag, false);
+      }
+    }
+  }
+  for (const auto& app : apps)
+    if (tags_of[app.name] > options_.keep_releases) PruneImages(app.name, &tags);
   return Status::OK();
 }
 

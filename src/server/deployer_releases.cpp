@@ -132,7 +132,7 @@ Status Deployer::EffectiveEnv(const std::string& app_name, EnvList* out) {
   return store_->LoadReleaseEnv(live.id, out);
 }
 
-void Deployer::PruneImages(const std::string& app) {
+void Deployer::PruneImages(const std::string& app, const std::set<std::string>* existing) {
   std::vector<Release> releases;
   if (!store_->ListReleases(app, 0, &releases).ok()) return;
   std::set<std::string> keep_tags;
@@ -149,6 +149,7 @@ void Deployer::PruneImages(const std::string& app) {
   }
   for (const Release* r : older) {
     if (keep_tags.count(r->image_tag) || r->image_tag.empty()) continue;
+    if (existing && !existing->count(r->image_tag)) continue;  // pruned before
     // Untag only: another kept release may run the same image id under its own tag.
     Status s = images_->RemoveImage(r->image_tag, false);
     if (!s.ok() && !s.IsNotFound())

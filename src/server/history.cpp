@@ -204,18 +204,46 @@ Status DeployHistory::Backfill() {
     messages.push_back(app.name + " " + ReleaseName(live.version) + ": recorded (" + live.kind +
                        " that went live before the history saw it)\n");
   }
-  if (files.empty()) return Status::OK();
-  std::vector<std::pair<std::string, const std::string*>> changes;
-  std::string message;
-  for (size_t i = 0; i < files.size(); ++i) changes.emplace_back(AppPath(names[i]), &files[i]);
-  if (files.size() == 1) {
-    message = messages[0];
-  } else {
-    message = "history: recorded " + std::to_string(files.size()) + " live releases the history had not seen\n\n";
-    for (const auto& m : messages) message += m;
+  if (!files.empty()) {
+    std::vector<std::pair<std::string, const std::string*>> changes;
+    std::string message;
+    for (size_t i = 0; i < files.size(); ++i) changes.emplace_back(AppPath(names[i]), &files[i]);
+    if (files.size() == 1) {
+      message = messages[0];
+    } else {
+      message = "history: recorded " + std::to_string(files.size()) + " live releases the history had not seen\n\n";
+      for (const auto& m : messages) message += m;
+    }
+    bool committed = false;
+    if (Status s = CommitFiles(changes, message, &committed); !s.ok()) return s;
   }
-  bool committed = false;
-  return CommitFiles(changes, message, &committed);
+  // Recorded but no longer in the database: a destroy that bimd stopped before the history saw it.
+  std::set<std::string> known;
+  for (const App& app : apps) known.insert(app.name);
+  std::vector<std::string> recorded;
+  if (Status s = HeadAppNames(&recorded); !s.ok()) return s;
+  for (const auto& name : recorded)
+    if (!known.count(name))
+      if (Status s = RecordDestroyedLocked(name, ", recorded at the next start"); !s.ok()) return s;
+  return Status::OK();
+}
+
+Status DeployHistory::HeadAppNames(std::vector<std::string>* names) {
+  names->clear();
+  if (git_repository_head_unborn(repo_) == 1) return Status::OK();
+  Commit head;
+  Tree tree, apps;
+  git_oid head_id, apps_id;
+  if (git_reference_name_to_id(&head_id, repo_, "HEAD") != 0 || git_commit_lookup(head.out(), repo_, &head_id) != 0 ||
+      git_commit_tree(tree.out(), head.get()) != 0)
+    return GitError("reading HEAD");
+  if (!EntryId(tree.get(), "apps", &apps_id)) return Status::OK();  // no app recorded yet
+  if (git_tree_lookup(apps.out(), repo_, &apps_id) != 0) return GitError("reading apps/");
+  for (size_t i = 0; i < git_tree_entrycount(apps.get()); ++i) {
+    std::string file = git_tree_entry_name(git_tree_entry_byindex(apps.get(), i));
+    if (file.size() > 5 && file.ends_with(".json")) names->push_back(file.substr(0, file.size() - 5));
+  }
+  return Status::OK();
 }
 
 void DeployHistory::OnLive(const Release& live, const EnvList& env) {
@@ -246,11 +274,15 @@ Status DeployHistory::RecordLive(const Release& live, const EnvList& env) {
 Status DeployHistory::RecordDestroyed(const std::string& app) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!repo_) return Status::FailedPrecondition("deployment history is not open");
+  return RecordDestroyedLocked(app, "");
+}
+
+Status DeployHistory::RecordDestroyedLocked(const std::string& app, const std::string& note) {
   std::string previous;
   if (!ReadHeadFile(AppPath(app), &previous).ok()) return Status::OK();  // never went live: nothing recorded
   json old = json::parse(previous, nullptr, false);
   std::string was = old.is_discarded() ? "" : old.value("release", "");
-  std::string message = app + ": destroyed" + (was.empty() ? "" : " (was " + was + ")") + "\n";
+  std::string message = app + ": destroyed" + (was.empty() ? "" : " (was " + was + ")") + note + "\n";
   bool committed = false;
   return CommitFile(AppPath(app), nullptr, message, &committed);
 }

@@ -20,6 +20,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -50,7 +51,9 @@ class DeployHistory : public ReleaseObserver {
 
   // Opens the repository in `dir`, creating the directory and the repository (with an initial commit
   // holding a README) if needed. With options.store set, an app that is live but has no file yet (its
-  // releases predate the history) gets one "recorded" commit. Errors name the directory and the fix.
+  // releases predate the history) gets one "recorded" commit, and a file of an app the store no longer
+  // has (bimd stopped during its destroy) is removed in a "destroyed" commit. Errors name the
+  // directory and the fix.
   Status Open(const std::string& dir, HistoryOptions options);
 
   // ReleaseObserver: commit the new live release / the removal of the app's file. Never fail (above).
@@ -90,6 +93,9 @@ class DeployHistory : public ReleaseObserver {
   Status CommitFiles(const std::vector<std::pair<std::string, const std::string*>>& files, const std::string& message,
                      bool* committed);
   Status ReadHeadFile(const std::string& path, std::string* content);  // NotFound if absent
+  Status HeadAppNames(std::vector<std::string>* names);                 // apps with a file at HEAD
+  // Commits the removal of apps/<app>.json ("<app>: destroyed (was vN)<note>"). Requires mu_.
+  Status RecordDestroyedLocked(const std::string& app, const std::string& note);
   Status Backfill();
 
   std::mutex mu_;

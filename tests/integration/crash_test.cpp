@@ -14,7 +14,9 @@
 #include "base/failpoint.h"
 #include "docker/docker_client.h"
 #include "support/bimd_harness.h"
-#include "support/load_generator.h"
+#include "core/deploy_plan.h"
+#include "recovery_checks.h"
+#include "support/zero_downtime.h"
 
 namespace bim::testing {
 namespace {
@@ -22,105 +24,131 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+// One crash: bimd frozen at `failpoint` during `op` and SIGKILLed there.
 struct CrashCase {
+  const char* op;         // "deploy", "rollback", "env" (bim env set) or "destroy"
   const char* failpoint;
-  const char* interrupted_status;  // how the release list must describe v2, "" if v2 was never recorded
+  // What v3 (the release `op` started) is after the restart: "" not recorded (the upload was cut
+  // off), "building"/"starting" interrupted and failed, "live" it had been recorded live.
+  const char* v3;
 };
 
+std::string Hello(const std::string& greeting) { return "Hello from bim! " + greeting + "\n"; }
+
+// Every case starts from v1 ("one") and v2 ("two", live) with --keep-releases 2, kills bimd at the
+// failpoint, starts it again and checks that the database, nginx and Docker agree (Recovered): the
+// last release that was recorded live serves, through the same nginx master, with no orphan container,
+// no image of a failed or pruned release, nothing half-written; then the next release works.
 class CrashTest : public ::testing::TestWithParam<CrashCase> {};
 
-TEST_P(CrashTest, KilledMidDeployRecoversToTheLastGoodRelease) {
-  // Failpoints exist only in a test build (base/failpoint.h); without them the deploy below would
+TEST_P(CrashTest, KilledMidReleaseRecoversToWhatTheDatabaseSays) {
+  // Failpoints exist only in a test build (base/failpoint.h); without them the release below would
   // never stop where the test kills it.
   ASSERT_TRUE(kFailpointsBuilt) << "this build has no failpoints: configure it with -DBIM_FAILPOINTS=ON "
                                    "(`make test` does) to run the crash tests";
   const CrashCase& c = GetParam();
-  Bimd server({"--drain-grace-ms", "1000"});
+  const std::string op = c.op;
+  Bimd server({"--drain-grace-ms", "1000", "--keep-releases", "2"});
   std::string app = "k-" + UniqueSuffix();
-  AppFolder folder(app, "GREETING=good\n");
+  AppFolder folder(app, "GREETING=one\n");
   ASSERT_EQ(server.Bim({"deploy", folder.path()}).exit_code, 0);
+  folder.Write(".env", "GREETING=two\n");
+  ASSERT_EQ(server.Bim({"deploy", folder.path()}).exit_code, 0);
+  const int master = NginxMaster(server);
+  ASSERT_TRUE(Recovered(server, app, {Hello("two"), master, 2}));
   DockerClient docker;
   std::vector<ContainerInfo> before;
-  docker.ListContainers({{"im.backend.bim.app", app}}, true, &before);
+  ASSERT_TRUE(docker.ListContainers({{labels::kApp, app}}, true, &before).ok());
   ASSERT_EQ(before.size(), 1u);
 
-  // Restart bimd with the failpoint armed, and deploy v2 into it.
+  // Restart bimd with the failpoint armed, and run the operation into it.
   std::string marker = server.data_dir() + "-failpoint";
   server.Stop();
   server.Start({{"BIM_FAILPOINT", c.failpoint}, {"BIM_FAILPOINT_FILE", marker}});
-  folder.Write(".env", "GREETING=doomed\n");
-  folder.Write("release.txt", "v2\n");  // a changed context, so v2 is built (an env change alone reuses v1's image)
-  if (std::string(c.failpoint) == "upload") {
-    // New content big enough that the upload is still streaming when the failpoint freezes bimd: only
-    // changed files travel, and they must not compress to nothing.
-    std::string padding(8 << 20, '\0');
-    uint64_t x = 88172645463325252ull;
-    for (char& ch : padding) ch = static_cast<char>((x ^= x << 13, x ^= x >> 7, x ^= x << 17));
-    std::ofstream(folder.path() + "/padding.bin", std::ios::binary) << padding;
+  std::vector<std::string> args;
+  std::string after_body = Hello("three");
+  if (op == "deploy") {
+    folder.Write(".env", "GREETING=three\n");
+    folder.Write("release.txt", "v3\n");  // a changed context, so v3 is built (an env change alone reuses an image)
+    if (std::string(c.failpoint) == "upload") {
+      // New content big enough that the upload is still streaming when the failpoint freezes bimd: only
+      // changed files travel, and they must not compress to nothing.
+      std::string padding(8 << 20, '\0');
+      uint64_t x = 88172645463325252ull;
+      for (char& ch : padding) ch = static_cast<char>((x ^= x << 13, x ^= x >> 7, x ^= x << 17));
+      std::ofstream(folder.path() + "/padding.bin", std::ios::binary) << padding;
+    }
+    args = {"deploy", folder.path()};
+  } else if (op == "rollback") {
+    args = {"rollback", app};
+    after_body = Hello("one");
+  } else if (op == "env") {
+    args = {"env", "set", app, "GREETING=three"};
+  } else {
+    args = {"destroy", app, "--yes"};
+    after_body = "";
   }
-  auto deploy = std::async(std::launch::async, [&] { return server.Bim({"deploy", folder.path()}, 120); });
-  bool hit = false;
-  for (int i = 0; i < 600 && !hit; ++i) {
-    hit = fs::exists(marker);
-    if (!hit) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  auto running = std::async(std::launch::async, [&] { return server.Bim(args, 120); });
+  bool hit = Eventually([&] { return fs::exists(marker); }, 30);
   ASSERT_TRUE(hit) << "failpoint " << c.failpoint << " was never reached\n" << server.Log();
   server.Stop(SIGKILL);
-  CommandResult interrupted = deploy.get();
-  EXPECT_NE(interrupted.exit_code, 0) << "the CLI reports the broken deploy";
+  CommandResult interrupted = running.get();
+  EXPECT_NE(interrupted.exit_code, 0) << "the CLI reports the broken " << op;
   fs::remove(marker);
 
   // Start again, without the failpoint.
   server.Start();
-  HttpResult page = server.Get(app);
-  EXPECT_EQ(page.status, 200) << page.error;
-  EXPECT_EQ(page.body, "Hello from bim! good\n") << "the last good release serves";
-
-  std::vector<ContainerInfo> after;
-  docker.ListContainers({{"im.backend.bim.app", app}}, true, &after);
-  ASSERT_EQ(after.size(), 1u) << "no orphan container";
-  EXPECT_EQ(after[0].id, before[0].id) << "the live container was not restarted or replaced";
-  EXPECT_TRUE(after[0].running);
-
-  json releases = server.Bim({"releases", app, "--json"}).Json();
-  ASSERT_TRUE(releases.is_object()) << server.Log();
-  if (*c.interrupted_status) {
-    ASSERT_EQ(releases["releases"].size(), 2u) << releases.dump();
-    EXPECT_EQ(releases["releases"][0]["status"], "failed");
-    EXPECT_EQ(releases["releases"][0]["failure_reason"],
-              std::string("interrupted: bimd stopped while the release was ") + c.interrupted_status);
-    EXPECT_EQ(releases["releases"][1]["status"], "live");
+  const std::string v3 = c.v3;
+  std::string body = v3 == "live" || op == "destroy" ? after_body : Hello("two");
+  EXPECT_TRUE(Recovered(server, app, {body, master, 2}));
+  if (op == "destroy") {
+    json history = server.Bim({"history", app, "--json"}).Json();
+    ASSERT_TRUE(history.is_object()) << server.Log();
+    EXPECT_EQ(history["commits"][0]["change"], "destroyed") << "the history records the destroy: " << history.dump();
   } else {
-    ASSERT_EQ(releases["releases"].size(), 1u) << "an upload cut off records nothing: " << releases.dump();
-    EXPECT_EQ(releases["releases"][0]["status"], "live");
-  }
-  // Nothing half-written: no temp files in the nginx dirs, no leftover uploads.
-  for (const auto& dir : {server.data_dir() + "/nginx", server.data_dir() + "/nginx/apps", server.data_dir() + "/uploads"}) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      std::string name = e.path().filename().string();
-      EXPECT_EQ(name.find(".tmp-"), std::string::npos) << e.path();
-      if (dir.ends_with("uploads")) ADD_FAILURE() << "leftover upload " << e.path();
+    json releases = server.Bim({"releases", app, "--json"}).Json();
+    ASSERT_TRUE(releases.is_object()) << server.Log();
+    if (v3.empty()) {
+      ASSERT_EQ(releases["releases"].size(), 2u) << "an upload cut off records nothing: " << releases.dump();
+    } else {
+      ASSERT_EQ(releases["releases"].size(), 3u) << releases.dump();
+      EXPECT_EQ(releases["releases"][0]["kind"], op == "env" ? "env" : op);
+      if (v3 == "live") {
+        EXPECT_EQ(releases["releases"][0]["status"], "live");
+        EXPECT_EQ(releases["releases"][1]["status"], "retired");
+      } else {
+        EXPECT_EQ(releases["releases"][0]["status"], "failed");
+        EXPECT_EQ(releases["releases"][0]["failure_reason"], "interrupted: bimd stopped while the release was " + v3);
+        std::vector<ContainerInfo> after;
+        ASSERT_TRUE(docker.ListContainers({{labels::kApp, app}}, true, &after).ok());
+        ASSERT_EQ(after.size(), 1u);
+        EXPECT_EQ(after[0].id, before[0].id) << "the live container was not restarted or replaced";
+      }
     }
   }
-  // And the next deploy works normally.
+
+  // And the next release works normally.
   folder.Write(".env", "GREETING=recovered\n");
   fs::remove(folder.path() + "/padding.bin");
   CommandResult next = server.Bim({"deploy", folder.path()});
   EXPECT_EQ(next.exit_code, 0) << next.err;
-  EXPECT_EQ(server.Get(app).body, "Hello from bim! recovered\n");
+  EXPECT_TRUE(Recovered(server, app, {Hello("recovered"), master, 2}));
 }
 
-INSTANTIATE_TEST_SUITE_P(EachStep, CrashTest,
-                         ::testing::Values(CrashCase{"upload", ""}, CrashCase{"build", "building"},
-                                           CrashCase{"health", "starting"}, CrashCase{"route-written", "starting"},
-                                           CrashCase{"switched", "starting"}),
-                         [](const auto& info) {
-                           std::string name = info.param.failpoint;
-                           for (char& ch : name)
-                             if (ch == '-') ch = '_';
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    EachStep, CrashTest,
+    ::testing::Values(CrashCase{"deploy", "upload", ""}, CrashCase{"deploy", "build", "building"},
+                      CrashCase{"deploy", "health", "starting"}, CrashCase{"deploy", "route-written", "starting"},
+                      CrashCase{"deploy", "switched", "starting"}, CrashCase{"deploy", "live-recorded", "live"},
+                      CrashCase{"rollback", "health", "starting"}, CrashCase{"rollback", "switched", "starting"},
+                      CrashCase{"rollback", "live-recorded", "live"}, CrashCase{"env", "health", "starting"},
+                      CrashCase{"env", "live-recorded", "live"}, CrashCase{"destroy", "destroy", ""}),
+    [](const auto& info) {
+      std::string name = std::string(info.param.op) + "_" + info.param.failpoint;
+      for (char& ch : name)
+        if (ch == '-') ch = '_';
+      return name;
+    });
 
 TEST(RestartTest, RestartingBimdWithNothingInFlightTouchesNothing) {
   Bimd server;
@@ -129,13 +157,13 @@ TEST(RestartTest, RestartingBimdWithNothingInFlightTouchesNothing) {
   ASSERT_EQ(server.Bim({"deploy", folder.path()}).exit_code, 0);
   DockerClient docker;
   std::vector<ContainerInfo> before;
-  docker.ListContainers({{"im.backend.bim.app", app}}, true, &before);
+  ASSERT_TRUE(docker.ListContainers({{"im.backend.bim.app", app}}, true, &before).ok());
   ASSERT_EQ(before.size(), 1u);
   ContainerInfo info_before;
   ASSERT_TRUE(docker.InspectContainer(before[0].id, &info_before).ok());
 
-  LoadGenerator load(server.http_port(), app + ".localhost", "/", 2, 200);
-  load.Start();
+  ZeroDowntimeProbe probe(server.Target(app));
+  probe.Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   server.Stop(SIGTERM);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -144,10 +172,9 @@ TEST(RestartTest, RestartingBimdWithNothingInFlightTouchesNothing) {
   server.Stop(SIGKILL);
   server.Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  LoadReport report = load.Stop();
-  std::printf("load across two bimd restarts: %s\n", report.Summary().c_str());
-  EXPECT_EQ(report.non_2xx, 0) << report.Summary();
-  EXPECT_EQ(report.errors, 0) << report.Summary();
+  ProofReport report = probe.Stop();
+  std::printf("load across two bimd restarts:\n%s\n", report.Summary().c_str());
+  EXPECT_TRUE(NoDowntime(report, {"Hello from bim! calm\n"}, false));
 
   ContainerInfo info_after;
   ASSERT_TRUE(docker.InspectContainer(before[0].id, &info_after).ok());
@@ -228,7 +255,7 @@ TEST(InterruptTest, CtrlCDuringADeployCancelsItCleanly) {
       << releases.dump();
   EXPECT_EQ(server.Get(app).body, "Hello from bim! kept\n");
   std::vector<ContainerInfo> found;
-  DockerClient().ListContainers({{"im.backend.bim.app", app}}, true, &found);
+  ASSERT_TRUE(DockerClient().ListContainers({{"im.backend.bim.app", app}}, true, &found).ok());
   EXPECT_EQ(found.size(), 1u) << "only the live container remains";
 }
 

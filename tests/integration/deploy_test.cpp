@@ -86,8 +86,7 @@ TEST_F(DeployTest, RedeployServesTheNewVersionAndRetiresTheOld) {
   DockerClient docker;
   EXPECT_TRUE(Eventually([&] {
     std::vector<ContainerInfo> found;
-    docker.ListContainers({{"im.backend.bim.app", app_}}, true, &found);
-    return found.size() == 1 && found[0].name == "bim-" + app_ + "-v2";
+    return docker.ListContainers({{"im.backend.bim.app", app_}}, true, &found).ok() && found.size() == 1 && found[0].name == "bim-" + app_ + "-v2";
   }, 15)) << "the v1 container should be retired";
 }
 
@@ -126,7 +125,7 @@ TEST_F(DeployTest, NeverHealthyReleaseKeepsThePreviousServingAndShowsLogs) {
   EXPECT_EQ(server_->Get(app_).body, "Hello from bim! healthy\n");
 
   std::vector<ContainerInfo> found;
-  DockerClient().ListContainers({{"im.backend.bim.app", app_}, {"im.backend.bim.release", "v2"}}, true, &found);
+  ASSERT_TRUE(DockerClient().ListContainers({{"im.backend.bim.app", app_}, {"im.backend.bim.release", "v2"}}, true, &found).ok());
   EXPECT_TRUE(found.empty()) << "the unhealthy container is removed";
 }
 
@@ -182,7 +181,7 @@ TEST_F(DeployTest, DestroyRemovesContainerRouteAndImage) {
   EXPECT_EQ(server_->Get(app_).status, 404);
   std::vector<ContainerInfo> found;
   DockerClient docker;
-  docker.ListContainers({{"im.backend.bim.app", app_}}, true, &found);
+  ASSERT_TRUE(docker.ListContainers({{"im.backend.bim.app", app_}}, true, &found).ok());
   EXPECT_TRUE(found.empty());
   ImageInfo image;
   EXPECT_TRUE(docker.InspectImage("bim/" + app_ + ":v1", &image).IsNotFound());

@@ -5,12 +5,18 @@
 
 #include <curl/curl.h>
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/deploy_plan.h"
+#include "docker/docker_client.h"
 #include "support/bimd_harness.h"
 
 namespace bim::testing {
@@ -93,6 +99,7 @@ inline std::string Escape(const std::string& s) {
   return out;
 }
 
+// The names in a directory; none when it does not exist (bimd makes its spools on first use).
 inline std::set<std::string> ListDir(const std::string& dir) {
   std::set<std::string> names;
   std::error_code ec;
@@ -100,30 +107,79 @@ inline std::set<std::string> ListDir(const std::string& dir) {
   return names;
 }
 
-// What a refused request must not change: the apps (as `bim apps --json` reports them), the nginx
-// route files, and the upload spool.
+// What a refused request must not change: the apps (as `bim apps --json` reports them), every nginx
+// site and route file with its contents, the upload spool, the tokens (`bim token list --json`: ids, names,
+// scopes, never values), the audit log (`bim audit --json`) and this bimd's Docker containers and
+// images (id, name, state, tags).
 struct Snapshot {
   std::string apps;
-  std::set<std::string> routes;
+  std::map<std::string, std::string> routes;  // "sites/<app>", "routes/<key>" -> contents
   std::set<std::string> uploads;
+  std::string tokens;
+  std::string audit;
+  std::set<std::string> docker;  // "container <name> <id> <state>", "image <id> <tags...>"
   bool operator==(const Snapshot&) const = default;
 };
 
-inline Snapshot Take(const Bimd& server) {
-  Snapshot s;
-  CommandResult r = server.Bim({"apps", "--json"});
-  nlohmann::json j = r.Json();
-  s.apps = j.is_object() ? j["apps"].dump() : "unreadable: " + r.out + r.err;
-  s.routes = ListDir(server.data_dir() + "/nginx/apps");
-  s.uploads = ListDir(server.data_dir() + "/uploads");
-  return s;
+// Takes a snapshot; fails (and the test must stop: ASSERT_TRUE(Take(...))) when any part of it
+// cannot be read, so an unreadable state never compares equal to another unreadable state.
+inline ::testing::AssertionResult Take(const Bimd& server, Snapshot* s) {
+  *s = Snapshot();
+  auto listing = [&](const std::vector<std::string>& args, const char* field, std::string* out) {
+    CommandResult r = server.Bim(args);
+    nlohmann::json j = r.Json();
+    if (r.exit_code != 0 || !j.is_object() || !j.contains(field)) return false;
+    *out = j[field].dump();
+    return true;
+  };
+  if (!listing({"apps", "--json"}, "apps", &s->apps)) return ::testing::AssertionFailure() << "cannot list apps";
+  if (!listing({"token", "list", "--json"}, "tokens", &s->tokens))
+    return ::testing::AssertionFailure() << "cannot list tokens";
+  // When a token was last used is a stamp, not a change (the snapshot's own requests move it).
+  nlohmann::json tokens = nlohmann::json::parse(s->tokens);
+  for (auto& t : tokens) t.erase("last_used_at_ms");
+  s->tokens = tokens.dump();
+  if (!listing({"audit", "--limit", "1000", "--json"}, "entries", &s->audit))
+    return ::testing::AssertionFailure() << "cannot list the audit log";
+  std::error_code ec;
+  // Sites (sites/<app>: its host names and routes) and routes (routes/<key>: where each route points).
+  for (const char* dir : {"sites", "routes"}) {
+    for (const auto& e : std::filesystem::directory_iterator(server.data_dir() + "/nginx/" + dir, ec)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      if (!in) return ::testing::AssertionFailure() << "cannot read " << e.path();
+      s->routes[std::string(dir) + "/" + e.path().filename().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    if (ec) return ::testing::AssertionFailure() << "cannot list nginx/" << dir << ": " << ec.message();
+  }
+  // bimd makes the spool at the first upload: no directory is no upload.
+  if (std::filesystem::exists(server.data_dir() + "/uploads")) {
+    std::filesystem::directory_iterator uploads(server.data_dir() + "/uploads", ec);
+    if (ec) return ::testing::AssertionFailure() << "cannot list the upload spool: " << ec.message();
+    for (const auto& e : uploads) s->uploads.insert(e.path().filename().string());
+  }
+  DockerClient docker;
+  std::vector<ContainerInfo> containers;
+  Status st = docker.ListContainers({{labels::kInstance, server.instance()}}, true, &containers);
+  if (!st.ok()) return ::testing::AssertionFailure() << "cannot list containers: " << st.message();
+  for (const auto& c : containers) s->docker.insert("container " + c.name + " " + c.id + " " + c.state);
+  std::vector<ImageInfo> images;
+  st = docker.ListImages({{labels::kInstance, server.instance()}}, &images);
+  if (!st.ok()) return ::testing::AssertionFailure() << "cannot list images: " << st.message();
+  for (const auto& img : images) {
+    std::string line = "image " + img.id;
+    for (const auto& tag : img.tags) line += " " + tag;
+    s->docker.insert(line);
+  }
+  return ::testing::AssertionSuccess();
 }
 
 inline std::string Describe(const Snapshot& s) {
-  std::string out = "apps=" + s.apps + " routes=[";
-  for (const auto& r : s.routes) out += r + " ";
-  out += "] uploads=[";
+  std::string out = "apps=" + s.apps + "\nroutes=[";
+  for (const auto& [name, contents] : s.routes) out += name + " (" + std::to_string(contents.size()) + " bytes) ";
+  out += "]\nuploads=[";
   for (const auto& u : s.uploads) out += u + " ";
+  out += "]\ntokens=" + s.tokens + "\naudit=" + s.audit + "\ndocker=[";
+  for (const auto& d : s.docker) out += d + "; ";
   return out + "]";
 }
 

@@ -95,7 +95,8 @@ class SecurityTest : public ::testing::Test {
 Bimd* SecurityTest::server_ = nullptr;
 
 TEST_F(SecurityTest, HostileAppNamesAreRefusedByEveryRouteWithoutHarm) {
-  Snapshot before = Take(*server_);
+  Snapshot before;
+  ASSERT_TRUE(Take(*server_, &before));
   std::string context = HelloContext();
   int port = server_->api_port();
   for (const std::string& name : HostileNames()) {
@@ -131,12 +132,38 @@ TEST_F(SecurityTest, HostileAppNamesAreRefusedByEveryRouteWithoutHarm) {
   }
   // Embedded '/' never reaches a handler as an app name: the route does not match.
   EXPECT_EQ(Api(port, "GET", "/v1/apps/a%2Fb/releases/x", server_->token()).status, 404);
-  Snapshot after = Take(*server_);
+  Snapshot after;
+  ASSERT_TRUE(Take(*server_, &after));
   EXPECT_EQ(before, after) << Describe(before) << "\n" << Describe(after);
 }
 
+// The "nothing changed" snapshot must see each kind of change it claims to cover, or its EXPECT_EQ
+// proves nothing.
+TEST_F(SecurityTest, TheNothingChangedSnapshotSeesEveryKindOfChange) {
+  Snapshot start, after_token, after_deploy;
+  ASSERT_TRUE(Take(*server_, &start));
+  CommandResult token = server_->Bim({"token", "create", "--name", "snap-" + UniqueSuffix(), "--json"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  ASSERT_TRUE(Take(*server_, &after_token));
+  EXPECT_NE(start.tokens, after_token.tokens) << "a new token";
+  EXPECT_NE(start.audit, after_token.audit) << "its audit row";
+  AppFolder folder(app_, "GREETING=snap\n");
+  ASSERT_EQ(server_->Bim({"deploy", folder.path()}).exit_code, 0);
+  ASSERT_TRUE(Take(*server_, &after_deploy));
+  EXPECT_NE(after_token.apps, after_deploy.apps) << "a new app";
+  EXPECT_NE(after_token.routes, after_deploy.routes) << "its route";
+  EXPECT_NE(after_token.docker, after_deploy.docker) << "its container and image";
+  // A route whose file name stays but whose contents change is a change too.
+  Snapshot edited = after_deploy;
+  edited.routes.begin()->second += "# edited\n";
+  EXPECT_FALSE(edited == after_deploy);
+  ASSERT_EQ(server_->Bim({"token", "revoke", std::to_string(token.Json()["id"].get<int64_t>())}).exit_code, 0);
+  ASSERT_EQ(server_->Bim({"destroy", app_, "--yes"}).exit_code, 0);
+}
+
 TEST_F(SecurityTest, HostileMetaFieldsAreRefusedWithoutHarm) {
-  Snapshot before = Take(*server_);
+  Snapshot before;
+  ASSERT_TRUE(Take(*server_, &before));
   std::string context = HelloContext();
   const std::vector<std::string> keys = {"A;B", "A{B", "A}B", "A\nB", "$A", "A\"B", "A'B", "..", std::string("A\0B", 3),
                                          "\xD0\x90PI",  // Cyrillic A
@@ -186,7 +213,8 @@ TEST_F(SecurityTest, HostileMetaFieldsAreRefusedWithoutHarm) {
   r = server_->Bim({"deploy", bad_name.path(), "--app", "$(id)"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
 
-  Snapshot after = Take(*server_);
+  Snapshot after;
+  ASSERT_TRUE(Take(*server_, &after));
   EXPECT_EQ(before, after) << Describe(before) << "\n" << Describe(after);
 }
 

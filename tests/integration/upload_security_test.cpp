@@ -53,11 +53,13 @@ class UploadSecurityTest : public ::testing::Test {
   // Uploads `context`, expects `status` with `message` in the error, and nothing changed.
   void ExpectRefused(const std::string& what, const std::string& context, long status, const std::string& message) {
     SCOPED_TRACE(what);
-    Snapshot before = Take(*server_);
+    Snapshot before;
+    ASSERT_TRUE(Take(*server_, &before));
     ApiAnswer a = Upload(context);
     EXPECT_EQ(a.status, status) << a.error << " " << a.body;
     EXPECT_NE(a.Message().find(message), std::string::npos) << "want \"" << message << "\" in: " << a.body;
-    Snapshot after = Take(*server_);
+    Snapshot after;
+    ASSERT_TRUE(Take(*server_, &after));
     EXPECT_EQ(before, after) << Describe(before) << "\n" << Describe(after);
     EXPECT_TRUE(after.uploads.empty()) << "the refused upload left files behind: " << Describe(after);
     // The database knows nothing of the app.
@@ -135,7 +137,9 @@ TEST_F(UploadSecurityTest, ValidContextWithInsideLinksIsAccepted) {
   // The upload is accepted (the stream then reports the build; this Dockerfile copies files only).
   EXPECT_EQ(a.status, 200) << a.body;
   EXPECT_NE(a.body.find("\"event\":\"result\""), std::string::npos) << a.body;
-  EXPECT_TRUE(Take(*server_).uploads.empty()) << "the deployer removes the upload when done";
+  Snapshot now;
+  ASSERT_TRUE(Take(*server_, &now));
+  EXPECT_TRUE(now.uploads.empty()) << "the deployer removes the upload when done";
   server_->Bim({"destroy", app_, "--yes"});
 }
 

@@ -242,6 +242,8 @@ void Bimd::Stop(int signal) {
 
 std::string Bimd::Log() const { return ReadAll(data_dir_ + ".log"); }
 
+std::string Bimd::NginxErrors() const { return ReadAll(data_dir_ + "/nginx/logs/error.log"); }
+
 CommandResult Bimd::Bim(const std::vector<std::string>& args, int timeout_seconds,
                         const std::function<void(int pid)>& on_start) const {
   std::vector<std::string> argv = {BuildPath("bim")};

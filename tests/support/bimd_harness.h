@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/http_client.h"
+
 namespace bim::testing {
 
 struct CommandResult {
@@ -83,6 +85,10 @@ class Bimd {
   std::map<std::string, std::string> CliEnv() const;
   // GET through this bimd's nginx for <app>.localhost.
   HttpResult Get(const std::string& app, const std::string& path = "/") const;
+  // Where load for <app> goes: this bimd's nginx, Host <app>.localhost.
+  HttpTarget Target(const std::string& app, const std::string& path = "/") const {
+    return {"127.0.0.1", http_port_, app + ".localhost", path};
+  }
 
   // Stops bimd with `signal` and waits for it to exit (nginx keeps running). Start() runs it again,
   // with `env` added to its environment (e.g. BIM_FAILPOINT).
@@ -95,6 +101,7 @@ class Bimd {
   const std::string& token() const { return token_; }
   const std::string& instance() const { return instance_; }
   std::string Log() const;  // bimd's stdout+stderr so far
+  std::string NginxErrors() const;  // its nginx's error log so far
   int pid() const { return pid_; }
 
  private:

@@ -1,21 +1,27 @@
 #include "support/load_generator.h"
 
-#include <curl/curl.h>
-
-#include <chrono>
+#include <algorithm>
+#include <cstdio>
 
 namespace bim::testing {
 
 namespace {
-size_t Collect(char* p, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(p, size * n);
-  return size * n;
+std::string Millis(std::chrono::microseconds us) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f ms", static_cast<double>(us.count()) / 1000.0);
+  return buf;
 }
 }  // namespace
 
+const char* ModeName(ConnectionMode mode) {
+  return mode == ConnectionMode::kKeepAlive ? "keep-alive" : "new-connection";
+}
+
 std::string LoadReport::Summary() const {
-  std::string s = std::to_string(requests) + " requests, " + std::to_string(ok_2xx) + " 2xx, " +
-                  std::to_string(non_2xx) + " non-2xx, " + std::to_string(errors) + " connection errors; statuses:";
+  std::string s = mode + ": " + std::to_string(requests) + " requests (" + std::to_string(reused) +
+                  " on reused connections), " + std::to_string(ok_2xx) + " 2xx, " + std::to_string(non_2xx) +
+                  " non-2xx, " + std::to_string(errors) + " errors; latency max " + Millis(max_latency) + ", p99 " +
+                  Millis(p99_latency) + ", p50 " + Millis(p50_latency) + "; statuses:";
   for (const auto& [code, n] : by_status) s += " " + std::to_string(code) + "x" + std::to_string(n);
   s += "; bodies:";
   for (const auto& [body, n] : by_body) s += " [" + body.substr(0, 40) + "]x" + std::to_string(n);
@@ -23,8 +29,10 @@ std::string LoadReport::Summary() const {
   return s;
 }
 
-LoadGenerator::LoadGenerator(int port, std::string host, std::string path, int threads, int rate_per_second)
-    : port_(port), host_(std::move(host)), path_(std::move(path)), threads_(threads), rate_(rate_per_second) {}
+LoadGenerator::LoadGenerator(HttpTarget target, LoadOptions options)
+    : target_(std::move(target)), options_(options) {
+  report_.mode = ModeName(options_.mode);
+}
 
 LoadGenerator::~LoadGenerator() {
   if (!workers_.empty()) Stop();
@@ -32,7 +40,7 @@ LoadGenerator::~LoadGenerator() {
 
 void LoadGenerator::Start() {
   stop_ = false;
-  for (int i = 0; i < threads_; ++i) workers_.emplace_back([this, i] { Run(i); });
+  for (int i = 0; i < options_.connections; ++i) workers_.emplace_back([this, i] { Run(i); });
 }
 
 LoadReport LoadGenerator::Stop() {
@@ -40,6 +48,16 @@ LoadReport LoadGenerator::Stop() {
   for (auto& t : workers_) t.join();
   workers_.clear();
   std::lock_guard<std::mutex> lock(mu_);
+  if (!latencies_us_.empty()) {
+    std::sort(latencies_us_.begin(), latencies_us_.end());
+    auto at = [&](double q) {
+      size_t i = static_cast<size_t>(q * static_cast<double>(latencies_us_.size() - 1));
+      return std::chrono::microseconds(latencies_us_[i]);
+    };
+    report_.max_latency = std::chrono::microseconds(latencies_us_.back());
+    report_.p50_latency = at(0.50);
+    report_.p99_latency = at(0.99);
+  }
   return report_;
 }
 
@@ -49,49 +67,44 @@ std::string LoadGenerator::LastBody() {
 }
 
 void LoadGenerator::Run(int) {
-  CURL* curl = curl_easy_init();
-  std::string url = "http://127.0.0.1:" + std::to_string(port_) + path_;
-  std::string host_header = "Host: " + host_;
-  curl_slist* headers = curl_slist_append(nullptr, host_header.c_str());
-  std::string body;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  auto interval = std::chrono::microseconds(1000000LL * threads_ / (rate_ > 0 ? rate_ : 1));
+  const bool keep_alive = options_.mode == ConnectionMode::kKeepAlive;
+  HttpConnection connection(target_);
+  auto interval = std::chrono::microseconds(1000000LL * options_.connections /
+                                            std::max(1, options_.rate_per_second));
   auto next = std::chrono::steady_clock::now();
   while (!stop_) {
-    body.clear();
-    CURLcode rc = curl_easy_perform(curl);
-    long status = 0;
-    if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    long long start = MonotonicMicros();
+    HttpAnswer a = connection.Get(keep_alive, options_.timeout);
     {
       std::lock_guard<std::mutex> lock(mu_);
       report_.requests++;
-      if (rc != CURLE_OK) {
+      if (a.reused) report_.reused++;
+      latencies_us_.push_back(a.latency.count());
+      if (!a.ok()) {
         report_.errors++;
-        if (report_.first_problems.size() < 10) report_.first_problems.push_back(curl_easy_strerror(rc));
+        if (report_.first_problems.size() < 10) report_.first_problems.push_back(a.error);
       } else {
-        report_.by_status[status]++;
-        if (status >= 200 && status < 300) {
+        report_.by_status[a.status]++;
+        if (a.status >= 200 && a.status < 300) {
           report_.ok_2xx++;
-          report_.by_body[body]++;
-          last_body_ = body;
+          report_.by_body[a.body]++;
+          auto known = std::find(report_.bodies.begin(), report_.bodies.end(), a.body);
+          if (known == report_.bodies.end()) known = report_.bodies.insert(known, a.body);
+          report_.timeline.push_back({start, static_cast<int>(known - report_.bodies.begin())});
+          last_body_ = a.body;
         } else {
           report_.non_2xx++;
           if (report_.first_problems.size() < 10)
-            report_.first_problems.push_back("HTTP " + std::to_string(status) + ": " + body.substr(0, 80));
+            report_.first_problems.push_back("HTTP " + std::to_string(a.status) + ": " + a.body.substr(0, 80));
         }
       }
     }
+    // Keep the rate; after a slow answer, don't burst to catch up.
     next += interval;
+    auto now = std::chrono::steady_clock::now();
+    if (next < now) next = now;
     std::this_thread::sleep_until(next);
   }
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
 }
 
 }  // namespace bim::testing

@@ -276,7 +276,8 @@ int RemoveLabelledImages(const std::string& label_key, const std::string& label_
   size_t left = 0;
   for (int pass = 0; pass < 20; ++pass) {
     json images = json::parse(EngineGet(target), nullptr, false);
-    left = images.is_array() ? images.size() : 0;
+    if (!images.is_array()) return -1;  // could not even list them: never report "nothing left"
+    left = images.size();
     if (left == 0) return 0;
     // Children must go before their parents; a parent refuses (409) until then, so go round again.
     for (const auto& image : images) {

@@ -28,7 +28,8 @@ bool MakeLocalBaseImage(const std::vector<std::string>& packages, const std::str
                         const std::string& label_value, BaseImageStats* stats, std::string* error);
 
 // Removes every image (including intermediate build images) labelled `label_key`=`label_value`, children
-// first. Returns how many images are still there afterwards (0 on success).
+// first. Returns how many images are still there afterwards (0 on success), or -1 if Docker could not
+// list them.
 int RemoveLabelledImages(const std::string& label_key, const std::string& label_value);
 
 // Engine API GET (loopback unix socket): the answer body, or "" on failure. For tests that inspect dockerd.
