@@ -75,7 +75,7 @@ json SpecJson(const ServiceSpec& spec) {
   if (!spec.args.empty()) container["Args"] = Strings(spec.args);
   if (!spec.mounts.empty()) {
     json mounts = json::array();
-    for (const auto& m : spec.mounts) mounts.push_back({{"Type", "volume"}, {"Source", m.source}, {"Target", m.target}});
+    for (const auto& m : spec.mounts) mounts.push_back({{"Type", "volume"}, {"Source", m.source}, {"Target", m.target}, {"ReadOnly", m.read_only}});
     container["Mounts"] = mounts;
   }
   json limits = json::object();
@@ -140,6 +140,7 @@ TaskInfo TaskFromJson(const json& j) {
   t.message = Str(status, "Message");
   t.error = Str(status, "Err");
   t.timestamp = Str(status, "Timestamp");
+  t.created_at = Str(j, "CreatedAt");
   const json& container = Obj(status, "ContainerStatus");
   t.container_id = Str(container, "ContainerID");
   t.exit_code = static_cast<int>(Num(container, "ExitCode"));
@@ -327,6 +328,36 @@ Status SwarmClient::ListTasks(const TaskFilter& filter, std::vector<TaskInfo>* o
   out->clear();
   for (const json& task : j.is_array() ? j : json::array()) out->push_back(TaskFromJson(task));
   return Status::OK();
+}
+
+Status SwarmClient::CreateNetwork(const std::string& name, const Labels& labels, bool internal) const {
+  json body = {{"Name", name},
+               {"Driver", "overlay"},
+               {"Attachable", true},
+               {"Internal", internal},
+               {"CheckDuplicate", true},
+               {"Labels", engine::LabelsJson(labels)}};
+  std::string what = "docker network create " + name;
+  engine::Request request = Post("/networks/create", body);
+  Status s = SwarmCall(socket_path_, request, what);
+  // Docker answers a taken name with 409 (newer) or 403/500 "already exists" (20.10).
+  if (!s.ok() && s.message().find("already exists") != std::string::npos) return Status::Conflict(s.message());
+  return s;
+}
+
+Status SwarmClient::NetworkExists(const std::string& name, bool* exists) const {
+  Status s = SwarmCall(socket_path_, Get("/networks/" + engine::PathEscape(name)), "docker network inspect " + name);
+  *exists = s.ok();
+  return s.IsNotFound() ? Status::OK() : s;
+}
+
+Status SwarmClient::RemoveNetwork(const std::string& name) const {
+  engine::Request request;
+  request.method = "DELETE";
+  request.target = "/networks/" + engine::PathEscape(name);
+  Status s = SwarmCall(socket_path_, request, "docker network rm " + name);
+  if (!s.ok() && s.message().find("in use") != std::string::npos) return Status::FailedPrecondition(s.message());
+  return s;
 }
 
 Status SwarmClient::ServiceLogs(const std::string& id_or_name, int tail, bool follow, const LineSink& on_line,

@@ -78,6 +78,7 @@ struct ServiceNetwork {
 struct ServiceMount {
   std::string source;  // named volume
   std::string target;  // path in the container
+  bool read_only = false;
 };
 
 struct ServiceSpec {
@@ -129,6 +130,7 @@ struct TaskInfo {
   int exit_code = 0;
   int published_port = 0;    // host-mode port on its node, once running; 0 otherwise
   std::string timestamp;     // when the state last changed (RFC 3339)
+  std::string created_at;    // when Swarm made the task (RFC 3339); orders a slot's tasks
   bool running() const { return state == "running" && desired_state == "running"; }
 };
 
@@ -170,6 +172,14 @@ class SwarmClient {
   // Removes the service; Swarm then stops its tasks (each with its stop grace). NotFound if missing.
   Status RemoveService(const std::string& id_or_name) const;
   Status ListTasks(const TaskFilter& filter, std::vector<TaskInfo>* out) const;
+  // Creates an overlay network every node can use (attachable, so plain containers may join too).
+  // Conflict if the name is taken.
+  Status CreateNetwork(const std::string& name, const Labels& labels, bool internal) const;
+  // OK (with *exists) whether or not the network is there.
+  Status NetworkExists(const std::string& name, bool* exists) const;
+  // Removes a network. NotFound if it does not exist; FailedPrecondition while tasks use it.
+  Status RemoveNetwork(const std::string& name) const;
+
   // The service's logs from every task, demultiplexed into lines (tail < 0: all). With follow, blocks
   // until `cancelled` returns true (then OK).
   Status ServiceLogs(const std::string& id_or_name, int tail, bool follow, const LineSink& on_line,

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 
+#include "support/bimd_harness.h"
+
 namespace bim::testing {
 namespace {
 
@@ -42,5 +44,10 @@ class ClusterEnvironment : public ::testing::Environment {
 }  // namespace
 
 TestBed& ClusterBed() { return g_bed; }
+
+long HttpStatusAt(const std::string& host, int port, const std::string& path) {
+  HttpResult r = HttpGetUrl("http://" + host + ":" + std::to_string(port) + path, 3000);
+  return r.status;
+}
 
 }  // namespace bim::testing

@@ -8,11 +8,16 @@
 // there (see testbed.h).
 #pragma once
 
+#include <string>
+
 #include "cluster/testbed.h"
 
 namespace bim::testing {
 
 // The bed (valid once the environment has set up, i.e. inside any test).
 TestBed& ClusterBed();
+
+// GET http://<host>:<port><path> from host 1's network: the HTTP status, 0 if nothing answered.
+long HttpStatusAt(const std::string& host, int port, const std::string& path);
 
 }  // namespace bim::testing

@@ -21,13 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// GET http://<host>:<port><path>: the HTTP status, 0 if nothing answered.
-long GetStatus(const std::string& host, int port, const std::string& path) {
-  CommandResult r = RunProcess({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3",
-                                "http://" + host + ":" + std::to_string(port) + path});
-  return std::atol(r.out.c_str());
-}
-
 class SwarmApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -208,7 +201,7 @@ TEST_F(SwarmApiTest, ServiceSpreadsOverHostsOnHostModePortsAndEachTaskAnswers) {
     nodes.insert(t.node_id);
     ASSERT_TRUE(address_of.count(t.node_id));
     std::string address = address_of[t.node_id];
-    EXPECT_EQ(GetStatus(address, t.published_port, "/healthz"), 200) << address << ":" << t.published_port;
+    EXPECT_EQ(HttpStatusAt(address, t.published_port, "/healthz"), 200) << address << ":" << t.published_port;
   }
   EXPECT_EQ(nodes.size(), 3u) << "one task per host";
 

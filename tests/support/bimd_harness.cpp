@@ -131,9 +131,12 @@ CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<st
 }
 
 HttpResult HttpGet(int port, const std::string& path, const std::string& host, int timeout_ms) {
+  return HttpGetUrl("http://127.0.0.1:" + std::to_string(port) + path, timeout_ms, host);
+}
+
+HttpResult HttpGetUrl(const std::string& url, int timeout_ms, const std::string& host) {
   HttpResult r;
   CURL* curl = curl_easy_init();
-  std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
   curl_slist* headers = nullptr;
   if (!host.empty()) headers = curl_slist_append(headers, ("Host: " + host).c_str());
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());

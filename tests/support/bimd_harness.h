@@ -35,6 +35,8 @@ CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<st
 
 // GET http://127.0.0.1:<port><path> with the given Host header (loopback only).
 HttpResult HttpGet(int port, const std::string& path, const std::string& host = "", int timeout_ms = 5000);
+// GET `url` (a test host's address or loopback), optionally with a Host header.
+HttpResult HttpGetUrl(const std::string& url, int timeout_ms = 5000, const std::string& host = "");
 
 // Polls `pred` every 50 ms until it holds (true) or `seconds` pass (then its last answer).
 template <class Pred>
