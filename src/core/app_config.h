@@ -14,7 +14,7 @@
 //   cpus = 0.5             # default: bimd's --cpus
 //   pids = 256             # processes and threads; default: bimd's --pids
 //   [deploy]               # on a cluster (see placement.h)
-//   replicas = 3           # 1-100; default 1
+//   replicas = 3           # 1-100; absent: the app keeps its count (1 when new)
 //   placement = ["node.labels.zone==eu"]   # Swarm placement constraints
 //
 // Unknown keys are an error (a typo like `prot = 80` must not silently deploy on the default port).

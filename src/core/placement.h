@@ -2,7 +2,8 @@
 // place them.
 //
 //   [deploy]
-//   replicas = 3                                   # 1-100; default 1
+//   replicas = 3                                   # 1-100; when absent the app keeps its count
+//                                                  # (1 for a new app, else what `bim scale` set)
 //   placement = ["node.labels.zone==eu", "node.role!=manager"]
 //
 // Placement constraints use Swarm's own syntax, since Swarm does the placing: `<attribute> == <value>`
@@ -24,7 +25,7 @@ inline constexpr int kMaxReplicas = 100;
 inline constexpr size_t kMaxPlacementConstraints = 20;
 
 struct DeploySettings {
-  int replicas = 1;
+  int replicas = 0;                    // 0: not set in bim.toml
   std::vector<std::string> placement;  // validated constraints, as written (spaces trimmed)
 };
 

@@ -73,15 +73,16 @@ json SpecJson(const ServiceSpec& spec) {
                     {"StopGracePeriod", int64_t{spec.stop_grace_seconds} * 1000000000}};
   if (!spec.entrypoint.empty()) container["Command"] = Strings(spec.entrypoint);
   if (!spec.args.empty()) container["Args"] = Strings(spec.args);
-  if (!spec.mounts.empty()) {
+  if (!spec.volumes.empty()) {
     json mounts = json::array();
-    for (const auto& m : spec.mounts) mounts.push_back({{"Type", "volume"}, {"Source", m.source}, {"Target", m.target}, {"ReadOnly", m.read_only}});
+    for (const auto& m : spec.volumes)
+      mounts.push_back({{"Type", "volume"}, {"Source", m.volume}, {"Target", m.target}, {"ReadOnly", m.read_only}});
     container["Mounts"] = mounts;
   }
   json limits = json::object();
-  if (spec.memory_bytes > 0) limits["MemoryBytes"] = spec.memory_bytes;
-  if (spec.nano_cpus > 0) limits["NanoCPUs"] = spec.nano_cpus;
-  if (spec.pids > 0) limits["Pids"] = spec.pids;
+  if (spec.limits.memory_bytes > 0) limits["MemoryBytes"] = spec.limits.memory_bytes;
+  if (spec.limits.nano_cpus > 0) limits["NanoCPUs"] = spec.limits.nano_cpus;
+  if (spec.limits.pids > 0) limits["Pids"] = spec.limits.pids;
   json task = {{"ContainerSpec", container},
                {"Resources", {{"Limits", limits}}},
                {"RestartPolicy",
@@ -91,12 +92,15 @@ json SpecJson(const ServiceSpec& spec) {
                {"Placement",
                 {{"Constraints", Strings(spec.constraints)},
                  {"Preferences", json::array({{{"Spread", {{"SpreadDescriptor", "node.id"}}}}})}}}};
-  if (!spec.log_options.empty()) {
-    task["LogDriver"] = {{"Name", "json-file"}, {"Options", json(spec.log_options)}};
+  if (!spec.logs.max_size.empty() || spec.logs.max_files > 0) {
+    json options = json::object();
+    if (!spec.logs.max_size.empty()) options["max-size"] = spec.logs.max_size;
+    if (spec.logs.max_files > 0) options["max-file"] = std::to_string(spec.logs.max_files);
+    task["LogDriver"] = {{"Name", "json-file"}, {"Options", options}};
   }
   if (!spec.networks.empty()) {
     json networks = json::array();
-    for (const auto& n : spec.networks) networks.push_back({{"Target", n.target}, {"Aliases", Strings(n.aliases)}});
+    for (const auto& n : spec.networks) networks.push_back({{"Target", n.network}, {"Aliases", Strings(n.aliases)}});
     task["Networks"] = networks;
   }
   json endpoint = {{"Mode", "dnsrr"}, {"Ports", json::array()}};

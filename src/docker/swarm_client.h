@@ -70,17 +70,6 @@ struct NodeInfo {
   bool usable() const { return state == "ready" && availability == "active"; }
 };
 
-struct ServiceNetwork {
-  std::string target;                // network name or id
-  std::vector<std::string> aliases;  // DNS names on that network
-};
-
-struct ServiceMount {
-  std::string source;  // named volume
-  std::string target;  // path in the container
-  bool read_only = false;
-};
-
 struct ServiceSpec {
   std::string name;                     // unique in the swarm
   Labels labels;                        // on the service (for listing)
@@ -98,12 +87,10 @@ struct ServiceSpec {
   std::string restart_condition = "any";  // "none", "on-failure" or "any"
   std::chrono::milliseconds restart_delay{1000};
   int stop_grace_seconds = 10;           // SIGTERM, then SIGKILL after this long
-  int64_t memory_bytes = 0;              // limits; 0: none
-  int64_t nano_cpus = 0;
-  int64_t pids = 0;
-  std::map<std::string, std::string> log_options;  // json-file options, e.g. max-size, max-file
-  std::vector<ServiceNetwork> networks;
-  std::vector<ServiceMount> mounts;
+  ResourceLimits limits;                 // per task
+  LogLimits logs;                        // json-file rotation
+  std::vector<NetworkAttachment> networks;  // overlay networks, with DNS aliases
+  std::vector<VolumeMount> volumes;      // named volumes (local to the node a task runs on)
 };
 
 struct ServiceInfo {

@@ -40,11 +40,6 @@ std::string Sortable(const std::string& t) {
   return t.substr(0, dot != std::string::npos && dot < z ? dot : z) + "." + fraction + t.substr(z);
 }
 
-std::string Label(const Labels& labels, const char* key) {
-  auto it = labels.find(key);
-  return it == labels.end() ? "" : it->second;
-}
-
 // The tasks of one replica slot, oldest first, and the one that stands for the slot now: the newest
 // Swarm wants running, else the newest.
 struct Slot {
@@ -68,6 +63,9 @@ std::map<int, Slot> SlotsOf(const std::vector<const TaskInfo*>& tasks) {
   }
   return slots;
 }
+
+// The task stopped by itself: it exited, failed to start, or could not be placed on its node.
+bool EndedOnItsOwn(const TaskInfo& t) { return t.state == "failed" || t.state == "rejected" || t.state == "complete"; }
 
 Instance InstanceOf(const Slot& slot, const std::map<std::string, const NodeInfo*>& nodes) {
   const TaskInfo& t = *slot.tasks[slot.current];
@@ -94,16 +92,24 @@ Instance InstanceOf(const Slot& slot, const std::map<std::string, const NodeInfo
     i.error = "node " + i.node + " advertises " + i.endpoint.host + ", not an IPv4 address bim can route to";
   }
   if (t.running()) i.started_at = t.timestamp;
-  // Earlier tasks of the slot are the ones Swarm replaced: restarts, and the last exit among them.
-  i.restarts = static_cast<int>(slot.current);
-  for (size_t k = slot.current; k-- > 0;) {
-    const TaskInfo& prev = *slot.tasks[k];
-    i.exit_code = prev.exit_code;
-    i.finished_at = prev.timestamp;
-    if (i.error.empty()) i.error = prev.error;
-    break;
+  // Earlier tasks of the slot are ones Swarm replaced. Those that ended on their own (exited, could
+  // not start) are restarts, and the last of them gives the exit; tasks moved off a failed node are not.
+  const TaskInfo* last_failure = nullptr;
+  for (size_t k = 0; k < slot.current; ++k) {
+    if (!EndedOnItsOwn(*slot.tasks[k])) continue;
+    ++i.restarts;
+    last_failure = slot.tasks[k];
   }
-  if (!t.running() && t.exit_code != 0) i.exit_code = t.exit_code;
+  if (last_failure) {
+    i.exit_code = last_failure->exit_code;
+    i.finished_at = last_failure->timestamp;
+    if (i.error.empty()) i.error = last_failure->error;
+  }
+  if (EndedOnItsOwn(t)) {
+    i.exit_code = t.exit_code;
+    i.finished_at = t.timestamp;
+  }
+  i.failed = i.restarts > 0 || EndedOnItsOwn(t);
   return i;
 }
 
@@ -158,13 +164,10 @@ Status SwarmEngine::Start(const WorkloadSpec& spec, Workload* out) {
   service.constraints = spec.placement;
   service.restart_delay = options_.restart_delay;
   service.stop_grace_seconds = spec.stop_grace_seconds;
-  service.memory_bytes = spec.limits.memory_bytes;
-  service.nano_cpus = spec.limits.nano_cpus;
-  service.pids = spec.limits.pids;
-  if (!spec.logs.max_size.empty()) service.log_options["max-size"] = spec.logs.max_size;
-  if (spec.logs.max_files > 0) service.log_options["max-file"] = std::to_string(spec.logs.max_files);
-  for (const auto& n : spec.networks) service.networks.push_back({n.network, n.aliases});
-  for (const auto& v : spec.volumes) service.mounts.push_back({v.volume, v.target, v.read_only});
+  service.limits = spec.limits;
+  service.logs = spec.logs;
+  service.networks = spec.networks;
+  service.volumes = spec.volumes;
   s = swarm_.CreateService(service, nullptr);
   if (s.code() == Code::kConflict) {  // a leftover of a crashed attempt with this name
     if (Status r = swarm_.RemoveService(spec.name); !r.ok() && !r.IsNotFound()) return r.Wrap("replacing " + spec.name);
@@ -302,7 +305,7 @@ Status SwarmEngine::RemoveNetwork(const std::string& name) {
   return s;
 }
 
-Status SwarmEngine::Nodes(const Labels& labels, std::vector<NodeReport>* out) {
+Status SwarmEngine::Nodes(const Labels& labels, std::vector<EngineNode>* out) {
   std::vector<NodeInfo> nodes;
   std::vector<ServiceInfo> services;
   std::vector<TaskInfo> tasks;
@@ -318,27 +321,25 @@ Status SwarmEngine::Nodes(const Labels& labels, std::vector<NodeReport>* out) {
   std::map<std::string, const ServiceInfo*> service_by_id;
   for (const auto& svc : services) service_by_id[svc.id] = &svc;
   out->clear();
-  for (const auto& node : nodes) {
-    NodeReport report;
-    report.node = node;
-    std::string latest_ok, latest_pull_failure;  // timestamps
+  for (const auto& n : nodes) {
+    EngineNode node{n.id, n.hostname, n.address, n.role, n.availability, n.state, n.message,
+                    n.leader, n.engine_version, n.labels, {}, ""};
+    std::string latest_ok, latest_pull_failure;  // Sortable timestamps
     for (const auto& t : tasks) {
       auto svc = service_by_id.find(t.service_id);
-      if (t.node_id != node.id || svc == service_by_id.end()) continue;
-      if (t.desired_state == "running") {
-        report.tasks.push_back({Label(svc->second->labels, labels::kApp), Label(svc->second->labels, labels::kRelease),
-                                svc->second->name, t.state, t.published_port});
-      }
+      if (t.node_id != n.id || svc == service_by_id.end()) continue;
+      if (t.desired_state == "running")
+        node.tasks.push_back({svc->second->name, svc->second->labels, t.state, Endpoint{n.address, t.published_port}});
       std::string at = Sortable(t.timestamp);
       if (t.state == "running" && at > latest_ok) latest_ok = at;
       if (IsPullError(t.error) && at > latest_pull_failure) {
         latest_pull_failure = at;
-        report.pull_error = t.error;
+        node.pull_error = t.error;
       }
     }
     // A pull that failed before a later task of ours ran there is history, not a warning.
-    if (!latest_ok.empty() && latest_ok > latest_pull_failure) report.pull_error.clear();
-    out->push_back(std::move(report));
+    if (!latest_ok.empty() && latest_ok > latest_pull_failure) node.pull_error.clear();
+    out->push_back(std::move(node));
   }
   return Status::OK();
 }

@@ -46,22 +46,6 @@ struct SwarmEngineOptions {
   std::chrono::milliseconds restart_delay{1000};        // Swarm waits this long before replacing a task
 };
 
-// Where a Swarm node stands, with bim's tasks on it (for `bim nodes`).
-struct NodeReport {
-  NodeInfo node;
-  struct Task {
-    std::string app;        // the bim app (workload label)
-    std::string release;    // "v7"
-    std::string workload;   // the service name
-    std::string state;      // the task's state ("running", "rejected", ...)
-    int port = 0;           // its host-mode port, once running
-  };
-  std::vector<Task> tasks;  // bim's current tasks on this node
-  // Set when bim's last task on this node could not get its image ("No such image: ...", "pull
-  // access denied", a registry it does not trust), with Swarm's words; "" otherwise.
-  std::string pull_error;
-};
-
 class SwarmEngine : public Engine {
  public:
   SwarmEngine(SwarmEngineOptions options, DockerClient* docker, Registry* registry);
@@ -78,11 +62,12 @@ class SwarmEngine : public Engine {
               const CancelCheck& cancelled) override;
   Status WatchEvents(const Labels& labels, const EventHandler& on_event, const CancelCheck& cancelled) override;
   Status PublishImage(const std::string& local_ref, std::string* engine_ref) override;
+  // Every node of the swarm with the current tasks of our workloads on it. pull_error is set when
+  // the node's latest such task could not get its image and none has run there since.
+  Status Nodes(const Labels& labels, std::vector<EngineNode>* out) override;
+  // Overlay networks (attachable), so tasks on every node can join them.
   Status EnsureNetwork(const NetworkSpec& spec) override;
   Status RemoveNetwork(const std::string& name) override;
-
-  // Every node of the swarm, with the tasks of workloads carrying `labels` on each.
-  Status Nodes(const Labels& labels, std::vector<NodeReport>* out);
 
   SwarmClient& swarm() { return swarm_; }
 

@@ -170,7 +170,7 @@ TEST_F(SwarmApiTest, ServiceSpreadsOverHostsOnHostModePortsAndEachTaskAnswers) {
   spec.replicas = 3;
   spec.target_port = 8080;
   spec.stop_grace_seconds = 1;
-  spec.log_options = {{"max-size", "1m"}};
+  spec.logs.max_size = "1m";
   std::string id;
   Status s = swarm.CreateService(spec, &id);
   ASSERT_TRUE(s.ok()) << s.message();

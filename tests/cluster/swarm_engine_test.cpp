@@ -226,21 +226,21 @@ TEST_F(SwarmEngineTest, ANodeThatDoesNotTrustTheRegistryCannotPullAndNodesSaysSo
   spec.placement = {"node.id==" + untrusting.node_id};
   Workload w;
   ASSERT_TRUE(engine_->Start(spec, &w).ok());
-  std::vector<NodeReport> nodes;
+  std::vector<EngineNode> nodes;
   bool warned = Eventually(
       [&] {
         if (!engine_->Nodes({{labels::kInstance, instance_}}, &nodes).ok()) return false;
         for (const auto& n : nodes)
-          if (n.node.id == untrusting.node_id && !n.pull_error.empty()) return true;
+          if (n.id == untrusting.node_id && !n.pull_error.empty()) return true;
         return false;
       },
       60);
   ASSERT_TRUE(warned);
   for (const auto& n : nodes) {
-    if (n.node.id == untrusting.node_id) {
+    if (n.id == untrusting.node_id) {
       EXPECT_TRUE(IsPullError(n.pull_error)) << n.pull_error;
     } else {
-      EXPECT_TRUE(n.pull_error.empty()) << n.node.hostname << ": " << n.pull_error;
+      EXPECT_TRUE(n.pull_error.empty()) << n.hostname << ": " << n.pull_error;
     }
   }
   ASSERT_TRUE(engine_->Inspect(w.name, &w).ok());

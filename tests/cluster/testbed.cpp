@@ -432,6 +432,32 @@ bool TestBed::KillHost(const std::string& name, std::string* error) {
   return true;
 }
 
+bool TestBed::ReviveHost(const std::string& name, std::string* error) {
+  auto it = std::find_if(hosts_.begin(), hosts_.end(), [&](const TestHost& h) { return h.name == name; });
+  if (it == hosts_.end()) {
+    *error = "no host " + name;
+    return false;
+  }
+  if (!Ip({"-n", bridge_netns_, "link", "set", "v" + name.substr(1), "up"}, error)) return false;
+  KillAll(it->netns, CgroupParent(it->netns));  // whatever survived the kill (nothing should)
+  if (!StartHost(&*it, error)) return false;
+  SwarmClient manager_api(manager().socket);
+  std::string node_id = it->node_id;
+  if (!Eventually(
+          [&] {
+            std::vector<NodeInfo> nodes;
+            if (!manager_api.ListNodes(&nodes).ok()) return false;
+            for (const auto& n : nodes)
+              if (n.id == node_id) return n.state == "ready";
+            return false;
+          },
+          60)) {
+    *error = "node " + name + " did not come back ready within 60 s";
+    return false;
+  }
+  return Save(error);
+}
+
 bool TestBed::RemoveHost(const std::string& name, std::string* error) {
   auto it = std::find_if(hosts_.begin(), hosts_.end(), [&](const TestHost& h) { return h.name == name; });
   if (it == hosts_.end()) {

@@ -73,6 +73,10 @@ class TestBed {
   // and SIGKILLs every process of the host: dockerd, containerd, shims and containers.
   bool KillHost(const std::string& name, std::string* error);
 
+  // Brings a killed host back: restores its link and starts its dockerd again on the same data root,
+  // so it rejoins the swarm by itself; returns once the manager sees the node ready.
+  bool ReviveHost(const std::string& name, std::string* error);
+
   // Moves the calling thread into the host's network namespace. Call it before the process starts
   // any thread: threads and child processes created afterwards inherit it.
   bool EnterHostNetwork(const std::string& name, std::string* error) const;

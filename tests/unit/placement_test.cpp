@@ -59,7 +59,7 @@ TEST(PlacementTest, BimTomlDeploySectionSetsReplicasAndPlacement) {
 
   AppConfig defaults;
   ASSERT_TRUE(ParseAppConfig("app = \"x\"\n", &defaults).ok());
-  EXPECT_EQ(defaults.deploy.replicas, 1);
+  EXPECT_EQ(defaults.deploy.replicas, 0) << "not set: the app keeps its count";
   EXPECT_TRUE(defaults.deploy.placement.empty());
 
   AppConfig bad;
@@ -75,7 +75,7 @@ TEST(PlacementTest, BimTomlDeploySectionSetsReplicasAndPlacement) {
             std::string::npos);
   EXPECT_NE(ParseAppConfig("[deploy]\nreplica = 3\n", &bad).message().find("unknown key \"deploy.replica\""),
             std::string::npos);
-  EXPECT_EQ(bad.deploy.replicas, 1) << "a refused bim.toml leaves the config unchanged";
+  EXPECT_EQ(bad.deploy.replicas, 0) << "a refused bim.toml leaves the config unchanged";
 }
 
 }  // namespace

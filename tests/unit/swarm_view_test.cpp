@@ -72,7 +72,8 @@ TEST(SwarmViewTest, ATaskOnANodeSwarmReportsDownIsNotRunningAndItsReplacementCou
   EXPECT_EQ(moved.id, "new");
   EXPECT_EQ(moved.endpoint.ToString(), "10.0.0.1:30003");
   EXPECT_TRUE(moved.running);
-  EXPECT_EQ(moved.restarts, 1);
+  EXPECT_EQ(moved.restarts, 0) << "moving off a failed host is not a restart";
+  EXPECT_FALSE(moved.failed);
   auto endpoints = w[0].RunningEndpoints();
   EXPECT_EQ(endpoints.size(), 2u);
   for (const auto& e : endpoints) EXPECT_EQ(e.host, "10.0.0.1") << "nothing routes to the down node";
@@ -111,6 +112,16 @@ TEST(SwarmViewTest, DrainedNodesPendingTasksAndRepeatedFailuresAreReportedNotRou
   EXPECT_EQ(w[0].instances[0].exit_code, 3);
   EXPECT_EQ(w[0].instances[0].error, "task: non-zero exit (3)");
   EXPECT_FALSE(w[0].instances[0].running);
+  EXPECT_TRUE(w[0].instances[0].failed);
+
+  // Not placed yet is not failed; rejected (could not get the image) is.
+  w = WorkloadsFromTasks({Service(1)}, {pending}, nodes);
+  EXPECT_FALSE(w[0].instances[0].failed);
+  TaskInfo rejected = Task("r", 1, "b", "rejected", "shutdown", 0, "2024-01-01T00:00:01Z");
+  rejected.error = "No such image: 10.0.0.1:5000/bim/shop:v7@sha256:abc";
+  w = WorkloadsFromTasks({Service(1)}, {rejected}, {Node("b", "10.0.0.2")});
+  EXPECT_TRUE(w[0].instances[0].failed);
+  EXPECT_EQ(w[0].instances[0].exit_code, 0);
 }
 
 TEST(SwarmViewTest, PullFailuresAreRecognised) {
