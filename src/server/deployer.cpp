@@ -464,6 +464,14 @@ Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const
     if (MonotonicMillis() >= deadline) break;
     std::this_thread::sleep_for(options_.health_interval);
   }
+  // An instance the engine could not even start (e.g. Swarm found no node meeting the placement
+  // constraints, and keeps it pending) says why better than a probe that never got an answer.
+  for (const Instance& i : w.instances) {
+    if (i.running || i.error.empty()) continue;
+    return Status::FailedPrecondition("release " + a->plan.release_name + " did not become healthy within " +
+                                      FormatDuration(timeout) + ": an instance is " + i.state + ": " + i.error +
+                                      " (check [deploy] placement in bim.toml and `bim nodes`)");
+  }
   return Status::FailedPrecondition("release " + a->plan.release_name + " did not become healthy within " +
                                     FormatDuration(timeout) + ": GET " + a->plan.health_path + " " + last +
                                     " (check the app listens on port " + std::to_string(a->plan.container_port) +

@@ -4,6 +4,7 @@
 // release's endpoints; one that stops running (or whose host Swarm reports down) leaves at once.
 #include <algorithm>
 
+#include "base/file_util.h"
 #include "core/deploy_plan.h"
 #include "server/deployer.h"
 

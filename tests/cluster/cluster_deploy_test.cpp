@@ -6,10 +6,13 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <atomic>
 #include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
+#include "base/file_util.h"
 #include "base/health_probe.h"
 #include "cluster/cluster_env.h"
 #include "docker/swarm_client.h"
@@ -29,6 +32,63 @@ std::string Toml(const std::string& app, int replicas, const std::string& health
                      health_timeout + "\"\n[deploy]\nreplicas = " + std::to_string(replicas) + "\n";
   if (!placement.empty()) toml += "placement = [\"" + placement + "\"]\n";
   return toml;
+}
+
+// Load through bimd's nginx in both connection modes at once: keep-alive (the shared LoadGenerator)
+// and a new connection per request (one curl handle per request, so nothing can be re-sent on a
+// reused connection). Each counts every error and non-2xx answer.
+class BothModesLoad {
+ public:
+  BothModesLoad(int port, std::string host) : keepalive_(port, host, "/", 2, 60), port_(port), host_(std::move(host)) {}
+  ~BothModesLoad() { StopFresh(); }
+  void Start() {
+    keepalive_.Start();
+    fresh_thread_ = std::thread([this] {
+      while (!stop_) {
+        long long t0 = MonotonicMillis();
+        HttpResult r = HttpGet(port_, "/", host_, 5000);
+        std::lock_guard<std::mutex> lock(mu_);
+        ++fresh_.requests;
+        ++fresh_.by_status[r.status];
+        if (r.status == 0) ++fresh_.errors;
+        else if (r.status / 100 == 2) ++fresh_.ok_2xx, ++fresh_.by_body[r.body];
+        else ++fresh_.non_2xx;
+        if ((r.status == 0 || r.status / 100 != 2) && fresh_.first_problems.size() < 10)
+          fresh_.first_problems.push_back(std::to_string(r.status) + " " + r.error);
+        long long wait = 25 - (MonotonicMillis() - t0);  // about 40 requests a second
+        if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+      }
+    });
+  }
+  // {keep-alive, new connection per request}
+  std::pair<LoadReport, LoadReport> Stop() {
+    StopFresh();
+    return {keepalive_.Stop(), fresh_};
+  }
+
+ private:
+  void StopFresh() {
+    stop_ = true;
+    if (fresh_thread_.joinable()) fresh_thread_.join();
+  }
+  LoadGenerator keepalive_;
+  int port_;
+  std::string host_;
+  std::atomic<bool> stop_{false};
+  std::thread fresh_thread_;
+  std::mutex mu_;
+  LoadReport fresh_;
+};
+
+// Both modes served every request.
+void ExpectNoFailure(const std::pair<LoadReport, LoadReport>& load, const std::string& during) {
+  for (const auto* r : {&load.first, &load.second}) {
+    const char* mode = r == &load.first ? "keep-alive" : "new connection per request";
+    std::printf("[ cluster  ] %s, %s: %s\n", during.c_str(), mode, r->Summary().c_str());
+    EXPECT_GT(r->requests, 20) << mode;
+    EXPECT_EQ(r->errors, 0) << mode << ": " << r->Summary();
+    EXPECT_EQ(r->non_2xx, 0) << mode << ": " << r->Summary();
+  }
 }
 
 class ClusterDeployTest : public ::testing::Test {
@@ -88,18 +148,18 @@ TEST_F(ClusterDeployTest, ThreeReplicasAcrossThreeHostsRollReleasesRollBackAndCh
   EXPECT_EQ(Status().value("state", ""), "running (3/3 instances)");
   EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v1\n");
 
-  LoadGenerator fresh(bimd_->http_port(), app_ + ".localhost", "/", 2, 80);
-  fresh.Start();
-  for (int v = 2; v <= 6; ++v) {
+  BothModesLoad load(bimd_->http_port(), app_ + ".localhost");
+  load.Start();
+  for (int v = 2; v <= 4; ++v) {
     folder.Write(".env", "GREETING=v" + std::to_string(v) + "\n");
     Deploy(folder);
     EXPECT_EQ(Running().size(), 3u) << "v" << v;
   }
-  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v6\n");
+  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v4\n");
 
   CommandResult rollback = bimd_->Bim({"rollback", app_, "--json"});
   EXPECT_EQ(rollback.exit_code, 0) << rollback.err << bimd_->Log();
-  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v5\n");
+  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v3\n");
 
   CommandResult env = bimd_->Bim({"env", "set", app_, "EXTRA=1", "--json"});
   EXPECT_EQ(env.exit_code, 0) << env.err << bimd_->Log();
@@ -109,17 +169,12 @@ TEST_F(ClusterDeployTest, ThreeReplicasAcrossThreeHostsRollReleasesRollBackAndCh
   folder.Write("bim.toml", Toml(app_, 3, "5s"));
   CommandResult failed = Deploy(folder, 1);
   EXPECT_NE(failed.err.find("did not become healthy"), std::string::npos) << failed.err;
-  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v5\n");
+  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v3\n");
 
-  LoadReport report = fresh.Stop();
-  std::printf("[ cluster  ] load during 5 releases, a rollback, an env change and a failed release: %s\n",
-              report.Summary().c_str());
-  EXPECT_GT(report.requests, 100);
-  EXPECT_EQ(report.errors, 0) << report.Summary();
-  EXPECT_EQ(report.non_2xx, 0) << report.Summary();
+  ExpectNoFailure(load.Stop(), "3 releases, a rollback, an env change and a failed release");
 
   json releases = bimd_->Bim({"releases", app_, "--json"}).Json();
-  ASSERT_EQ(releases["releases"].size(), 9u) << releases.dump(2);
+  ASSERT_EQ(releases["releases"].size(), 7u) << releases.dump(2);
   EXPECT_EQ(releases["releases"][0]["status"], "failed");
   EXPECT_EQ(releases["releases"][1]["status"], "live");
   EXPECT_EQ(releases["releases"][1]["kind"], "env");
@@ -197,7 +252,7 @@ TEST_F(ClusterDeployTest, AHostDyingUnderLoadLosesNoIdempotentRequestAndSwarmRes
       if (!ClusterBed().ReviveHost("h3", &error)) ADD_FAILURE() << "reviving h3: " << error;
     }
   } revive;
-  LoadGenerator load(bimd_->http_port(), app_ + ".localhost", "/", 2, 80);
+  BothModesLoad load(bimd_->http_port(), app_ + ".localhost");
   load.Start();
   std::this_thread::sleep_for(std::chrono::seconds(1));
   long long t0 = MonotonicMillis();
@@ -216,12 +271,9 @@ TEST_F(ClusterDeployTest, AHostDyingUnderLoadLosesNoIdempotentRequestAndSwarmRes
       },
       120);
   long long restored_ms = MonotonicMillis() - t0;
-  LoadReport report = load.Stop();
-  std::printf("[ cluster  ] host killed under load: full capacity after %lld ms; load: %s\n", restored_ms,
-              report.Summary().c_str());
+  std::printf("[ cluster  ] host killed under load: full capacity after %lld ms\n", restored_ms);
+  ExpectNoFailure(load.Stop(), "a host killed");
   ASSERT_TRUE(restored) << Status().dump(2);
-  EXPECT_EQ(report.errors, 0) << report.Summary();
-  EXPECT_EQ(report.non_2xx, 0) << report.Summary();
 
   json nodes = bimd_->Bim({"nodes", "--json"}).Json();
   bool reported = false;
@@ -279,13 +331,14 @@ TEST_F(ClusterDeployTest, BimdKilledMidReleaseReconcilesWithSwarmLeavingNoOrphan
   }
 }
 
-TEST_F(ClusterDeployTest, EngineSwarmOnADockerdOutsideASwarmRefusesToStart) {
+TEST(ClusterEngineTest, EngineSwarmOnADockerdOutsideASwarmRefusesToStart) {
   // The machine's own dockerd is not in a swarm (only read here: GET /info).
-  CommandResult r = RunProcess({BuildPath("bimd"), "--data-dir", bimd_->data_dir() + "-other", "--listen",
-                                "127.0.0.1:1", "--engine", "swarm", "--docker-socket", "/var/run/docker.sock"},
+  std::string dir = fs::temp_directory_path().string() + "/bim-cluster-refuse-" + UniqueSuffix();
+  CommandResult r = RunProcess({BuildPath("bimd"), "--data-dir", dir, "--listen", "127.0.0.1:1", "--engine",
+                                "swarm", "--docker-socket", "/var/run/docker.sock"},
                                {}, 60);
   std::error_code ec;
-  fs::remove_all(bimd_->data_dir() + "-other", ec);
+  fs::remove_all(dir, ec);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("is not in a swarm"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("docker swarm init"), std::string::npos) << r.err;
