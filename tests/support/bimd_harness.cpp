@@ -280,16 +280,19 @@ void Bimd::Cleanup() {
   auto socket_flag = std::find(flags_.begin(), flags_.end(), "--docker-socket");
   std::string socket = socket_flag != flags_.end() && socket_flag + 1 != flags_.end() ? *(socket_flag + 1)
                                                                                      : "/var/run/docker.sock";
+  // Swarm services first (on a cluster), so their networks are free to go.
+  if (!instance_.empty()) {
+    SwarmClient swarm(socket);
+    std::vector<ServiceInfo> services;
+    if (swarm.ListServices({{labels::kInstance, instance_}}, &services).ok())
+      for (const auto& s : services) swarm.RemoveService(s.id);
+  }
   // What bimd put on the host besides containers and images: its apps' networks, its firewall rules
   // and build cgroups. `bimd --teardown` removes all of it (containers and images too).
   if (!instance_.empty())
     RunProcess({BuildPath("bimd"), "--data-dir", data_dir_, "--templates", std::string(BIM_SOURCE_DIR) + "/templates/nginx",
                 "--docker-socket", socket, "--teardown"}, {}, 120);
   if (!instance_.empty()) {
-    SwarmClient swarm(socket);
-    std::vector<ServiceInfo> services;
-    if (swarm.ListServices({{labels::kInstance, instance_}}, &services).ok())
-      for (const auto& s : services) swarm.RemoveService(s.id);
     DockerClient docker(socket);
     std::vector<ContainerInfo> containers;
     docker.ListContainers({{labels::kInstance, instance_}}, true, &containers);
