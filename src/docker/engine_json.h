@@ -76,7 +76,7 @@ inline std::string LabelFilter(const Labels& labels) {
 }
 
 // {"label":[...]} plus `extra` filters (e.g. {"service":["id"]}), URL-encoded.
-inline std::string Filters(const Labels& labels, const json& extra) {
+inline std::string Filters(const Labels& labels, const json& extra = json::object()) {
   json filters = extra.is_object() ? extra : json::object();
   json list = json::array();
   for (const auto& [k, v] : labels) list.push_back(v.empty() ? k : k + "=" + v);

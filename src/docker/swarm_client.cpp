@@ -340,7 +340,7 @@ Status SwarmClient::CreateNetwork(const std::string& name, const Labels& labels,
                {"Attachable", true},
                {"Internal", internal},
                {"CheckDuplicate", true},
-               {"Labels", engine::LabelsJson(labels)}};
+               {"Labels", engine_json::LabelsJson(labels)}};
   std::string what = "docker network create " + name;
   engine::Request request = Post("/networks/create", body);
   Status s = SwarmCall(socket_path_, request, what);
