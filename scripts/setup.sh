@@ -12,9 +12,10 @@ PACKAGES=(
   docker.io docker-compose iptables nginx busybox-static wrk hey ca-certificates git curl
   # Routes as data: nginx's Lua module (with its NDK dependency) and resty.core, which it requires.
   libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core
-  iproute2 util-linux
+  docker-registry iproute2 iptables util-linux
 )
-# iproute2 (ip netns) and util-linux (nsenter): tests run throwaway dockerds in namespaces of their own.
+# iproute2 (ip netns), iptables and util-linux (nsenter): tests run throwaway dockerds in namespaces of
+# their own (the cluster suite's Swarm hosts); docker-registry is the registry bimd runs on a cluster.
 # Node.js runs the MCP conformance test (the official TypeScript SDK). Any Node >= 18 will do, so an
 # existing install (e.g. from NodeSource, which bundles npm) is kept.
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
@@ -35,6 +36,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   # --no-install-recommends keeps the install small; policy-rc.d keeps apt from starting nginx via init.
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # bimd runs its own registry on a cluster (under its data dir, on the manager's address); the
+  # package's system service would listen on :5000 on every interface, so it is switched off.
+  if printf '%s\n' "${missing[@]}" | grep -qx docker-registry && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 docker_answers() {
@@ -55,4 +61,4 @@ if ! docker_answers; then
     exit 1
   fi
 fi
-echo "setup: ready (toolchain, libraries, docker, nginx)"
+echo "setup: ready (toolchain, libraries, docker, nginx, docker-registry)"

@@ -18,7 +18,8 @@ struct CliContext {
 };
 
 void AddCoreCommands(CLI::App& cli, CliContext& ctx);      // login, deploy, apps, status, releases, logs, destroy, server (commands.cpp)
-void AddReleaseCommands(CLI::App& cli, CliContext& ctx);   // rollback, env (release_commands.cpp)
+void AddReleaseCommands(CLI::App& cli, CliContext& ctx);   // rollback, scale, env (release_commands.cpp)
+void AddClusterCommands(CLI::App& cli, CliContext& ctx);   // nodes (cluster_commands.cpp)
 void AddSecurityCommands(CLI::App& cli, CliContext& ctx);  // token, audit (security_commands.cpp)
 void AddInitCommands(CLI::App& cli, CliContext& ctx);      // init, up, down (init_commands.cpp)
 void AddMcpCommand(CLI::App& cli, CliContext& ctx);        // mcp (mcp_command.cpp)

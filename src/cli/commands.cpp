@@ -96,7 +96,17 @@ int RunStatus(const Output& out, const std::string& app) {
             HumanAgo(live.value("finished_at_ms", int64_t{0})) + ")\n";
     if (!live.value("git_commit", "").empty()) text += "Commit:   " + live.value("git_commit", "") + "\n";
   }
-  if (body.contains("container")) {
+  const json instances = body.value("instances", json::array());
+  if (instances.size() > 1 || (instances.size() == 1 && !instances[0].value("node", "").empty())) {
+    // Several hosts: one line per instance, where it runs and how it is doing.
+    text += "Instances:\n  " + Column("NODE", 20) + Column("ENDPOINT", 22) + Column("STATE", 22) + "RESTARTS\n";
+    for (const json& i : instances) {
+      std::string state = i.value("state", "");
+      if (!i.value("error", "").empty() && !i.value("running", false)) state += ": " + i.value("error", "");
+      text += "  " + Column(i.value("node", ""), 20) + Column(i.value("endpoint", ""), 22) + Column(state, 22) +
+              std::to_string(i.value("restarts", 0)) + "\n";
+    }
+  } else if (body.contains("container")) {
     const json& c = body["container"];
     text += "Container: " + c.value("name", "") + " " + c.value("state", "") + ", restarts " +
             std::to_string(c.value("restarts", 0)) + ", last exit code " + std::to_string(c.value("exit_code", 0)) +

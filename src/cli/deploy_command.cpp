@@ -181,6 +181,9 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
   if (config.resources.nano_cpus > 0) resources["nano_cpus"] = config.resources.nano_cpus;
   if (config.resources.pids > 0) resources["pids"] = config.resources.pids;
   if (!resources.empty()) meta["resources"] = resources;
+  // [deploy]: placement always (bim.toml is its whole truth), replicas only when bim.toml names a count.
+  meta["deploy"] = {{"placement", config.deploy.placement}};
+  if (config.deploy.replicas > 0) meta["deploy"]["replicas"] = config.deploy.replicas;
 
   // What travels: the contents bimd lacks (default), or the image layers it lacks (--build local).
   TempFile upload_file("/tmp/bim-upload-XXXXXX");

@@ -261,6 +261,22 @@ void RunAppsTool(const json&, const McpProgress&, McpToolResult* out) {
   if (!out->is_error) Succeed(json{{"apps", body.value("apps", json::array())}}, out);
 }
 
+void RunScaleTool(const json& args, const McpProgress& progress, McpToolResult* out) {
+  std::string app = args["app"].get<std::string>();
+  json doc;
+  Status s = StreamRelease(app, "/v1/apps/" + app + "/scale", json{{"replicas", args["replicas"]}}, progress, &doc);
+  ReleaseResult(s, std::move(doc), "scale", app, out);
+}
+
+void RunNodesTool(const json&, const McpProgress&, McpToolResult* out) {
+  json body;
+  RunGetTool("", "/v1/nodes", &body, out);
+  if (!out->is_error)
+    Succeed(json{{"engine", body.value("engine", "")}, {"registry", body.value("registry", "")},
+                 {"nodes", body.value("nodes", json::array())}},
+            out);
+}
+
 json Hints(bool read_only, bool destructive, bool idempotent) {
   return {{"readOnlyHint", read_only}, {"destructiveHint", destructive}, {"idempotentHint", idempotent},
           {"openWorldHint", false}};
@@ -340,6 +356,24 @@ std::vector<McpTool> BimMcpTools() {
                    Input(json::object(), json::array()),
                    ResultSchema({{"apps", {{"type", "array"}, {"items", {{"type", "object"}}}}}}),
                    Hints(true, false, true), RunAppsTool});
+  tools.push_back({"scale", "Scale an app",
+                   "Runs the live release's image with `replicas` instances as a new release (on a Docker "
+                   "Swarm cluster), health-checked like a deploy; later deploys keep the count unless bim.toml "
+                   "names one. The same as `bim scale APP N`.",
+                   Input({{"app", AppArg()},
+                          {"replicas", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100},
+                                        {"description", "how many instances to run"}}}},
+                         json::array({"app", "replicas"})),
+                   ReleaseOutput(), Hints(false, false, true), RunScaleTool});
+  tools.push_back({"nodes", "List hosts",
+                   "The hosts apps run on (Swarm nodes, or bimd's one host): address, role, state, "
+                   "availability, bim's tasks on each, and a warning for a host that is down or cannot pull "
+                   "bimd's images. The same as `bim nodes`.",
+                   Input(json::object(), json::array()),
+                   ResultSchema({{"engine", {{"type", "string"}}},
+                                 {"registry", {{"type", "string"}}},
+                                 {"nodes", {{"type", "array"}, {"items", {{"type", "object"}}}}}}),
+                   Hints(true, false, true), RunNodesTool});
   return tools;
 }
 

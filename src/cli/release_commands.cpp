@@ -1,4 +1,4 @@
-// `bim rollback` and `bim env`: releases that reuse an image, streamed like a deploy.
+// `bim rollback`, `bim scale` and `bim env`: releases that reuse an image, streamed like a deploy.
 #include <cstdio>
 
 #include "base/file_util.h"
@@ -7,6 +7,7 @@
 #include "cli/credentials.h"
 #include "core/deploy_plan.h"
 #include "core/dotenv.h"
+#include "core/placement.h"
 #include "core/validate.h"
 
 namespace bim {
@@ -109,6 +110,21 @@ void AddReleaseCommands(CLI::App& cli, CliContext& ctx) {
       body["to"] = ReleaseName(v);
     }
     ctx.exit_code = RunReleaseStream(ctx.out(), app, "/v1/apps/" + app + "/rollback", body, "rolled back");
+  });
+
+  static int replicas = 0;
+  auto* scale = cli.add_subcommand("scale", "Run the live release with N instances, as a new release (on a cluster)");
+  scale->add_option("app", app, "App name")->required();
+  scale->add_option("replicas", replicas, "Instances to run, 1-100")->required();
+  scale->add_flag("--no-wait", no_wait, "Fail at once if another release of this app is running");
+  ctx.AddJsonFlag(scale);
+  scale->callback([&ctx] {
+    if (Status s = ValidateReplicas(replicas); !s.ok()) {
+      ctx.exit_code = ctx.out().Fail(s);
+      return;
+    }
+    ctx.exit_code = RunReleaseStream(ctx.out(), app, "/v1/apps/" + app + "/scale",
+                                     json{{"replicas", replicas}, {"wait", !no_wait}}, "scaled");
   });
 
   auto* env = cli.add_subcommand("env", "Show or change an app's environment; a change is a new release");

@@ -127,6 +127,36 @@ Status ParseResources(const toml::node& node, ResourceRequest* out) {
   return Status::OK();
 }
 
+// [deploy]: replicas = N and placement = ["constraint", ...] (see placement.h).
+Status ParseDeploy(const toml::node& node, DeploySettings* deploy) {
+  const toml::table* tbl = node.as_table();
+  if (tbl == nullptr) return Invalid("deploy must be a table (write [deploy] with replicas and placement under it)");
+  for (auto&& [k, v] : *tbl) {
+    const std::string key(k.str());
+    if (key == "replicas") {
+      const auto* n = v.as_integer();
+      if (n == nullptr) return Invalid("deploy.replicas must be an integer (got " + Got(v) + ")");
+      if (Status s = ValidateReplicas(static_cast<long>(n->get())); !s.ok()) return Invalid("deploy." + s.message());
+      deploy->replicas = static_cast<int>(n->get());
+    } else if (key == "placement") {
+      const toml::array* list = v.as_array();
+      if (list == nullptr)
+        return Invalid("deploy.placement must be a list of strings like [\"node.labels.zone==eu\"] (got " + Got(v) + ")");
+      std::vector<std::string> constraints;
+      for (const toml::node& item : *list) {
+        if (!item.is_string())
+          return Invalid("deploy.placement entries must be strings like \"node.role!=manager\" (got " + Got(item) + ")");
+        constraints.push_back(*item.value<std::string>());
+      }
+      if (Status s = ValidatePlacement(&constraints); !s.ok()) return Invalid("deploy." + s.message());
+      deploy->placement = std::move(constraints);
+    } else {
+      return UnknownKey("deploy." + key, v, "replicas, placement");
+    }
+  }
+  return Status::OK();
+}
+
 Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
   for (auto&& [k, v] : tbl) {
     const std::string key(k.str());
@@ -150,8 +180,11 @@ Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
     } else if (key == "resources") {
       Status s = ParseResources(v, &cfg->resources);
       if (!s.ok()) return s;
+    } else if (key == "deploy") {
+      Status s = ParseDeploy(v, &cfg->deploy);
+      if (!s.ok()) return s;
     } else {
-      return UnknownKey(key, v, "app, port, [health], [build], [resources]");
+      return UnknownKey(key, v, "app, port, [health], [build], [resources], [deploy]");
     }
   }
   return Status::OK();

@@ -13,6 +13,9 @@
 //   memory = "512m"        # default: bimd's --memory
 //   cpus = 0.5             # default: bimd's --cpus
 //   pids = 256             # processes and threads; default: bimd's --pids
+//   [deploy]               # on a cluster (see placement.h)
+//   replicas = 3           # 1-100; absent: the app keeps its count (1 when new)
+//   placement = ["node.labels.zone==eu"]   # Swarm placement constraints
 //
 // Unknown keys are an error (a typo like `prot = 80` must not silently deploy on the default port).
 #pragma once
@@ -23,6 +26,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/placement.h"
 #include "core/status.h"
 
 namespace bim {
@@ -47,6 +51,7 @@ struct AppConfig {
   std::map<std::string, std::string> build_args;  // [build.args]: passed to the image build
   std::chrono::milliseconds build_timeout{0};     // [build] timeout; 0 = the server's --build-timeout
   ResourceRequest resources;
+  DeploySettings deploy;                          // [deploy]: replicas and placement
 };
 
 // Parses bim.toml text into `out`; keys absent from the text keep their defaults. On failure returns

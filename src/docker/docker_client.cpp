@@ -33,72 +33,6 @@ std::string RedactEnv(std::string message, const std::vector<std::string>& env) 
   return message;
 }
 
-// Parses the build answer: JSON objects, one per line, split arbitrarily across chunks. Build output
-// text ("stream") is re-split into lines, since one object may carry several lines or part of one.
-// Both splits are bounded (LineSplitter): a tenant's build cannot make bimd hold an endless line.
-class BuildStreamParser {
- public:
-  explicit BuildStreamParser(const LineSink& sink)
-      : sink_(sink),
-        on_object_([this](std::string_view line) { HandleObject(line); }),
-        on_text_([this](std::string_view line) { Emit(line); }),
-        objects_(on_object_, kMaxBuildObjectBytes),
-        text_(on_text_, kMaxOutputLineBytes) {}
-
-  void Feed(std::string_view chunk) { objects_.Feed(chunk); }
-
-  void Finish() {
-    objects_.Finish();
-    text_.Finish();
-  }
-
-  const std::string& image_id() const { return image_id_; }
-  const std::string& error() const { return error_; }
-
- private:
-  // Docker frames each object on its own line and cuts long output into pieces of a few KiB, so an
-  // object near this size is not Docker's framing.
-  static constexpr size_t kMaxBuildObjectBytes = 1 << 20;
-
-  void HandleObject(std::string_view line) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-    if (line.empty()) return;
-    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object()) {  // not Docker's framing; show it rather than lose it
-      Emit(line.substr(0, kMaxOutputLineBytes));
-      return;
-    }
-    if (auto it = j.find("stream"); it != j.end() && it->is_string()) text_.Feed(it->get<std::string>());
-    if (auto it = j.find("status"); it != j.end() && it->is_string()) {  // image pulls
-      std::string id = Str(j, "id");
-      Emit(id.empty() ? it->get<std::string>() : id + ": " + it->get<std::string>());
-    }
-    if (auto it = j.find("aux"); it != j.end() && it->is_object()) {
-      std::string id = Str(*it, "ID");
-      if (!id.empty()) image_id_ = id;
-    }
-    if (auto it = j.find("error"); it != j.end() && error_.empty()) {
-      error_ = it->is_string() ? it->get<std::string>() : Dump(*it);
-      if (error_.empty()) error_ = Str(Obj(j, "errorDetail"), "message");
-      if (error_.empty()) error_ = "unknown error";
-      while (!error_.empty() && (error_.back() == '\n' || error_.back() == '\r')) error_.pop_back();
-      if (error_.size() > kMaxOutputLineBytes) error_.resize(kMaxOutputLineBytes);
-    }
-  }
-
-  void Emit(std::string_view line) {
-    while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!line.empty() && sink_) sink_(line);
-  }
-
-  const LineSink& sink_;
-  const LineSink on_object_;
-  const LineSink on_text_;
-  LineSplitter objects_;  // the JSON stream, one object per line
-  LineSplitter text_;     // build output after the last complete line
-  std::string image_id_;
-  std::string error_;
-};
 
 
 }  // namespace
@@ -124,7 +58,7 @@ Status DockerClient::BuildImage(const BuildOptions& options, const LineSink& on_
   std::string what = fmt::format("docker build {}", options.tag);
   json labels = json::object();
   for (const auto& [k, v] : options.labels) labels[k] = v;
-  BuildStreamParser parser(on_output);
+  ProgressStream parser(on_output);
   engine::Request request;
   request.method = "POST";
   request.target = fmt::format("/build?t={}&dockerfile={}&labels={}&rm=1&forcerm=1",
@@ -154,7 +88,7 @@ Status DockerClient::BuildImage(const BuildOptions& options, const LineSink& on_
   parser.Finish();
   // A failed build still answers 200; the failure is an {"error": ...} object in the stream.
   if (!parser.error().empty()) return Status::FailedPrecondition(fmt::format("{}: {}", what, parser.error()));
-  std::string id = parser.image_id();
+  std::string id = Str(parser.aux(), "ID");
   if (id.empty()) {  // older daemons send no aux ID; the tag now names the image
     ImageInfo info;
     Status inspect = InspectImage(options.tag, &info);

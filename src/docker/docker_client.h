@@ -141,6 +141,13 @@ struct NetworkInfo {
   std::vector<std::string> containers;  // ids of attached containers
 };
 
+// What a push did. A registry is sent only the layers it lacks: Docker asks it about each layer first.
+struct PushResult {
+  std::string digest;        // the pushed manifest, "sha256:..."
+  int layers_pushed = 0;     // layers the registry did not have
+  int layers_present = 0;    // layers it had already ("Layer already exists")
+};
+
 // The image operations bimd runs on its own dockerd: builds and housekeeping. DockerClient implements
 // it; the Deployer depends only on this, so its unit tests can substitute a fake. Contracts are those
 // of the DockerClient methods of the same names.
@@ -216,6 +223,11 @@ class DockerClient : public ImageBuilder {
   Status LoadImage(const std::string& path, std::vector<std::string>* loaded) const override;
   // Tags image `ref` as `repo:tag` (replacing that tag if it named another image).
   Status TagImage(const std::string& ref, const std::string& repo, const std::string& tag) const override;
+  // Pushes `repo:tag` to the registry `repo` names ("10.0.0.1:5000/bim/hello"), streaming progress
+  // lines to `on_output`. FailedPrecondition with Docker's message when the registry refuses or
+  // cannot be reached (e.g. dockerd does not trust it: insecure-registries or its CA).
+  Status PushImage(const std::string& repo, const std::string& tag, const LineSink& on_output, PushResult* result,
+                   const CancelCheck& cancelled = nullptr) const;
 
   // Bridge networks (docker_networks.cpp). CreateNetwork: Conflict if the name (or the bridge name)
   // is taken. RemoveNetwork: NotFound if absent, FailedPrecondition while containers use it.

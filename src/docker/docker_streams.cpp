@@ -76,22 +76,37 @@ class LogDemuxer {
 
 }  // namespace
 
-Status DockerClient::ContainerLogs(const std::string& id, int tail, bool follow, const LineSink& on_line,
-                                   const CancelCheck& cancelled) const {
+namespace engine {
+
+Status StreamLogs(const std::string& socket_path, const std::string& target, bool follow, const LineSink& on_line,
+                  const CancelCheck& cancelled, const std::string& what) {
   LogDemuxer demuxer(on_line);
-  engine::Request request;
-  request.target = fmt::format("/containers/{}/logs?stdout=1&stderr=1&tail={}&follow={}", engine::PathEscape(id),
-                               tail < 0 ? std::string("all") : std::to_string(tail), follow ? 1 : 0);
+  Request request;
+  request.target = target;
   request.timeout_seconds = follow ? 0 : 300;
   request.on_data = [&demuxer](std::string_view chunk) { demuxer.Feed(chunk); };
   request.cancelled = cancelled;
-  engine::Response response;
-  Status s = engine::Perform(socket_path_, request, &response);
+  Response response;
+  Status s = Perform(socket_path, request, &response);
   // Cancelling a followed stream is how the caller ends it: not an error.
   if (!s.ok() && s.code() != Code::kCancelled) return s;
-  if (s.ok() && response.status >= 400) return engine::ErrorStatus(response, "docker logs " + id);
+  if (s.ok() && response.status >= 400) return ErrorStatus(response, what);
   demuxer.Finish();
   return Status::OK();
+}
+
+std::string LogQuery(int tail, bool follow) {
+  return fmt::format("stdout=1&stderr=1&tail={}&follow={}", tail < 0 ? std::string("all") : std::to_string(tail),
+                     follow ? 1 : 0);
+}
+
+}  // namespace engine
+
+Status DockerClient::ContainerLogs(const std::string& id, int tail, bool follow, const LineSink& on_line,
+                                   const CancelCheck& cancelled) const {
+  return engine::StreamLogs(socket_path_,
+                            fmt::format("/containers/{}/logs?{}", engine::PathEscape(id), engine::LogQuery(tail, follow)),
+                            follow, on_line, cancelled, "docker logs " + id);
 }
 
 Status DockerClient::WatchContainerEvents(const Labels& labels, const ContainerEventHandler& on_event,

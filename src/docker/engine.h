@@ -60,6 +60,10 @@ struct Instance {
   std::string state;                  // the engine's word: "running", "restarting", "exited", "pending", ...
   bool running = false;               // up and not restarting
   int restarts = 0;                   // how often the engine restarted it since it started
+  // It exited (or failed to start, e.g. could not get its image) since the workload started, so it
+  // will not become healthy by waiting: a release fails at once on it. Not set for an instance that
+  // is merely not started yet, or that moved because its host went down.
+  bool failed = false;
   int exit_code = 0;                  // its last exit (0 if it never exited)
   bool oom_killed = false;
   std::string error;                  // the engine's error text for the last failure, if any
@@ -90,6 +94,28 @@ struct NetworkSpec {
   std::string name;                   // e.g. "bim-<instance>-<app>"
   Labels labels;
   bool internal = false;              // no route out of the network (no host, no internet)
+};
+
+// One host workloads can run on, as `bim nodes` shows it: a Swarm node, or the one local host.
+struct EngineNode {
+  std::string id;
+  std::string hostname;
+  std::string address;          // where its instances' endpoints are
+  std::string role;             // "manager" or "worker"; "local" for the one host
+  std::string availability;     // "active", "pause" or "drain"
+  std::string state;            // "ready", "down", "disconnected", "unknown"
+  std::string message;          // the engine's word on the state ("heartbeat failure", ...)
+  bool leader = false;
+  std::string engine_version;
+  Labels labels;                // node labels (placement constraints use them)
+  struct Task {
+    std::string workload;
+    Labels labels;              // the workload's labels (app, release)
+    std::string state;          // the instance's state
+    Endpoint endpoint;          // port 0 while it has none
+  };
+  std::vector<Task> tasks;      // current instances, on this node, of the workloads asked about
+  std::string pull_error;       // this node could not get an image of ours (the engine's words); "" if not
 };
 
 class Engine {
@@ -127,6 +153,10 @@ class Engine {
   // reference to put in WorkloadSpec::image. One host: nothing to do (*engine_ref = local_ref). Swarm:
   // push to bimd's registry, sending only the layers it lacks.
   virtual Status PublishImage(const std::string& local_ref, std::string* engine_ref) = 0;
+
+  // The hosts workloads run on, each with the current instances of the workloads carrying all of
+  // `labels`. One host: just itself.
+  virtual Status Nodes(const Labels& labels, std::vector<EngineNode>* out) = 0;
 
   // Creates the network if it does not exist (same name: OK, left as it is).
   virtual Status EnsureNetwork(const NetworkSpec& spec) = 0;

@@ -135,6 +135,7 @@ Status Perform(const std::string& socket_path, const Request& request, Response*
 
   // "Expect:" stops curl from waiting for a 100-continue before large uploads.
   curl_slist* headers = curl_slist_append(nullptr, "Expect:");
+  for (const std::string& h : request.headers) headers = curl_slist_append(headers, h.c_str());
   std::string method = request.method;
   if (method == "POST") {
     curl_easy_setopt(c, CURLOPT_POST, 1L);

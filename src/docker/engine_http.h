@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "docker/docker_client.h"
@@ -23,6 +24,7 @@ struct Request {
   std::string json_body;          // sent as application/json when non-empty (POST only)
   std::string body_file;          // when set, this file is streamed as the POST body
   std::string content_type = "application/x-tar";  // for body_file
+  std::vector<std::string> headers;  // extra "Name: value" lines, e.g. X-Registry-Auth
   long timeout_seconds = 120;     // limit for the whole request; 0: none (builds, followed logs)
   DataSink on_data;               // when set, a 2xx body streams here instead of into Response::body
   CancelCheck cancelled;          // polled about once a second; true aborts with Cancelled
@@ -46,5 +48,13 @@ Status ErrorStatus(const Response& response, const std::string& what);
 std::string QueryEscape(std::string_view s);
 // Like QueryEscape but keeps '/', ':' and '@', which image references carry in URL paths.
 std::string PathEscape(std::string_view s);
+
+// GETs a log stream (`target` answers with Docker's multiplexed stdout/stderr frames, or raw bytes
+// for a TTY) and hands it to `on_line` line by line. With `follow` there is no time limit and
+// `cancelled` ends it (then OK). Implemented in docker_streams.cpp.
+Status StreamLogs(const std::string& socket_path, const std::string& target, bool follow, const LineSink& on_line,
+                  const CancelCheck& cancelled, const std::string& what);
+// The query of a logs request: "stdout=1&stderr=1&tail=N&follow=0|1" (tail < 0: all).
+std::string LogQuery(int tail, bool follow);
 
 }  // namespace bim::engine

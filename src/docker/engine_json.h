@@ -1,5 +1,6 @@
-// JSON helpers shared by DockerClient's files: field readers that tolerate Docker's nulls and missing
-// keys, label filters, and one small request/answer call. Private to src/docker.
+// JSON helpers shared by DockerClient's and SwarmClient's files: field readers that tolerate Docker's
+// nulls and missing keys, label filters, one small request/answer call, and the parser of progress
+// streams (build, push). Private to src/docker.
 #pragma once
 
 #include <fmt/format.h>
@@ -9,6 +10,7 @@
 
 #include "docker/docker_client.h"
 #include "docker/engine_http.h"
+#include "docker/line_splitter.h"
 
 namespace bim::engine_json {
 
@@ -32,6 +34,11 @@ inline const json& Obj(const json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_object() ? *it : kEmpty;
 }
+inline const json& Arr(const json& j, const char* key) {
+  static const json kEmpty = json::array();
+  auto it = j.find(key);
+  return it != j.end() && it->is_array() ? *it : kEmpty;
+}
 inline Labels LabelsOf(const json& j) {
   Labels labels;
   if (!j.is_object()) return labels;
@@ -39,6 +46,11 @@ inline Labels LabelsOf(const json& j) {
     if (v.is_string()) labels[k] = v.get<std::string>();
   }
   return labels;
+}
+inline json LabelsJson(const Labels& labels) {
+  json j = json::object();
+  for (const auto& [k, v] : labels) j[k] = v;
+  return j;
 }
 inline std::string StripSlash(std::string name) {
   if (!name.empty() && name[0] == '/') name.erase(0, 1);
@@ -63,6 +75,15 @@ inline std::string LabelFilter(const Labels& labels) {
   return engine::QueryEscape(Dump(json{{"label", list}}));
 }
 
+// {"label":[...]} plus `extra` filters (e.g. {"service":["id"]}), URL-encoded.
+inline std::string Filters(const Labels& labels, const json& extra = json::object()) {
+  json filters = extra.is_object() ? extra : json::object();
+  json list = json::array();
+  for (const auto& [k, v] : labels) list.push_back(v.empty() ? k : k + "=" + v);
+  if (!list.empty()) filters["label"] = list;
+  return engine::QueryEscape(Dump(filters));
+}
+
 // Sends a request whose answer is small and parses it as JSON (when `parsed` is set). `what` prefixes
 // error messages, e.g. "docker inspect container web-1".
 inline Status Call(const std::string& socket, const engine::Request& request, const std::string& what,
@@ -80,5 +101,35 @@ inline Status Call(const std::string& socket, const engine::Request& request, co
   }
   return Status::OK();
 }
+
+// Parses the progress answer of a build or push: JSON objects, one per line, split arbitrarily across
+// chunks. Build output text ("stream") is re-split into lines, since one object may carry several
+// lines or part of one; progress ("status", with its layer id) is one line each; the first "error"
+// is kept (a failed build or push still answers 200); "aux" objects (the built image's ID, the pushed
+// manifest's Digest) are merged. Both splits are bounded (LineSplitter): a tenant's build cannot make
+// bimd hold an endless line. Defined in engine_json.cpp.
+class ProgressStream {
+ public:
+  explicit ProgressStream(const LineSink& sink);
+  void Feed(std::string_view chunk) { objects_.Feed(chunk); }
+  void Finish();
+  const json& aux() const { return aux_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  // Docker frames each object on its own line and cuts long output into pieces of a few KiB, so an
+  // object near this size is not Docker's framing.
+  static constexpr size_t kMaxObjectBytes = 1 << 20;
+  void HandleObject(std::string_view line);
+  void Emit(std::string_view line);
+
+  const LineSink& sink_;
+  const LineSink on_object_;
+  const LineSink on_text_;
+  LineSplitter objects_;  // the JSON stream, one object per line
+  LineSplitter text_;     // build output after the last complete line
+  json aux_ = json::object();
+  std::string error_;
+};
 
 }  // namespace bim::engine_json

@@ -1,5 +1,7 @@
 #include "docker/local_engine.h"
 
+#include <unistd.h>
+
 #include "base/health_probe.h"
 
 namespace bim {
@@ -14,6 +16,7 @@ Instance LocalEngine::InstanceOf(const ContainerInfo& info) const {
   // Docker keeps State.Running true while it waits to restart a crashed container.
   i.running = info.running && info.state == "running";
   i.restarts = info.restart_count;
+  i.failed = info.restart_count > 0 || info.state == "exited" || info.state == "dead" || info.state == "restarting";
   i.exit_code = info.exit_code;
   i.oom_killed = info.oom_killed;
   i.error = info.error;
@@ -143,6 +146,27 @@ Status LocalEngine::WatchEvents(const Labels& labels, const EventHandler& on_eve
 
 Status LocalEngine::PublishImage(const std::string& local_ref, std::string* engine_ref) {
   *engine_ref = local_ref;
+  return Status::OK();
+}
+
+Status LocalEngine::Nodes(const Labels& labels, std::vector<EngineNode>* out) {
+  std::vector<ContainerInfo> containers;
+  Status s = docker_->ListContainers(labels, true, &containers);
+  if (!s.ok()) return s;
+  EngineNode node;
+  char hostname[256] = {0};
+  gethostname(hostname, sizeof hostname - 1);
+  node.id = "local";
+  node.hostname = hostname;
+  node.address = options_.publish_ip;
+  node.role = "local";
+  node.availability = "active";
+  node.state = "ready";
+  for (const auto& c : containers) {
+    Instance i = InstanceOf(c);
+    node.tasks.push_back({c.name, c.labels, i.state, i.endpoint});
+  }
+  out->assign(1, std::move(node));
   return Status::OK();
 }
 

@@ -40,6 +40,8 @@ class LocalEngine : public Engine {
   Status WatchEvents(const Labels& labels, const EventHandler& on_event, const CancelCheck& cancelled) override;
   // One host builds where it runs: *engine_ref = local_ref.
   Status PublishImage(const std::string& local_ref, std::string* engine_ref) override;
+  // This host alone (role "local"), with its containers of the asked workloads.
+  Status Nodes(const Labels& labels, std::vector<EngineNode>* out) override;
   // A bridge network named spec.name whose Linux bridge the firewall covers (a taken random bridge name
   // is retried).
   Status EnsureNetwork(const NetworkSpec& spec) override;

@@ -97,6 +97,7 @@ void ApiServer::Routes() {
   RegisterSecurityRoutes(*context_);
   RegisterHistoryRoutes(*context_);
   RegisterUploadRoutes(*context_);
+  RegisterClusterRoutes(*context_);
 }
 
 }  // namespace bim

@@ -9,6 +9,8 @@
 //   POST   /v1/apps/{app}/cancel            stop the release in progress (unscoped token) -> {"cancelled"}
 //   DELETE /v1/apps/{app}                   destroy (cancels a release in progress first)
 //   (rollback and env: api_releases.cpp; tokens and audit: api_security.cpp; history: api_history.cpp)
+//   POST   /v1/apps/{app}/scale             {"replicas": N}; NDJSON events like a deploy
+//   GET    /v1/nodes                        {"engine","registry","nodes":[{hostname, state, tasks...}]}
 //
 // Errors are {"error":{"code":"not_found","message":"..."}} with the matching HTTP status. Streams
 // (deploy, logs) answer 200 and end with a {"event":"result"} object that carries ok/error, because

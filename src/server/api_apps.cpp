@@ -49,6 +49,8 @@ void RegisterAppRoutes(ApiContext& ctx) {
                        {"token", who.name},
                        {"domain", options.domain},
                        {"http_listen", options.http_listen},
+                       {"engine", options.engine},
+                       {"registry", options.registry_listen},
                        {"app_url_pattern", deployer.AppUrl("<app>")}});
   }));
 

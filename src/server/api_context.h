@@ -86,5 +86,6 @@ void RegisterUploadRoutes(ApiContext& ctx);    // context manifest and image lay
 // handed to the request. 4xx Status for a malformed or refused source, nothing kept.
 struct DeployUpload;
 Status ResolveDeploySource(ApiContext& ctx, const std::string& app, DeployUpload* upload, DeployRequest* request);
+void RegisterClusterRoutes(ApiContext& ctx);     // nodes, scale (api_cluster.cpp)
 
 }  // namespace bim

@@ -7,6 +7,7 @@
 
 #include "base/failpoint.h"
 #include "base/file_util.h"
+#include "core/placement.h"
 #include "core/validate.h"
 #include "server/auth.h"
 #include "server/context_check.h"
@@ -103,6 +104,26 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
       if (!(s = field("memory_bytes", 6 << 20, int64_t{1} << 50, &out->config.resources.memory_bytes)).ok()) return s;
       if (!(s = field("nano_cpus", 10'000'000, int64_t{1024} * 1'000'000'000, &out->config.resources.nano_cpus)).ok()) return s;
       if (!(s = field("pids", 16, 1 << 22, &out->config.resources.pids)).ok()) return s;
+    }
+    if (meta.contains("deploy")) {
+      // bim.toml's [deploy]: {"replicas": N (absent: keep the app's), "placement": ["constraint", ...]}.
+      const json& d = meta["deploy"];
+      if (!d.is_object()) return Status::InvalidArgument("deploy must be an object with replicas and placement");
+      if (d.contains("replicas")) {
+        if (!d["replicas"].is_number_integer()) return Status::InvalidArgument("deploy.replicas must be a whole number");
+        if (!(s = ValidateReplicas(static_cast<long>(d["replicas"].get<long long>()))).ok()) return s;
+        out->config.deploy.replicas = d["replicas"].get<int>();
+      }
+      if (d.contains("placement")) {
+        if (!d["placement"].is_array()) return Status::InvalidArgument("deploy.placement must be a list of strings");
+        std::vector<std::string> placement;
+        for (const json& c : d["placement"]) {
+          if (!c.is_string()) return Status::InvalidArgument("deploy.placement entries must be strings");
+          placement.push_back(c.get<std::string>());
+        }
+        if (!(s = ValidatePlacement(&placement)).ok()) return s;
+        out->config.deploy.placement = std::move(placement);
+      }
     }
     out->wait = meta.value("wait", true);
   } catch (const json::exception& e) {

@@ -28,8 +28,10 @@ struct Deployer::Attempt {
   ReleasePlan plan;
   Release previous;            // the live release being replaced (previous.version == 0: none)
   std::string engine_image;    // the image reference the engine runs (PublishImage)
+  std::vector<std::string> placement;  // the app's placement constraints
   std::string workload;        // the started workload's name ("" until started)
   std::vector<Endpoint> backends;  // its healthy endpoints, what the route switches to
+  std::vector<Endpoint> replaced_backends;  // what the route pointed at before: drained before retiring
   bool built_image = false;
   std::vector<std::string> log_tail;
   long long started_ms = 0;    // monotonic
@@ -52,7 +54,9 @@ json ReleaseJson(const Release& r) {
               {"finished_at_ms", r.finished_at_ms},
               {"build_ms", r.build_ms},
               {"health_ms", r.health_ms},
-              {"total_ms", r.total_ms}};
+              {"total_ms", r.total_ms},
+              {"replicas", r.replicas},
+              {"engine_image", r.engine_image}};
 }
 
 Deployer::Deployer(const ServerOptions& options, DeployerDeps deps, std::string instance_id)
@@ -71,23 +75,7 @@ Deployer::Deployer(const ServerOptions& options, DeployerDeps deps, std::string 
   }
   retirer_ = std::thread([this] { RetireLoop(); });
   event_watcher_ = std::thread([this] { WatchEvents(); });
-}
-
-void Deployer::WatchEvents() {
-  while (!stop_watching_) {
-    engine_->WatchEvents(
-        {{labels::kInstance, instance_id_}},
-        [this](const InstanceEvent& e) {
-          if (e.kind == InstanceEvent::Kind::kDied) {
-            std::lock_guard<std::mutex> lock(exits_mu_);
-            last_exit_[e.instance_id] = {e.exit_code, NowMillis()};
-          }
-          FollowInstances(e);
-        },
-        [this] { return stop_watching_.load(); });
-    // The stream broke (the engine restarting?): try again shortly.
-    for (int i = 0; i < 10 && !stop_watching_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  follower_ = std::thread([this] { FollowLoop(); });
 }
 
 int Deployer::LastExitCode(const Instance& i) {
@@ -105,28 +93,11 @@ int Deployer::LastExitCode(const Instance& i) {
   }
 }
 
-void Deployer::FollowInstances(const InstanceEvent& event) {
-  auto app = event.labels.find(labels::kApp);
-  if (app == event.labels.end()) return;
-  std::lock_guard<std::mutex> lock(routed_mu_);
-  auto routed = routed_.find(app->second);
-  if (routed == routed_.end() || routed->second.workload != event.workload) return;
-  Workload w;
-  if (!engine_->Inspect(event.workload, &w).ok()) return;
-  std::vector<Endpoint> now = w.RunningEndpoints();
-  // No running instance at all (a single container restarting): keep the route; the engine brings
-  // it back on the same endpoint, and a route to nothing would only turn 502s into 503s.
-  if (now.empty() || now == routed->second.backends) return;
-  Status s = router_->SetRoute(app->second, now);
-  if (s.ok())
-    routed->second.backends = now;
-  else
-    std::fprintf(stderr, "bimd: warning: cannot follow %s's instances: %s\n", app->second.c_str(), s.message().c_str());
-}
-
 Deployer::~Deployer() {
   stop_watching_ = true;
   event_watcher_.join();
+  follow_cv_.notify_all();
+  follower_.join();
   {
     std::lock_guard<std::mutex> lock(retire_mu_);
     shutting_down_ = true;
@@ -171,6 +142,10 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     app->health_timeout_ms = request.config.health.timeout.count();
     app->resources = request.config.resources;
     app->build_timeout_ms = request.config.build_timeout.count();
+    // bim.toml's [deploy]: placement always (it is the whole truth), replicas when it names a count
+    // (otherwise the app keeps what `bim scale` set).
+    if (request.config.deploy.replicas > 0) app->replicas = request.config.deploy.replicas;
+    app->placement = request.config.deploy.placement;
     // The rule: the server's stored env (bim env set) first, then the folder's .env on top; a key in
     // both takes the folder's value.
     EnvList stored;
@@ -230,6 +205,8 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   a.release.git_commit = spec.git_commit;
   a.release.env_digest = store_->DigestEnv(spec.env);
   a.release.context_digest = spec.context_digest;
+  a.release.replicas = spec.replicas > 0 ? spec.replicas : std::max(app.replicas, 1);
+  a.placement = app.placement;
   if (!(s = store_->CreateRelease(&a.release)).ok()) return s;
   if (!(s = store_->SaveReleaseEnv(a.release.id, spec.env)).ok()) return s;
 
@@ -257,8 +234,15 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   s = RunRelease(&a, events, stop);
   if (s.code() == Code::kCancelled && !cancel_reason.empty())
     s = Status::Cancelled(cancel_reason + " (" + a.plan.release_name + " stopped before it went live)");
-  if (!s.ok()) FailRelease(&a, s);
-  else PruneImages(name);
+  if (!s.ok()) {
+    FailRelease(&a, s);
+  } else {
+    PruneImages(name);
+    if (app.replicas != a.release.replicas) {  // a scale: the app keeps the count it went live with
+      app.replicas = a.release.replicas;
+      store_->PutApp(app);
+    }
+  }
 
   AuditEntry audit{0, 0, spec.actor, spec.kind, name, s.ok() ? "ok" : s.message(),
                    a.plan.release_name + (spec.audit_detail.empty() ? "" : " " + spec.audit_detail)};
@@ -282,6 +266,7 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
     return s;
   }
   if (!(s = engine_->PublishImage(a->plan.image_tag, &a->engine_image)).ok()) return s.Wrap("publishing the image");
+  a->release.engine_image = a->engine_image;
   a->release.status = release_status::kStarting;
   store_->UpdateRelease(a->release);
 
@@ -301,6 +286,10 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
   a->release.total_ms = MonotonicMillis() - a->started_ms;
   store_->UpdateRelease(a->release);
   Failpoint("live-recorded");
+  // Only now may the previous release go: until the new one is recorded live, a crash must find the
+  // release the database names still running (Reconcile routes back to it).
+  if (a->previous.version > 0 && !a->previous.container_name.empty())
+    ScheduleRetire(a->previous.container_name, a->replaced_backends);
   if (observer_) observer_->OnLive(a->release, a->env);
   events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + a->plan.url}});
   return Status::OK();
@@ -395,13 +384,16 @@ Status Deployer::SwitchRoute(Attempt* a) {
     if (!(s = router_->SetRoute(app, a->backends)).ok()) return s;
   }
   routed_[app] = Routed{a->workload, a->backends};
-  if (a->previous.version > 0 && !a->previous.container_name.empty())
-    ScheduleRetire(a->previous.container_name, before);
+  a->replaced_backends = std::move(before);
   return Status::OK();
 }
 
 Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const CancelCheck& cancelled) {
-  events({{"event", "step"}, {"step", "start"}, {"message", "Starting container " + a->plan.container_name}});
+  int replicas = a->release.replicas;
+  events({{"event", "step"},
+          {"step", "start"},
+          {"message", "Starting " + a->plan.container_name +
+                          (replicas > 1 ? " (" + std::to_string(replicas) + " replicas)" : "")}});
   WorkloadSpec spec;
   spec.name = a->plan.container_name;
   spec.image = a->engine_image;
@@ -412,6 +404,8 @@ Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const
   if (!a->network.empty()) spec.networks = {NetworkAttachment{a->network, {"web"}}};
   spec.limits = ContainerLimits(a->app);
   spec.logs = LogLimits{options_.log_max_size, options_.log_max_files};
+  spec.replicas = a->release.replicas;
+  spec.placement = a->placement;
   Workload w;
   Status s = engine_->Start(spec, &w);
   if (!s.ok()) return s;
@@ -435,7 +429,7 @@ Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const
     // Every instance with an endpoint is probed; the release is ready when `wanted` of them answer.
     std::vector<Endpoint> healthy;
     for (const Instance& i : w.instances) {
-      if (i.endpoint.port == 0) continue;
+      if (!i.running || i.endpoint.port == 0) continue;
       Status h = probe_(i.endpoint, a->plan.health_path, options_.health_probe_timeout);
       if (h.ok())
         healthy.push_back(i.endpoint);
@@ -457,8 +451,11 @@ Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const
       next_inspect = now + options_.health_inspect_interval.count();
       if (engine_->Inspect(a->workload, &w).ok()) {
         for (const Instance& i : w.instances) {
-          if (i.running && i.restarts == 0) continue;
-          if (i.state == "created" || i.state == "pending") continue;  // not started yet
+          if (!i.failed) continue;
+          if (i.exit_code == 0 && !i.error.empty())  // it never ran, e.g. its host could not get the image
+            return Status::FailedPrecondition("release " + a->plan.release_name + " could not start" +
+                                              (i.node.empty() ? "" : " on " + i.node) + ": " + i.error +
+                                              (i.state == "rejected" ? " (see `bim nodes`)" : ""));
           return Status::FailedPrecondition("release " + a->plan.release_name +
                                             " exited before becoming healthy (exit code " +
                                             std::to_string(LastExitCode(i)) + (i.oom_killed ? ", out of memory" : "") +
@@ -468,6 +465,14 @@ Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const
     }
     if (MonotonicMillis() >= deadline) break;
     std::this_thread::sleep_for(options_.health_interval);
+  }
+  // An instance the engine could not even start (e.g. Swarm found no node meeting the placement
+  // constraints, and keeps it pending) says why better than a probe that never got an answer.
+  for (const Instance& i : w.instances) {
+    if (i.running || i.error.empty()) continue;
+    return Status::FailedPrecondition("release " + a->plan.release_name + " did not become healthy within " +
+                                      FormatDuration(timeout) + ": an instance is " + i.state + ": " + i.error +
+                                      " (check [deploy] placement in bim.toml and `bim nodes`)");
   }
   return Status::FailedPrecondition("release " + a->plan.release_name + " did not become healthy within " +
                                     FormatDuration(timeout) + ": GET " + a->plan.health_path + " " + last +

@@ -130,6 +130,16 @@ class Deployer {
                    const std::string& actor, bool wait, const EventSink& events, const CancelCheck& cancelled,
                    DeployOutcome* out);
 
+  // Runs the live release's image and env again with `replicas` instances, as a new release (kind
+  // "scale") through the same health gate and switch; the app keeps that count for later releases
+  // until bim.toml's [deploy] replicas sets another. InvalidArgument for a count outside 1-100;
+  // FailedPrecondition when nothing is live or the engine cannot run that many (one host runs one).
+  Status Scale(const std::string& app, int replicas, const std::string& actor, bool wait, const EventSink& events,
+               const CancelCheck& cancelled, DeployOutcome* out);
+
+  // The hosts apps run on (Swarm's nodes, or this one host) with this bimd's instances on each.
+  Status Nodes(nlohmann::json* out);
+
   // The env the app runs with: the live release's env, or the stored env when nothing is live.
   Status EffectiveEnv(const std::string& app, EnvList* out);
 
@@ -185,13 +195,14 @@ class Deployer {
   // What distinguishes a deploy, a rollback and an env change; everything else is the same path.
   struct ReleaseSpec {
     std::string app;
-    std::string kind;          // "deploy", "rollback", "env"
+    std::string kind;          // "deploy", "rollback", "env", "scale"
     std::string actor;
     bool wait = true;
     EnvList env;
     std::string git_commit;
     std::string context_path;  // deploy: the build context
     std::map<std::string, std::string> build_args;
+    int replicas = 0;          // scale: the new count (0: the app's)
     std::string image_tag;     // rollback/env: the existing image to run
     std::string image_id;
     std::string image_archive; // deploy --build local: an image archive to load instead of building
@@ -269,13 +280,23 @@ class Deployer {
     long long at_ms = 0;
   };
   void WatchEvents();
+  // Notes that a live app's instances changed; the follower thread then refreshes its route.
   void FollowInstances(const InstanceEvent& event);
   // The code of instance i's last exit: its own, or (once restarted) the one its "died" event told.
   int LastExitCode(const Instance& i);
+  // Points a live app's route at the running instances of its workload that answer the health probe
+  // (instances already routed are kept while they run, unprobed). Returns true while some running
+  // instance is not healthy yet, so the follower tries again.
+  bool RefreshRoute(const std::string& app);
+  void FollowLoop();
   std::mutex exits_mu_;
   std::map<std::string, LastExit> last_exit_;  // by instance id
   std::atomic<bool> stop_watching_{false};
   std::thread event_watcher_;
+  std::mutex follow_mu_;
+  std::condition_variable follow_cv_;
+  std::set<std::string> follow_pending_;       // apps whose route should be refreshed
+  std::thread follower_;
 
   // What each app's route points at now, and for which workload (guarded by routed_mu_), so that
   // following instance events never undoes a newer switch.

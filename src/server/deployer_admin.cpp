@@ -132,9 +132,14 @@ Status Deployer::Reconcile() {
     if (!store_->GetRelease(app.name, app.live_version, &live).ok()) continue;
     live_workloads.insert(live.container_name);
     std::vector<Endpoint> backends;
-    if (auto w = by_name.find(live.container_name); w != by_name.end())
-      for (const Instance& i : w->second->instances)
-        if (i.endpoint.port > 0) backends.push_back(i.endpoint);
+    if (auto w = by_name.find(live.container_name); w != by_name.end()) {
+      // The running instances (never one on a host reported down); if none runs right now (a lone
+      // container restarting), every known endpoint, since the engine brings instances back there.
+      backends = w->second->RunningEndpoints();
+      if (backends.empty())
+        for (const Instance& i : w->second->instances)
+          if (i.endpoint.port > 0) backends.push_back(i.endpoint);
+    }
     std::sort(backends.begin(), backends.end());
     sites.push_back(SiteFor(app.name));
     routes[app.name] = backends;
@@ -272,7 +277,28 @@ Status Deployer::DescribeApp(const std::string& app_name, json* out) {
         j["instances"] = instances;
         const Instance& info = w.instances.front();
         int exit_code = first["exit_code"].get<int>();
-        if (info.running)
+        int running = 0;
+        const Instance* trouble = nullptr;
+        for (const Instance& i : w.instances) {
+          if (i.running) ++running;
+          else if (!trouble) trouble = &i;
+        }
+        auto why = [&] {
+          return trouble ? (trouble->node.empty() ? "" : trouble->node + ": ") + trouble->state +
+                               (trouble->error.empty() ? "" : " (" + trouble->error + ")")
+                         : std::string();
+        };
+        int wanted = std::max(live.replicas, 1);
+        if (wanted > 1 || !info.node.empty()) {
+          // Several instances (a cluster): say how many of them serve, and what is wrong with the rest.
+          std::string counts = std::to_string(running) + "/" + std::to_string(wanted) + " instances";
+          if (running >= wanted)
+            j["state"] = "running (" + counts + ")";
+          else if (running > 0)
+            j["state"] = "degraded: " + counts + " running; " + why() + "; the engine is replacing the rest";
+          else
+            j["state"] = "down: no instance is running; " + why() + "; see `bim logs " + app.name + "`";
+        } else if (info.running)
           j["state"] = info.restarts > 0 ? "running (restarted " + std::to_string(info.restarts) + "x)" : "running";
         else if (info.state == "restarting")
           j["state"] = "restarting: the container keeps exiting (last exit code " + std::to_string(exit_code) +
@@ -286,6 +312,42 @@ Status Deployer::DescribeApp(const std::string& app_name, json* out) {
     }
   }
   *out = std::move(j);
+  return Status::OK();
+}
+
+Status Deployer::Nodes(json* out) {
+  std::vector<EngineNode> nodes;
+  Status s = engine_->Nodes({{labels::kInstance, instance_id_}}, &nodes);
+  if (!s.ok()) return s;
+  json list = json::array();
+  for (const auto& n : nodes) {
+    json tasks = json::array();
+    for (const auto& t : n.tasks) {
+      auto label = [&t](const char* key) { return t.labels.count(key) ? t.labels.at(key) : std::string(); };
+      tasks.push_back({{"app", label(labels::kApp)},
+                       {"release", label(labels::kRelease)},
+                       {"workload", t.workload},
+                       {"state", t.state},
+                       {"endpoint", t.endpoint.port ? t.endpoint.ToString() : ""}});
+    }
+    json node = {{"id", n.id},           {"hostname", n.hostname},
+                 {"address", n.address}, {"role", n.role},
+                 {"availability", n.availability}, {"state", n.state},
+                 {"message", n.message}, {"leader", n.leader},
+                 {"engine_version", n.engine_version}, {"labels", n.labels},
+                 {"tasks", tasks},       {"warning", ""}};
+    if (!n.pull_error.empty()) {
+      node["warning"] = "cannot pull images from bimd's registry " + options_.registry_listen + " (" + n.pull_error +
+                        "); on that host, make dockerd trust it: add \"" + options_.registry_listen +
+                        "\" to insecure-registries in /etc/docker/daemon.json, or put the registry's CA in "
+                        "/etc/docker/certs.d/" + options_.registry_listen + "/ca.crt (README: Running on several hosts)";
+    } else if (n.state != "ready") {
+      node["warning"] = "the host is " + n.state + (n.message.empty() ? "" : " (" + n.message + ")") +
+                        ": nothing is routed to it; Swarm runs its tasks on the other hosts";
+    }
+    list.push_back(node);
+  }
+  *out = json{{"engine", options_.engine}, {"registry", options_.registry_listen}, {"nodes", list}};
   return Status::OK();
 }
 

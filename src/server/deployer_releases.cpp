@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/deploy_plan.h"
+#include "core/placement.h"
 #include "core/validate.h"
 #include "server/context_store.h"
 #include "server/deployer.h"
@@ -114,6 +115,35 @@ Status Deployer::ChangeEnv(const std::string& app_name, const EnvList& set, cons
     spec->image_id = live.image_id;
     spec->context_digest = live.context_digest;
     spec->git_commit = live.git_commit;
+    return Status::OK();
+  };
+  return Execute(spec, prepare, events, cancelled, out);
+}
+
+Status Deployer::Scale(const std::string& app_name, int replicas, const std::string& actor, bool wait,
+                       const EventSink& events, const CancelCheck& cancelled, DeployOutcome* out) {
+  if (Status s = ValidateReplicas(replicas); !s.ok()) return s;
+  ReleaseSpec spec;
+  spec.app = app_name;
+  spec.kind = "scale";
+  spec.actor = actor;
+  spec.wait = wait;
+  spec.audit_detail = "to " + std::to_string(replicas) + " replicas";
+  auto prepare = [&](App* app, ReleaseSpec* spec) -> Status {
+    if (app->live_version == 0)
+      return Status::FailedPrecondition("app \"" + app->name + "\" has no live release to scale (deploy it first)");
+    Release live;
+    Status s = store_->GetRelease(app->name, app->live_version, &live);
+    if (!s.ok()) return s;
+    if (!(s = store_->LoadReleaseEnv(live.id, &spec->env)).ok()) return s;
+    spec->image_tag = live.image_tag;
+    spec->image_id = live.image_id;
+    spec->git_commit = live.git_commit;
+    events({{"event", "step"}, {"step", "scale"},
+            {"message", "Scaling from " + std::to_string(live.replicas) + " to " + std::to_string(replicas) +
+                            " replicas (image " + live.image_tag + ")"}});
+    // The app's count changes once this release is live (Execute), so a scale that fails leaves it.
+    spec->replicas = replicas;
     return Status::OK();
   };
   return Execute(spec, prepare, events, cancelled, out);

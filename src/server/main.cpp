@@ -17,13 +17,13 @@
 #include "core/listen_policy.h"
 #include "core/validate.h"
 #include "docker/docker_client.h"
-#include "docker/local_engine.h"
 #include "proxy/nginx_router.h"
 #include "docker/network_firewall.h"
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/context_store.h"
 #include "server/deployer.h"
+#include "server/engine_setup.h"
 #include "server/history.h"
 #include "server/limit_flags.h"
 #include "server/teardown.h"
@@ -85,6 +85,13 @@ int main(int argc, char** argv) {
   cli.add_option("--templates", options.template_dir, "Directory with nginx.conf.mustache and app.conf.mustache");
   cli.add_option("--docker-socket", options.docker_socket, "Docker Engine socket")->capture_default_str();
   cli.add_option("--nginx", options.nginx_binary, "nginx binary")->capture_default_str();
+  cli.add_option("--engine", options.engine,
+                 "Where apps run: auto (Docker Swarm when the dockerd is a Swarm manager, else this host), swarm, local")
+      ->capture_default_str();
+  cli.add_option("--registry-listen", options.registry_listen,
+                 "On Swarm: ADDRESS:PORT of the image registry bimd runs for the nodes (default: the manager's "
+                 "Swarm address, port 5000)");
+  cli.add_option("--registry", options.registry_binary, "docker-registry binary (Swarm only)")->capture_default_str();
   int drain_ms = static_cast<int>(options.drain_grace.count());
   cli.add_option("--drain-grace-ms", drain_ms, "Max time a replaced release keeps running for in-flight requests")
       ->capture_default_str();
@@ -177,7 +184,8 @@ int main(int argc, char** argv) {
   }
   LocalEngineOptions engine_options;
   if (options.isolate_networks) engine_options.firewall = &firewall;
-  LocalEngine engine(&docker, engine_options);
+  EngineSetup engine;
+  if (Status s = SetUpEngine(&options, &docker, engine_options, &engine); !s.ok()) return Fail(s);
 
   // Build contexts kept per app (<data_dir>/contexts), so a deploy sends only the files that changed.
   ContextStoreOptions context_options;
@@ -190,7 +198,7 @@ int main(int argc, char** argv) {
   DeployerDeps deps;
   deps.store = store.get();
   deps.images = &docker;
-  deps.engine = &engine;
+  deps.engine = engine.engine.get();
   deps.router = &router;
   deps.contexts = &contexts;
   Deployer deployer(options, deps, instance_id);
@@ -231,6 +239,9 @@ int main(int argc, char** argv) {
               options.http_listen.ends_with(":80") ? "" : options.http_listen.substr(options.http_listen.rfind(':')).c_str(),
               options.http_listen.c_str(), scheme, host.c_str(), port, token_path.c_str(),
               created ? " (new admin token)" : "");
+  if (options.engine == "swarm")
+    std::printf("bimd: apps run on Docker Swarm (the dockerd at %s is a manager); image registry on %s\n",
+                options.docker_socket.c_str(), options.registry_listen.c_str());
   std::fflush(stdout);
 
   std::thread([&api, signals] {

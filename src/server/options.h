@@ -20,6 +20,17 @@ struct ServerOptions {
   std::string docker_socket = "/var/run/docker.sock";
   std::string nginx_binary = "nginx";
 
+  // Where apps run. "auto": on Docker Swarm when the dockerd at docker_socket is an active Swarm
+  // manager, else on this one host; "swarm" insists on the swarm (bimd refuses to start without one);
+  // "local" never uses it. main.cpp resolves "auto" to "swarm" or "local" before anything starts.
+  std::string engine = "auto";
+  // On Swarm, the registry bimd runs so every node can pull what it builds: "ADDR:PORT" it listens on
+  // ("" = the manager's Swarm address, port 5000). Each node's dockerd must trust it (README).
+  std::string registry_listen;
+  std::string registry_binary = "docker-registry";
+  // How often the Swarm engine reads tasks and nodes to follow them (a task moved, a node down).
+  std::chrono::milliseconds swarm_poll_interval{500};
+
   // Health gate: how often a starting release is probed (fast, so traffic follows within ~0.1 s of
   // its first healthy answer), each probe's own timeout, and how often the engine is asked whether
   // its instances crashed meanwhile (slower: that is a call to dockerd).

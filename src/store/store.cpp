@@ -18,12 +18,29 @@ namespace {
 
 #define APP_COLUMNS                                                                               \
   "name, port, health_path, health_timeout_ms, live_version, created_at_ms, updated_at_ms, memory_bytes, " \
-  "nano_cpus, pids, build_timeout_ms"
+  "nano_cpus, pids, build_timeout_ms, replicas, placement"
 #define RELEASE_COLUMNS                                                                                 \
   "id, app, version, status, kind, image_tag, image_id, container_id, container_name, host_port, "    \
   "git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, total_ms, "     \
-  "context_digest"
+  "context_digest, replicas, engine_image"
 #define AUDIT_COLUMNS "id, at_ms, actor, action, app, result, detail"
+
+// Placement constraints are stored one per line (validated constraints hold no newline).
+std::string JoinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : "\n") + l;
+  return out;
+}
+std::vector<std::string> SplitLines(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t start = 0; start < text.size();) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    if (nl > start) out.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return out;
+}
 
 void ReadApp(const Stmt& q, App* a) {
   a->name = q.Text(0);
@@ -35,6 +52,8 @@ void ReadApp(const Stmt& q, App* a) {
   a->updated_at_ms = q.Int(6);
   a->resources = {q.Int(7), q.Int(8), q.Int(9)};
   a->build_timeout_ms = q.Int(10);
+  a->replicas = static_cast<int>(q.Int(11));
+  a->placement = SplitLines(q.Text(12));
 }
 
 void ReadRelease(const Stmt& q, Release* r) {
@@ -57,6 +76,8 @@ void ReadRelease(const Stmt& q, Release* r) {
   r->health_ms = q.Int(16);
   r->total_ms = q.Int(17);
   r->context_digest = q.Text(18);
+  r->replicas = static_cast<int>(q.Int(19));
+  r->engine_image = q.Text(20);
 }
 
 void ReadAudit(const Stmt& q, AuditEntry* e) {
@@ -176,14 +197,15 @@ Status Store::PutApp(const App& app) {
   std::lock_guard<std::mutex> l(mu_);
   Stmt q(db_,
          "INSERT INTO apps(name, port, health_path, health_timeout_ms, created_at_ms, updated_at_ms, memory_bytes, "
-         "nano_cpus, pids, build_timeout_ms) "
-         "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(name) DO UPDATE SET port = excluded.port, "
+         "nano_cpus, pids, build_timeout_ms, replicas, placement) "
+         "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(name) DO UPDATE SET port = excluded.port, "
          "health_path = excluded.health_path, health_timeout_ms = excluded.health_timeout_ms, "
          "updated_at_ms = excluded.updated_at_ms, memory_bytes = excluded.memory_bytes, "
-         "nano_cpus = excluded.nano_cpus, pids = excluded.pids, build_timeout_ms = excluded.build_timeout_ms");
+         "nano_cpus = excluded.nano_cpus, pids = excluded.pids, build_timeout_ms = excluded.build_timeout_ms, "
+         "replicas = excluded.replicas, placement = excluded.placement");
   q.Bind(1, app.name).Bind(2, app.port).Bind(3, app.health_path).Bind(4, app.health_timeout_ms).Bind(5, NowMillis());
   q.Bind(6, app.resources.memory_bytes).Bind(7, app.resources.nano_cpus).Bind(8, app.resources.pids);
-  q.Bind(9, app.build_timeout_ms);
+  q.Bind(9, app.build_timeout_ms).Bind(10, app.replicas).Bind(11, JoinLines(app.placement));
   return q.Run();
 }
 
@@ -267,13 +289,13 @@ Status Store::CreateRelease(Release* r) {
   Stmt q(db_,
          "INSERT INTO releases(app, version, status, kind, image_tag, image_id, container_id, container_name, "
          "host_port, git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, "
-         "total_ms, context_digest) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-         "?18)");
+         "total_ms, context_digest, replicas, engine_image) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+         "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)");
   q.Bind(1, r->app).Bind(2, version).Bind(3, r->status).Bind(4, r->kind).Bind(5, r->image_tag);
   q.Bind(6, r->image_id).Bind(7, r->container_id).Bind(8, r->container_name).Bind(9, r->host_port);
   q.Bind(10, r->git_commit).Bind(11, r->env_digest).Bind(12, r->failure_reason).Bind(13, now);
   q.Bind(14, r->finished_at_ms).Bind(15, r->build_ms).Bind(16, r->health_ms).Bind(17, r->total_ms);
-  q.Bind(18, r->context_digest);
+  q.Bind(18, r->context_digest).Bind(19, r->replicas).Bind(20, r->engine_image);
   if (!(s = q.Run()).ok()) return s;
   int64_t id = sqlite3_last_insert_rowid(db_);
   if (!(s = txn.Commit()).ok()) return s;
@@ -289,11 +311,12 @@ Status Store::UpdateRelease(const Release& r) {
   Stmt q(db_,
          "UPDATE releases SET status = ?2, kind = ?3, image_tag = ?4, image_id = ?5, container_id = ?6, "
          "container_name = ?7, host_port = ?8, git_commit = ?9, env_digest = ?10, failure_reason = ?11, "
-         "finished_at_ms = ?12, build_ms = ?13, health_ms = ?14, total_ms = ?15, context_digest = ?16 WHERE id = ?1");
+         "finished_at_ms = ?12, build_ms = ?13, health_ms = ?14, total_ms = ?15, context_digest = ?16, "
+         "replicas = ?17, engine_image = ?18 WHERE id = ?1");
   q.Bind(1, r.id).Bind(2, r.status).Bind(3, r.kind).Bind(4, r.image_tag).Bind(5, r.image_id);
   q.Bind(6, r.container_id).Bind(7, r.container_name).Bind(8, r.host_port).Bind(9, r.git_commit);
   q.Bind(10, r.env_digest).Bind(11, r.failure_reason).Bind(12, r.finished_at_ms).Bind(13, r.build_ms);
-  q.Bind(14, r.health_ms).Bind(15, r.total_ms).Bind(16, r.context_digest);
+  q.Bind(14, r.health_ms).Bind(15, r.total_ms).Bind(16, r.context_digest).Bind(17, r.replicas).Bind(18, r.engine_image);
   if (Status s = q.Run(); !s.ok()) return s;
   if (sqlite3_changes(db_) == 0) return Status::NotFound(fmt::format("no release with id {}", r.id));
   return Status::OK();

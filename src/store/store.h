@@ -31,6 +31,8 @@ struct App {
   std::string health_path = "/";
   int64_t health_timeout_ms = 30000;
   int64_t live_version = 0;         // version number of the live release, 0 when none is live
+  int replicas = 1;                 // instances each release runs (bim.toml [deploy], bim scale)
+  std::vector<std::string> placement;  // Swarm placement constraints, validated (core/placement.h)
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
   ResourceRequest resources;        // bim.toml [resources]; 0 fields = the server's defaults
@@ -69,6 +71,9 @@ struct Release {
   int64_t build_ms = 0;
   int64_t health_ms = 0;
   int64_t total_ms = 0;
+  int replicas = 1;                 // instances it ran with
+  std::string engine_image;         // what the engine ran: the local tag, or on Swarm the registry
+                                    // reference pinned by digest ("10.0.0.1:5000/bim/hello:v3@sha256:...")
 };
 
 // An app and its newest release (any status), as `bim apps` lists them.

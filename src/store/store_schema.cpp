@@ -114,6 +114,15 @@ ALTER TABLE apps ADD COLUMN pids INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE apps ADD COLUMN build_timeout_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tokens ADD COLUMN read_secrets INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 5: cluster settings. Each app's replica count and Swarm placement constraints (one per line);
+    // each release's replica count and the image reference the engine ran (on Swarm, the registry's
+    // name pinned by digest).
+    R"sql(
+ALTER TABLE apps ADD COLUMN replicas INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE apps ADD COLUMN placement TEXT NOT NULL DEFAULT '';
+ALTER TABLE releases ADD COLUMN replicas INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE releases ADD COLUMN engine_image TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));

@@ -19,6 +19,7 @@
 
 #include "core/deploy_plan.h"
 #include "docker/docker_client.h"
+#include "docker/swarm_client.h"
 #include "base/health_probe.h"
 
 extern char** environ;
@@ -144,9 +145,12 @@ CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<st
 }
 
 HttpResult HttpGet(int port, const std::string& path, const std::string& host, int timeout_ms) {
+  return HttpGetUrl("http://127.0.0.1:" + std::to_string(port) + path, timeout_ms, host);
+}
+
+HttpResult HttpGetUrl(const std::string& url, int timeout_ms, const std::string& host) {
   HttpResult r;
   CURL* curl = curl_easy_init();
-  std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
   curl_slist* headers = nullptr;
   if (!host.empty()) headers = curl_slist_append(headers, ("Host: " + host).c_str());
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
@@ -273,13 +277,29 @@ void Bimd::Cleanup() {
     for (int i = 0; i < 100 && kill(nginx, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     kill(nginx, SIGKILL);
   }
+  // On a cluster bimd also leaves its registry running (like nginx) and runs apps as Swarm services.
+  int registry = std::atoi(ReadAll(data_dir_ + "/registry/registry.pid").c_str());
+  if (registry > 0 && kill(registry, SIGTERM) == 0) {
+    for (int i = 0; i < 100 && kill(registry, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    kill(registry, SIGKILL);
+  }
+  auto socket_flag = std::find(flags_.begin(), flags_.end(), "--docker-socket");
+  std::string socket = socket_flag != flags_.end() && socket_flag + 1 != flags_.end() ? *(socket_flag + 1)
+                                                                                     : "/var/run/docker.sock";
+  // Swarm services first (on a cluster), so their networks are free to go.
+  if (!instance_.empty()) {
+    SwarmClient swarm(socket);
+    std::vector<ServiceInfo> services;
+    if (swarm.ListServices({{labels::kInstance, instance_}}, &services).ok())
+      for (const auto& s : services) swarm.RemoveService(s.id);
+  }
   // What bimd put on the host besides containers and images: its apps' networks, its firewall rules
   // and build cgroups. `bimd --teardown` removes all of it (containers and images too).
   if (!instance_.empty())
     RunProcess({BuildPath("bimd"), "--data-dir", data_dir_, "--templates", std::string(BIM_SOURCE_DIR) + "/templates/nginx",
-                "--teardown"}, {}, 120);
+                "--docker-socket", socket, "--teardown"}, {}, 120);
   if (!instance_.empty()) {
-    DockerClient docker;
+    DockerClient docker(socket);
     std::vector<ContainerInfo> containers;
     docker.ListContainers({{labels::kInstance, instance_}}, true, &containers);
     for (const auto& c : containers) docker.RemoveContainer(c.id, true);

@@ -42,6 +42,8 @@ int SpawnLogged(const std::vector<std::string>& argv, const std::map<std::string
 
 // GET http://127.0.0.1:<port><path> with the given Host header (loopback only).
 HttpResult HttpGet(int port, const std::string& path, const std::string& host = "", int timeout_ms = 5000);
+// GET `url` (a test host's address or loopback), optionally with a Host header.
+HttpResult HttpGetUrl(const std::string& url, int timeout_ms = 5000, const std::string& host = "");
 
 // Polls `pred` every 50 ms until it holds (true) or `seconds` pass (then its last answer).
 template <class Pred>

@@ -165,6 +165,7 @@ TEST_F(DeployerTest, AnInstanceThatExitsFailsTheReleaseWithoutWaitingForTheTimeo
     Instance dead;
     dead.id = "x";
     dead.state = "exited";
+    dead.failed = true;
     dead.exit_code = 3;
     dead.endpoint = Endpoint{"127.0.0.1", 40001};
     engine_.SetInstances("bim-shop-v2", {dead});

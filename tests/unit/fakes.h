@@ -155,6 +155,10 @@ class FakeEngine : public Engine {
     *engine_ref = local_ref;
     return Status::OK();
   }
+  Status Nodes(const Labels&, std::vector<EngineNode>* out) override {
+    out->clear();
+    return Status::OK();
+  }
   Status EnsureNetwork(const NetworkSpec&) override { return Status::OK(); }
   Status RemoveNetwork(const std::string&) override { return Status::OK(); }
 

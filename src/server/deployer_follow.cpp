@@ -1,0 +1,100 @@
+// Following a live release's instances after it went live: the engine reports instances that start
+// and die (a container restarted, a Swarm task moved to another host, a host went down), and the
+// app's route follows them. A new endpoint is routed only once it answers the health probe, like a
+// release's endpoints; one that stops running (or whose host Swarm reports down) leaves at once.
+#include <algorithm>
+
+#include "base/file_util.h"
+#include "core/deploy_plan.h"
+#include "server/deployer.h"
+
+namespace bim {
+
+void Deployer::WatchEvents() {
+  while (!stop_watching_) {
+    engine_->WatchEvents(
+        {{labels::kInstance, instance_id_}},
+        [this](const InstanceEvent& e) {
+          if (e.kind == InstanceEvent::Kind::kDied) {
+            std::lock_guard<std::mutex> lock(exits_mu_);
+            last_exit_[e.instance_id] = {e.exit_code, NowMillis()};
+          }
+          FollowInstances(e);
+        },
+        [this] { return stop_watching_.load(); });
+    // The stream broke (the engine restarting?): try again shortly.
+    for (int i = 0; i < 10 && !stop_watching_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+void Deployer::FollowInstances(const InstanceEvent& event) {
+  auto app = event.labels.find(labels::kApp);
+  if (app == event.labels.end()) return;
+  {
+    std::lock_guard<std::mutex> lock(routed_mu_);
+    auto routed = routed_.find(app->second);
+    if (routed == routed_.end() || routed->second.workload != event.workload) return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(follow_mu_);
+    follow_pending_.insert(app->second);
+  }
+  follow_cv_.notify_all();
+}
+
+void Deployer::FollowLoop() {
+  std::unique_lock<std::mutex> lock(follow_mu_);
+  while (!stop_watching_) {
+    // Woken by an event, or after a while to retry instances that were not healthy yet.
+    follow_cv_.wait_for(lock, options_.health_inspect_interval * 2);
+    std::set<std::string> apps = std::move(follow_pending_);
+    follow_pending_.clear();
+    lock.unlock();
+    std::set<std::string> again;
+    for (const auto& app : apps)
+      if (!stop_watching_ && RefreshRoute(app)) again.insert(app);
+    lock.lock();
+    follow_pending_.insert(again.begin(), again.end());
+  }
+}
+
+bool Deployer::RefreshRoute(const std::string& app_name) {
+  Routed before;
+  {
+    std::lock_guard<std::mutex> lock(routed_mu_);
+    auto routed = routed_.find(app_name);
+    if (routed == routed_.end()) return false;
+    before = routed->second;
+  }
+  App app;
+  Workload w;
+  if (!store_->GetApp(app_name, &app).ok() || !engine_->Inspect(before.workload, &w).ok()) return false;
+  std::vector<Endpoint> running = w.RunningEndpoints();
+  // No running instance at all (a single container restarting): keep the route; the engine brings
+  // it back on the same endpoint, and a route to nothing would only turn 502s into 503s.
+  if (running.empty()) return false;
+  std::vector<Endpoint> healthy;
+  bool waiting = false;
+  for (const Endpoint& e : running) {
+    bool routed = std::find(before.backends.begin(), before.backends.end(), e) != before.backends.end();
+    if (routed || probe_(e, app.health_path, options_.health_probe_timeout).ok())
+      healthy.push_back(e);
+    else
+      waiting = true;
+  }
+  if (healthy.empty() || healthy == before.backends) return waiting;
+  std::lock_guard<std::mutex> lock(routed_mu_);
+  auto routed = routed_.find(app_name);
+  // A release switched the app meanwhile: its route is newer than what was looked at here.
+  if (routed == routed_.end() || routed->second.workload != before.workload) return false;
+  Status s = router_->SetRoute(app_name, healthy);
+  if (s.ok()) {
+    routed->second.backends = healthy;
+  } else {
+    std::fprintf(stderr, "bimd: warning: cannot follow %s's instances: %s\n", app_name.c_str(), s.message().c_str());
+    return true;
+  }
+  return waiting;
+}
+
+}  // namespace bim
