@@ -90,6 +90,7 @@ Status BuildLocally(const DockerClient& docker, const std::string& dir, const Ap
   ImageInfo info;
   if (!(s = docker.InspectImage(out->id, &info)).ok()) return s;
   out->layers = info.layers;
+  out->source_digest = stats.content_digest;
   return Status::OK();
 }
 

@@ -26,6 +26,7 @@ namespace bim {
 struct LocalImage {
   std::string id;                   // "sha256:..."
   std::vector<std::string> layers;  // diff ids, bottom first
+  std::string source_digest;        // SourceDigest of the folder it was built from (PackStats)
 };
 
 // What bimd lacks of a local image, and the archive that carries it.

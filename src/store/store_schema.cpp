@@ -114,6 +114,12 @@ ALTER TABLE apps ADD COLUMN pids INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE apps ADD COLUMN build_timeout_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tokens ADD COLUMN read_secrets INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 5: honest sources. A deploy from a work tree with uncommitted changes says so (git_dirty), and
+    // every deploy records a digest of the files it shipped (core SourceDigest), with or without git.
+    R"sql(
+ALTER TABLE releases ADD COLUMN git_dirty INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE releases ADD COLUMN source_digest TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
