@@ -3,8 +3,11 @@
 # VPS would use it.
 #   1. build the .deb from the build tree (cpack) and check what it ships and depends on;
 #   2. install it with apt into a clean Debian root (debootstrap --variant=minbase plus systemd, which
-#      every Debian server has; cached between runs as a pristine tarball, since debootstrap takes
-#      minutes); apt resolves docker.io, nginx and the libraries from Debian's mirror;
+#      every Debian server has). Both slow parts are cached between runs as tarballs: the pristine root
+#      (debootstrap takes minutes) and that root after apt resolved and installed the package's
+#      Depends line from Debian's mirror (docker.io, nginx, its Lua module, the libraries), keyed by
+#      that exact line; so a changed dependency is resolved from the clean root again, and every run
+#      installs the package itself with apt (its maintainer scripts included);
 #   3. check the installed bimd.service with `systemd-analyze verify`;
 #   4. start the installed bimd (chrooted into that root: its own nginx, its own templates, no
 #      --templates) against a dockerd of this test's own, all inside a network namespace of the test,
@@ -101,10 +104,13 @@ cleanup() {
     kill -9 "$DOCKERD_PID" 2>/dev/null
   fi
   for p in $(docker_tree_pids 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  # Whatever is still mounted below WORK (the root's /proc and /dev, dockerd's layers), deepest first.
-  grep -o " $WORK[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m"; done
+  # Whatever is still mounted below WORK (the root's /proc and /dev, dockerd's layers) or below a cache
+  # root this run was making when it was stopped, deepest first.
+  for d in "$WORK" "$CACHE/bootstrap-$ID" "$CACHE/deps-$ID"; do
+    grep -o " $d[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m"; done
+  done
   ip netns del "$NS" 2>/dev/null
-  rm -rf "$WORK"
+  rm -rf "$WORK" "$CACHE/bootstrap-$ID" "$CACHE/deps-$ID" "$CACHE"/bookworm-*.tar.tmp-"$ID"
   exit $status
 }
 trap cleanup EXIT
@@ -126,37 +132,64 @@ done
 dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles | grep -qx /etc/default/bimd || fail "/etc/default/bimd is no conffile"
 step "$(basename "$DEB"): $(du -k "$DEB" | cut -f1) KiB, Depends: $depends"
 
-step "a clean Debian 12 root (debootstrap --variant=minbase --include=systemd, cached in $CACHE)"
-# The pristine root is made once and kept as a tarball; apt's downloads are kept too. Concurrent runs
-# wait for the one making them.
+# Root setup for apt inside a Debian root: /proc, /dev, DNS, and no service starts (policy-rc.d).
+prepare_root() {
+  mount -t proc proc "$1/proc"
+  mount --bind /dev "$1/dev"
+  cp /etc/resolv.conf "$1/etc/resolv.conf"
+  printf '#!/bin/sh\nexit 101\n' >"$1/usr/sbin/policy-rc.d" && chmod 755 "$1/usr/sbin/policy-rc.d"
+}
+apt_in() {
+  local root=$1; shift
+  chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive sh -c "$*"
+}
+# Made once per key and kept; stale after a week (Debian's security updates). Concurrent runs wait for
+# the one making them.
+stale() { [ ! -s "$1" ] || [ -n "$(find "$1" -mtime +7)" ]; }
+dep_names=$(echo "$depends" | tr ',' '\n' | sed 's/(.*)//; s/|.*//' | xargs)
+deps_key=$(printf '%s' "$dep_names" | sha256sum | cut -c1-16)
+BASE=$CACHE/bookworm-minbase-systemd.tar
+DEPS=$CACHE/bookworm-deps-$deps_key.tar
+
+step "a clean Debian 12 root with the package's dependencies (cached in $CACHE)"
 (
   flock 9
-  base=$CACHE/bookworm-minbase-systemd.tar
-  if [ ! -s "$base" ] || [ -n "$(find "$base" -mtime +7)" ]; then
+  if stale "$BASE"; then
     tmp=$CACHE/bootstrap-$ID
     t=$(date +%s)
     debootstrap --variant=minbase --include=systemd bookworm "$tmp" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
       { tail -n 20 "$WORK/debootstrap.log"; rm -rf "$tmp"; exit 1; }
     chroot "$tmp" apt-get clean
-    tar -C "$tmp" -cf "$base.tmp" . && mv "$base.tmp" "$base"
+    tar -C "$tmp" -cf "$BASE.tmp-$ID" . && mv "$BASE.tmp-$ID" "$BASE"
     rm -rf "$tmp"
-    echo "package: made the pristine root in $(( $(date +%s) - t )) s (once; later runs reuse $base)"
+    echo "package: made the pristine root in $(( $(date +%s) - t )) s (once; later runs reuse $BASE)"
   fi
-) 9>"$CACHE/lock" || fail "debootstrap"
-mkdir -p "$ROOT" "$CACHE/archives"
-tar -C "$ROOT" -xf "$CACHE/bookworm-minbase-systemd.tar"
-mount -t proc proc "$ROOT/proc"
-mount --bind /dev "$ROOT/dev"
-cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d" && chmod 755 "$ROOT/usr/sbin/policy-rc.d"  # no service starts in the root
-cp "$CACHE"/archives/*.deb "$ROOT/var/cache/apt/archives/" 2>/dev/null || true
+  if stale "$DEPS"; then
+    tmp=$CACHE/deps-$ID
+    t=$(date +%s)
+    mkdir -p "$tmp" "$CACHE/archives" && tar -C "$tmp" -xf "$BASE" && prepare_root "$tmp"
+    cp "$CACHE"/archives/*.deb "$tmp/var/cache/apt/archives/" 2>/dev/null || true
+    ok=0
+    apt_in "$tmp" "apt-get update -qq && apt-get install -y -qq --no-install-recommends $dep_names" \
+      >"$WORK/apt-deps.log" 2>&1 || ok=$?
+    cp -n "$tmp"/var/cache/apt/archives/*.deb "$CACHE/archives/" 2>/dev/null || true
+    chroot "$tmp" apt-get clean
+    umount -l "$tmp/dev" "$tmp/proc"
+    [ $ok = 0 ] && tar -C "$tmp" -cf "$DEPS.tmp-$ID" . && mv "$DEPS.tmp-$ID" "$DEPS"
+    rm -rf "$tmp"
+    [ $ok = 0 ] || { tail -n 30 "$WORK/apt-deps.log"; exit 1; }
+    find "$CACHE" -maxdepth 1 -name 'bookworm-deps-*.tar' ! -name "$(basename "$DEPS")" -mtime +0 -delete
+    echo "package: apt resolved and installed the Depends line into the clean root in $(( $(date +%s) - t )) s (once per Depends line; later runs reuse $DEPS)"
+  fi
+) 9>"$CACHE/lock" || fail "the clean root with the package's dependencies"
+mkdir -p "$ROOT"
+tar -C "$ROOT" -xf "$DEPS"
+prepare_root "$ROOT"
 cp "$DEB" "$ROOT/tmp/"
 
-step "apt-get install ./$(basename "$DEB") in the clean root"
-chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
-  sh -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends /tmp/$(basename "$DEB")" \
+step "apt-get install ./$(basename "$DEB") in that root"
+apt_in "$ROOT" "apt-get install -y -qq --no-install-recommends /tmp/$(basename "$DEB")" \
   >"$WORK/apt.log" 2>&1 || { tail -n 30 "$WORK/apt.log"; fail "apt-get install of the package"; }
-cp -n "$ROOT"/var/cache/apt/archives/*.deb "$CACHE/archives/" 2>/dev/null || true
 for f in /usr/bin/bimd /usr/bin/bim /usr/sbin/nginx /usr/sbin/dockerd /usr/share/bim/templates/nginx/nginx.conf.mustache \
          /usr/lib/nginx/modules/ngx_http_lua_module.so; do
   [ -e "$ROOT$f" ] || fail "$f is not installed"
