@@ -16,6 +16,7 @@
 #include "base/health_probe.h"
 #include "cli/app_folder.h"
 #include "cli/context_pack.h"
+#include "cli/local_build.h"
 #include "docker/docker_client.h"
 
 namespace bim {
@@ -101,34 +102,22 @@ Status WaitHealthy(const LocalRun& run, const std::function<Status()>& exited) {
 Status UpWithEngine(const Output& out, const LocalRun& run, json* doc) {
   EnvList env;
   if (Status s = LoadDotenv(run.dir, &env); !s.ok()) return s.Wrap(".env");
-  char tmpl[] = "/tmp/bim-up-XXXXXX";
-  int fd = mkstemp(tmpl);
-  if (fd < 0) return Status::Internal("cannot create a temporary file in /tmp");
-  close(fd);
-  struct Cleanup {
-    std::string path;
-    ~Cleanup() { unlink(path.c_str()); }
-  } cleanup{tmpl};
-  PackStats stats;
-  if (Status s = PackContext(run.dir, tmpl, &stats); !s.ok()) return s;
-  for (const auto& w : stats.warnings) out.Progress("warning: " + w);
-
-  DockerClient docker;
+  std::string socket;
+  if (Status s = LocalDockerSocket(&socket); !s.ok()) return s;
+  DockerClient docker(socket);
   if (Status s = docker.Ping(); !s.ok()) return s;
   const Labels labels = {{kLocalLabel, "true"}, {kLocalProjectLabel, run.project}};
-  BuildOptions build;
-  build.context_tar_path = tmpl;
-  build.tag = run.image;
-  build.labels = labels;
-  build.build_args = run.config.build_args;
-  out.Progress("==> Building " + run.image + " from " + run.dir + " (" + std::to_string(stats.files) + " files" +
-               (build.build_args.empty() ? "" : ", " + std::to_string(build.build_args.size()) + " build args from bim.toml") +
-               ")");
+  auto packed = [&](const PackStats& stats) {
+    for (const auto& w : stats.warnings) out.Progress("warning: " + w);
+    const size_t args = run.config.build_args.size();
+    out.Progress("==> Building " + run.image + " from " + run.dir + " (" + std::to_string(stats.files) + " files" +
+                 (args == 0 ? "" : ", " + std::to_string(args) + " build args from bim.toml") + ")");
+  };
+  PackStats stats;
   std::string image_id;
-  Status s = docker.BuildImage(build, [&](std::string_view line) { out.Progress("    | " + std::string(line)); },
-                               &image_id);
-  if (!s.ok()) return s.code() == Code::kFailedPrecondition ? Status::FailedPrecondition("build failed: " + s.message())
-                                                            : s;
+  Status s = BuildFolder(docker, run.dir, run.config, run.image, labels, packed,
+                         [&](std::string_view line) { out.Progress("    | " + std::string(line)); }, &stats, &image_id);
+  if (!s.ok()) return s;
   // A second `up` replaces the first run's container.
   docker.RemoveContainer(run.project, /*force=*/true);
   ContainerSpec spec;
@@ -245,7 +234,9 @@ int RunDown(const Output& out, const std::string& dir) {
       return out.Fail(Status(s.code(), s.message() + " (its output is above)"), doc);
     }
   } else {
-    DockerClient docker;
+    std::string socket;
+    if (Status s = LocalDockerSocket(&socket); !s.ok()) return out.Fail(s, doc);
+    DockerClient docker(socket);
     if (Status s = docker.Ping(); !s.ok()) return out.Fail(s, doc);
     const Labels mine = {{kLocalProjectLabel, run.project}};
     std::vector<ContainerInfo> found;
