@@ -6,8 +6,8 @@
 #include <set>
 
 #include "base/file_util.h"
+#include "base/random.h"
 #include "core/deploy_plan.h"
-#include "server/auth.h"
 #include "server/deployer.h"
 
 namespace bim {
