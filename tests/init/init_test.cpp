@@ -149,8 +149,10 @@ TEST(InitIntegrationTest, EveryCommandTheAgentFilesNameRunsAgainstARealServer) {
   ProcessOptions in_folder;
   in_folder.cwd = folder.path();
   in_folder.timeout_seconds = 300;
-  // Two releases first, so "roll back" and "--to vN" have somewhere to go.
+  // Two releases first, so "roll back" and "--to vN" have somewhere to go. The second changes .env:
+  // a deploy of exactly what is live makes no new release.
   for (int i = 0; i < 2; ++i) {
+    std::ofstream(folder.path() + "/.env", std::ios::trunc) << "GREETING=agent-" << i << "\n";
     CommandResult r = RunProcessWith({BuildPath("bim"), "deploy", "--json"}, server.CliEnv(), in_folder);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err << server.Log();
   }
