@@ -3,7 +3,10 @@
 #   make test    install what is missing, build, run every test (unit, integration, e2e)
 #   make         build bim and bimd (needs the toolchain: run `make setup` once on a fresh machine)
 #   make unit    build and run the fast unit tests only (no apt, no Docker)
+#   make install install bim, bimd, templates and bimd.service under PREFIX (default /usr/local)
+#   make deb     build the Debian package (build/package/bim_<version>_<arch>.deb)
 BUILD ?= build
+PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FAILPOINTS ?= OFF
 # ccache, where a developer installed it, makes rebuilds (and several work trees) cheap; CI has none.
@@ -14,7 +17,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 endif
 
-.PHONY: all build setup test unit demo demo-stop bench clean
+.PHONY: all build setup test unit demo demo-stop bench clean install deb
 
 all: build
 
@@ -35,6 +38,13 @@ test:
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L '^unit$$'
+
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX) --strip
+
+deb: build
+	@cd $(BUILD) && cpack -G DEB -B $(abspath $(BUILD))/package >/dev/null
+	@ls $(abspath $(BUILD))/package/*.deb
 
 demo:
 	@$(MAKE) --no-print-directory setup

@@ -13,6 +13,9 @@ PACKAGES=(
   # Routes as data: nginx's Lua module (with its NDK dependency) and resty.core, which it requires.
   libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core
   docker-registry iproute2 iptables util-linux
+  # The package suite: builds the .deb (dpkg-dev), installs it into a debootstrapped Debian root, checks
+  # the unit with systemd-analyze and runs its own dockerd in a network namespace (iproute2, nsenter).
+  debootstrap dpkg-dev systemd
 )
 # iproute2 (ip netns), iptables and util-linux (nsenter): tests run throwaway dockerds in namespaces of
 # their own (the cluster suite's Swarm hosts); docker-registry is the registry bimd runs on a cluster.

@@ -25,4 +25,15 @@ void AddInitCommands(CLI::App& cli, CliContext& ctx);      // init, up, down (in
 void AddMcpCommand(CLI::App& cli, CliContext& ctx);        // mcp (mcp_command.cpp)
 void AddHistoryCommand(CLI::App& cli, CliContext& ctx);    // history (history_command.cpp)
 
+// Every command group above, and the global --json flag: the whole `bim` command line. Commands keep
+// their options in statics, so build one CLI per process (tests may build more, one at a time).
+void AddAllCommands(CLI::App& cli, CliContext& ctx);
+
+// Checks the command words in argv (the words before a command's own arguments, e.g. "env" and "set"
+// in `bim env set hello A=1`) against the commands `cli` knows, before CLI11 parses them (CLI11 only
+// says "A subcommand is required"). OK if they all exist; otherwise InvalidArgument naming the
+// unknown word and, when one is close, the command meant, the way git and gh do:
+//   unknown command "statu" for "bim"; did you mean "bim status"? (`bim --help` lists the commands)
+Status CheckCommandWords(CLI::App& cli, int argc, const char* const* argv);
+
 }  // namespace bim

@@ -94,7 +94,11 @@ int RunStatus(const Output& out, const std::string& app) {
     const json& live = body["live"];
     text += "Live:     " + live.value("release", "") + " (image " + live.value("image", "") + ", deployed " +
             HumanAgo(live.value("finished_at_ms", int64_t{0})) + ")\n";
-    if (!live.value("git_commit", "").empty()) text += "Commit:   " + live.value("git_commit", "") + "\n";
+    if (!live.value("git_commit", "").empty())
+      text += "Commit:   " + live.value("git_commit", "") +
+              (live.value("git_dirty", false) ? " with uncommitted changes (" + live.value("source", "") + ")" : "") +
+              "\n";
+    if (!live.value("source_digest", "").empty()) text += "Content:  " + live.value("source_digest", "") + "\n";
   }
   const json instances = body.value("instances", json::array());
   if (instances.size() > 1 || (instances.size() == 1 && !instances[0].value("node", "").empty())) {
@@ -132,13 +136,13 @@ int RunReleases(const Output& out, const std::string& app, int limit) {
   if (!(s = ApiClient(server).Get(path, &body)).ok()) return out.Fail(s, json{{"app", app}});
   out.Json(json{{"ok", true}, {"app", app}, {"releases", body["releases"]}});
   std::string text = Column("RELEASE", 8) + Column("STATUS", 9) + Column("KIND", 8) + Column("CREATED", 9) + Column("TOOK", 7) +
-                     Column("COMMIT", 8) + "REASON\n";
+                     Column("SOURCE", 13) + "REASON\n";
   for (const auto& r : body["releases"]) {
-    std::string commit = r.value("git_commit", "");
+    std::string source = r.value("source", "");  // "1a2b3c4" or "1a2b3c4-dirty"
     text += Column(r.value("release", ""), 8) + Column(r.value("status", ""), 9) + Column(r.value("kind", ""), 8) +
             Column(HumanAgo(r.value("created_at_ms", int64_t{0})), 9) +
             Column(r.value("total_ms", 0) ? HumanMillis(r.value("total_ms", int64_t{0})) : "-", 7) +
-            Column(commit.empty() ? "-" : commit.substr(0, 7), 8) + r.value("failure_reason", "") + "\n";
+            Column(source.empty() ? "-" : source, 13) + r.value("failure_reason", "") + "\n";
   }
   out.Text(text);
   return exit_code::kOk;

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "base/file_util.h"
+#include "core/context_manifest.h"
 #include "core/context_tree.h"
 #include "core/dockerignore.h"
 
@@ -133,6 +134,8 @@ Status PackContext(const std::string& dir, const std::string& tar_path, PackStat
 
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(), archive_entry_free);
   std::vector<char> buf(1 << 16);
+  std::vector<ContextEntry> described;  // what was packed, as a manifest describes it (for the digest)
+  described.reserve(entries.size());
   for (const auto& e : entries) {
     archive_entry_clear(entry.get());
     archive_entry_set_pathname(entry.get(), e.rel.c_str());
@@ -141,27 +144,40 @@ Status PackContext(const std::string& dir, const std::string& tar_path, PackStat
     archive_entry_set_uid(entry.get(), 0);
     archive_entry_set_gid(entry.get(), 0);
     std::string full = root + "/" + e.rel;
+    ContextEntry& d = described.emplace_back();
+    d.path = e.rel;
+    d.mode = e.st.st_mode & 07777;
     if (S_ISDIR(e.st.st_mode)) {
       archive_entry_set_filetype(entry.get(), AE_IFDIR);
+      d.type = ContextEntry::Type::kDir;
     } else if (S_ISLNK(e.st.st_mode)) {
       char target[4096];
       ssize_t n = readlink(full.c_str(), target, sizeof target - 1);
       target[n < 0 ? 0 : n] = '\0';
       archive_entry_set_filetype(entry.get(), AE_IFLNK);
       archive_entry_set_symlink(entry.get(), target);
+      d.type = ContextEntry::Type::kSymlink;
+      d.target = target;
     } else {
       archive_entry_set_filetype(entry.get(), AE_IFREG);
       archive_entry_set_size(entry.get(), e.st.st_size);
+      d.type = ContextEntry::Type::kFile;
+      d.size = e.st.st_size;
     }
     if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK)
       return Status::Internal("cannot pack " + e.rel + ": " + archive_error_string(a.get()));
     if (S_ISREG(e.st.st_mode)) {
       std::ifstream in(full, std::ios::binary);
       if (!in) return Status::Internal("cannot read " + full);
+      Sha256 content;
       while (in) {
         in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-        if (in.gcount() > 0) archive_write_data(a.get(), buf.data(), static_cast<size_t>(in.gcount()));
+        if (in.gcount() > 0) {
+          archive_write_data(a.get(), buf.data(), static_cast<size_t>(in.gcount()));
+          content.Update(buf.data(), static_cast<size_t>(in.gcount()));
+        }
       }
+      d.sha256 = content.HexDigest();
       stats->files++;
       stats->bytes += e.st.st_size;
     }
@@ -169,57 +185,8 @@ Status PackContext(const std::string& dir, const std::string& tar_path, PackStat
   if (archive_write_close(a.get()) != ARCHIVE_OK)
     return Status::Internal("cannot finish " + tar_path + ": " + archive_error_string(a.get()));
   if (stat(tar_path.c_str(), &st) == 0) stats->packed_bytes = st.st_size;
+  stats->content_digest = SourceDigest(described);
   return Status::OK();
-}
-
-std::string ReadGitCommit(const std::string& dir) {
-  std::error_code ec;
-  fs::path p = fs::absolute(dir, ec);
-  for (; !p.empty(); p = p.parent_path()) {
-    fs::path git = p / ".git";
-    std::string gitdir = git.string();
-    if (fs::is_regular_file(git, ec)) {  // worktrees and submodules: "gitdir: <path>"
-      std::string text;
-      if (!ReadFile(gitdir, &text).ok() || !text.starts_with("gitdir: ")) return "";
-      std::string target = text.substr(8);
-      while (!target.empty() && (target.back() == '\n' || target.back() == '\r')) target.pop_back();
-      gitdir = fs::path(target).is_absolute() ? target : (p / target).string();
-    } else if (!fs::is_directory(git, ec)) {
-      if (p == p.root_path()) break;
-      continue;
-    }
-    std::string head;
-    if (!ReadFile(gitdir + "/HEAD", &head).ok()) return "";
-    while (!head.empty() && (head.back() == '\n' || head.back() == '\r')) head.pop_back();
-    auto valid = [](const std::string& c) {
-      return c.size() == 40 && c.find_first_not_of("0123456789abcdef") == std::string::npos;
-    };
-    if (!head.starts_with("ref: ")) return valid(head) ? head : "";
-    std::string ref = head.substr(5), commit;
-    // A linked worktree keeps refs in the common dir.
-    std::string common = gitdir;
-    std::string common_text;
-    if (ReadFile(gitdir + "/commondir", &common_text).ok()) {
-      while (!common_text.empty() && common_text.back() == '\n') common_text.pop_back();
-      common = fs::path(common_text).is_absolute() ? common_text : gitdir + "/" + common_text;
-    }
-    for (const auto& base : {gitdir, common}) {
-      if (ReadFile(base + "/" + ref, &commit).ok()) {
-        commit = commit.substr(0, 40);
-        return valid(commit) ? commit : "";
-      }
-    }
-    std::string packed;
-    if (ReadFile(common + "/packed-refs", &packed).ok()) {
-      size_t at = packed.find(" " + ref + "\n");
-      if (at != std::string::npos && at >= 40) {
-        commit = packed.substr(at - 40, 40);
-        return valid(commit) ? commit : "";
-      }
-    }
-    return "";
-  }
-  return "";
 }
 
 }  // namespace bim

@@ -26,6 +26,10 @@ struct PackStats {
   int64_t files = 0;
   int64_t bytes = 0;                  // uncompressed file bytes
   int64_t packed_bytes = 0;           // size of the .tar.gz
+  // What PackContext packed, as core's SourceDigest (paths, types, modes, sizes, contents, link
+  // targets; no mtimes or owners): the same digest `bim deploy` records for the same files when bimd
+  // builds them from a manifest. Empty after ScanContext alone.
+  std::string content_digest;
   std::vector<std::string> warnings;  // things left out that the user should know about
 };
 
@@ -48,9 +52,5 @@ Status ScanContext(const std::string& dir, std::string* root, std::vector<Scanne
 // warning. Sockets, fifos and devices are skipped. Entries are sorted and owned by root:root so the
 // same folder packs to the same tar. InvalidArgument when DIR has no Dockerfile or a bad .dockerignore.
 Status PackContext(const std::string& dir, const std::string& tar_path, PackStats* stats);
-
-// The commit checked out in the git work tree containing DIR ("" if none), read from .git without
-// running git.
-std::string ReadGitCommit(const std::string& dir);
 
 }  // namespace bim

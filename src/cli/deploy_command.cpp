@@ -8,11 +8,13 @@
 
 #include "base/file_util.h"
 #include "cli/api_client.h"
+#include "cli/app_folder.h"
 #include "cli/commands.h"
 #include "cli/context_pack.h"
 #include "cli/context_upload.h"
 #include "cli/local_build.h"
 #include "cli/credentials.h"
+#include "cli/git_source.h"
 #include "core/app_config.h"
 #include "core/dotenv.h"
 #include "core/terminal_text.h"
@@ -23,29 +25,6 @@ namespace bim {
 using nlohmann::json;
 
 namespace {
-
-// Loads bim.toml (optional) and works out the app name: --app, else bim.toml's app, else the folder name.
-Status LoadAppConfig(const std::string& dir, const std::string& app_flag, AppConfig* config) {
-  std::string text;
-  Status s = ReadFile(dir + "/bim.toml", &text);
-  if (s.ok()) {
-    if (!(s = ParseAppConfig(text, config)).ok()) return s;
-  } else if (!s.IsNotFound()) {
-    return s;
-  }
-  if (!app_flag.empty()) {
-    config->app = app_flag;
-  } else if (config->app.empty()) {
-    namespace fs = std::filesystem;
-    std::string folder = fs::absolute(dir).lexically_normal().filename().string();
-    if (folder.empty()) folder = fs::absolute(dir).lexically_normal().parent_path().filename().string();
-    if (!ValidateAppName(folder).ok())
-      return Status::InvalidArgument("folder name \"" + folder + "\" is not a valid app name; set app = \"my-app\" "
-                                     "in bim.toml or pass --app NAME ([a-z0-9-], 1-63 chars)");
-    config->app = folder;
-  }
-  return ValidateAppName(config->app);
-}
 
 // A temporary file removed when it goes out of scope ("" if none could be made).
 class TempFile {
@@ -91,6 +70,7 @@ Status PrepareContextUpload(const DeployFlags& flags, const AppConfig& config, c
                                                        HumanBytes(plan.missing_bytes) + ", " + HumanBytes(packed) +
                                                        " compressed)"));
   (*meta)["context"] = {{"manifest", plan.manifest_id}};
+  (*meta)["source_digest"] = SourceDigest(plan.entries);
   std::string summary = files_sent == 0 ? "no file contents" : Plural(files_sent, "changed file");
   if (plan.present_bytes > 0) summary += "; " + HumanBytes(plan.present_bytes) + " already there";
   *upload = json{{"mode", "context"},
@@ -131,6 +111,7 @@ Status PrepareImageUpload(const DeployFlags& flags, const AppConfig& config, con
                              : Plural(plan.layers_sent, "layer") + " to send (" + HumanBytes(plan.archive_bytes) +
                                    " compressed), " + std::to_string(plan.held_layers) + " already there"));
   (*meta)["image"] = {{"id", image.id}, {"layers", image.layers}};
+  (*meta)["source_digest"] = image.source_digest;
   std::string summary = plan.server_has_image ? "bimd already has the image" : Plural(plan.layers_sent, "new layer");
   if (plan.layer_bytes_held > 0) summary += "; " + HumanBytes(plan.layer_bytes_held) + " of layers already there";
   *upload = json{{"mode", "image"},
@@ -152,26 +133,26 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
   auto say = [&](const std::string& line) {
     if (progress.line) progress.line(line);
   };
-  if (!std::filesystem::is_directory(flags.dir)) return Status::InvalidArgument("no such folder: " + flags.dir);
-  AppConfig config;
-  Status s = LoadAppConfig(flags.dir, flags.app, &config);
+  AppFolder folder;
+  Status s = LoadAppFolder(flags.dir, flags.app, &folder);
   if (!s.ok()) return s;
+  const AppConfig& config = folder.config;
+  if (folder.name_source == AppNameSource::kFolder)
+    say("==> Deploying " + folder.NameWhy() + " (set app in bim.toml to choose another)");
   EnvList env;
-  std::string env_text;
-  if ((s = ReadFile(flags.dir + "/.env", &env_text)).ok()) {
-    if (!(s = ParseDotenv(env_text, &env)).ok()) return s;
-  } else if (!s.IsNotFound()) {
-    return s;
-  }
+  if (!(s = LoadDotenv(flags.dir, &env)).ok()) return s;
   ServerConfig server;
   if (!(s = LoadCredentials(&server)).ok()) return s;
   ApiClient client(server);
 
+  GitSource source;
+  if (!(s = ReadGitSource(flags.dir, &source)).ok()) say("warning: " + s.message() + "; the release records no commit");
   json meta{{"app", config.app},
             {"port", config.port},
             {"health", {{"path", config.health.path}, {"timeout_ms", config.health.timeout.count()}}},
             {"env", json::array()},
-            {"git_commit", ReadGitCommit(flags.dir)},
+            {"git_commit", source.commit},
+            {"git_dirty", source.dirty},
             {"wait", flags.wait}};
   for (const auto& var : env) meta["env"].push_back({{"key", var.key}, {"value", var.value}});
   if (!config.build_args.empty()) meta["build_args"] = config.build_args;  // [build.args] in bim.toml
@@ -193,6 +174,9 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
                              : PrepareContextUpload(flags, config, client, say, upload_file.path(), &meta, &part, &upload);
   if (!s.ok()) return s;
   if (!upload_file.path().empty() && part.empty()) upload_file.Remove();
+  if (source.dirty)
+    say("==> Uncommitted changes: recorded as " + ShortSource(source.commit, true) + " (content " +
+        meta.value("source_digest", std::string()).substr(0, 19) + ")");
   (*result)["upload"] = upload;
 
   json outcome;

@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "cli/command_registry.h"
-#include "cli/init_compose.h"
+#include "cli/local_run.h"
 #include "cli/init_writer.h"
 
 namespace bim {
@@ -49,11 +49,17 @@ int RunInit(const Output& out, const InitOptions& options) {
 }  // namespace
 
 void AddInitCommands(CLI::App& cli, CliContext& ctx) {
-  auto init_options = std::make_shared<InitOptions>();
+  // Options outlive parse(), like every command group's: callbacks run during parse and read them.
+  static InitOptions init_options_storage;
+  static std::string up_dir_storage, down_dir_storage;
+  init_options_storage = InitOptions();
+  up_dir_storage = down_dir_storage = ".";
+  InitOptions* init_options = &init_options_storage;
   CLI::App* init = cli.add_subcommand(
       "init", "Write what this folder needs to run locally and deploy: bim.toml, Dockerfile (by detected stack), "
-              ".dockerignore, .env.example, docker-compose.yml; never overwrites without --force");
+              ".dockerignore, .env.example; never overwrites without --force");
   init->add_option("dir", init_options->dir, "App folder (default: .)");
+  init->add_option("--app", init_options->app, "App name for bim.toml (default: the folder's name)");
   init->add_flag("--force", init_options->force, "Replace files that already exist");
   init->add_option("--agent", init_options->agent, "Also write agent files: claude (/deploy command, CLAUDE.md section)")
       ->check(CLI::IsMember({"claude"}));
@@ -62,16 +68,17 @@ void AddInitCommands(CLI::App& cli, CliContext& ctx) {
   ctx.AddJsonFlag(init);
   init->callback([&ctx, init_options] { ctx.exit_code = RunInit(ctx.out(), *init_options); });
 
-  auto up_dir = std::make_shared<std::string>(".");
+  std::string* up_dir = &up_dir_storage;
   CLI::App* up = cli.add_subcommand(
-      "up", "Build and run the app locally with Docker Compose (same .env and port as production) and print its URL");
+      "up", "Build and run the app locally the way bimd does (same Dockerfile, build args and .env), on "
+            "127.0.0.1:<port>, and print its URL; a folder with its own compose file runs with Docker Compose");
   up->add_option("dir", *up_dir, "App folder (default: .)");
   ctx.AddJsonFlag(up);
   up->callback([&ctx, up_dir] { ctx.exit_code = RunUp(ctx.out(), *up_dir); });
 
-  auto down_dir = std::make_shared<std::string>(".");
+  std::string* down_dir = &down_dir_storage;
   CLI::App* down = cli.add_subcommand(
-      "down", "Stop what `bim up` started and remove its containers, network and locally built image");
+      "down", "Stop what `bim up` started here and remove its container and locally built image");
   down->add_option("dir", *down_dir, "App folder (default: .)");
   ctx.AddJsonFlag(down);
   down->callback([&ctx, down_dir] { ctx.exit_code = RunDown(ctx.out(), *down_dir); });

@@ -1,10 +1,13 @@
 #include "cli/init_writer.h"
 
 #include <filesystem>
-#include <set>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "base/file_util.h"
 #include "base/paths.h"
+#include "cli/app_folder.h"
 #include "core/app_config.h"
 #include "core/dotenv.h"
 
@@ -90,7 +93,17 @@ Status RenderInitTemplate(const std::string& template_dir, const std::string& na
   std::string path = template_dir + "/" + name;
   std::string text;
   if (Status s = ReadFile(path, &text); !s.ok()) return s.Wrap("init template");
-  return RenderTemplate(path, text, vars, out);
+  std::string rendered;
+  if (Status s = RenderTemplate(path, text, vars, &rendered); !s.ok()) return s;
+  // A section left out leaves its line break behind (the engine keeps it), so stacks of switches would
+  // leave runs of empty lines: keep at most one, and end with exactly one line break.
+  out->clear();
+  for (char c : rendered) {
+    if (c == '\n' && out->size() >= 2 && out->ends_with("\n\n")) continue;
+    *out += c;
+  }
+  while (out->ends_with("\n\n")) out->pop_back();
+  return Status::OK();
 }
 
 Status EnvExampleFromDotenv(const std::string& dotenv_text, std::string* out) {
@@ -110,12 +123,13 @@ Status ListFolder(const std::string& dir, FolderListing* out) {
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
     out->files.push_back(it->path().filename().string());
   if (ec) return Status::Internal("cannot list " + dir + ": " + ec.message());
-  std::set<std::string> names(out->files.begin(), out->files.end());
-  for (const auto& probe : StackProbeFiles()) {
-    if (!names.count(probe) || !fs::is_regular_file(dir + "/" + probe, ec)) continue;
-    if (fs::file_size(dir + "/" + probe, ec) > kMaxProbeBytes) continue;
-    std::string text;
-    if (ReadFile(dir + "/" + probe, &text).ok()) out->contents[probe] = std::move(text);
+  for (const auto& name : out->files) {
+    if (!IsStackProbeFile(name) || !fs::is_regular_file(dir + "/" + name, ec)) continue;
+    std::ifstream in(dir + "/" + name, std::ios::binary);
+    std::string text(kMaxProbeBytes, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+    out->contents[name] = std::move(text);
   }
   return Status::OK();
 }
@@ -127,7 +141,8 @@ Status InitFolder(const InitOptions& options, InitReport* report) {
     return Status::InvalidArgument("unknown --ci \"" + options.ci + "\" (supported: github, drone)");
   std::error_code ec;
   if (!fs::is_directory(options.dir, ec)) return Status::InvalidArgument("no such folder: " + options.dir);
-  const std::string dir = fs::absolute(options.dir).lexically_normal().string();
+  std::string dir = fs::absolute(options.dir).lexically_normal().string();
+  if (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   std::string template_dir;
   if (Status s = InitTemplateDir(options.template_dir, &template_dir); !s.ok()) return s;
 
@@ -137,18 +152,13 @@ Status InitFolder(const InitOptions& options, InitReport* report) {
   report->stack = DetectStack(listing);
   const StackInfo& stack = report->stack;
 
-  // bim.toml, if the user has one, decides the app name and port every other file uses.
-  std::string toml_text;
-  bool have_toml = false;
-  if (Status s = ReadOptional(dir + "/bim.toml", &toml_text, &have_toml); !s.ok()) return s;
-  AppConfig config;
-  config.port = stack.port;
-  if (have_toml) {
-    if (Status s = ParseAppConfig(toml_text, &config); !s.ok()) return s;
-  }
-  std::string folder = fs::path(dir).filename().string();
-  std::string app_why = "app \"" + SanitizeAppName(folder) + "\" from the folder name";
-  if (config.app.empty()) config.app = SanitizeAppName(folder);
+  // bim.toml, if the user has one, decides the app name and port every other file uses; else --app or
+  // the folder's name, and the stack's usual port.
+  AppFolder folder;
+  folder.config.port = stack.port;
+  if (Status s = LoadAppFolder(dir, options.app, &folder); !s.ok()) return s;
+  const AppConfig& config = folder.config;
+  const std::string app_why = folder.NameWhy();
   report->app = config.app;
   report->port = config.port;
 
@@ -156,6 +166,14 @@ Status InitFolder(const InitOptions& options, InitReport* report) {
   vars["app"] = config.app;
   vars["port"] = std::to_string(config.port);
   vars["reason"] = stack.reason;
+  // What bim.toml already says is kept when --force rewrites it.
+  vars["health_path"] = config.health.path;
+  vars["health_timeout"] = FormatDuration(config.health.timeout);
+  std::string build_args;
+  for (const auto& [name, value] : config.build_args)
+    build_args += name + " = " + nlohmann::json(value).dump() + "\n";  // a JSON string is a TOML basic string
+  vars["build_args"] = build_args;
+  if (!build_args.empty()) vars["has_build_args"] = "true";
 
   std::vector<Planned> plan;
   auto render = [&](const std::string& path, const std::string& tmpl, const std::string& why) -> Status {
@@ -164,10 +182,10 @@ Status InitFolder(const InitOptions& options, InitReport* report) {
     plan.push_back(std::move(p));
     return Status::OK();
   };
-  Status s = render("bim.toml", "bim.toml.mustache",
-                    app_why + ", port " + std::to_string(config.port) + " (" +
-                        (stack.stack == Stack::kUnknown ? std::string("bim's default") : "the " + stack.name + " default") +
-                        ")");
+  const std::string port_why = folder.has_config ? "from bim.toml"
+                               : stack.stack == Stack::kUnknown ? "bim's default"
+                                                                : "the " + stack.name + " default";
+  Status s = render("bim.toml", "bim.toml.mustache", app_why + ", port " + std::to_string(config.port) + " (" + port_why + ")");
   if (s.ok())
     s = render("Dockerfile", "Dockerfile." + stack.name + ".mustache",
                stack.stack == Stack::kUnknown ? "unknown stack: a commented skeleton to fill in (" + stack.reason + ")"
@@ -189,19 +207,6 @@ Status InitFolder(const InitOptions& options, InitReport* report) {
     example.why = "there is no .env to list keys from";
   }
   plan.push_back(std::move(example));
-
-  TemplateVars compose = vars;
-  compose["command"] = "init";
-  compose["context"] = "\".\"";
-  compose["env_file"] = "\".env\"";
-  compose["has_env"] = "true";
-  compose["project"] = "";
-  {
-    Planned p{"docker-compose.yml", "", "runs the app locally (`bim up`) with .env on 127.0.0.1:" + vars["port"]};
-    if (Status e = RenderInitTemplate(template_dir, "docker-compose.yml.mustache", compose, &p.contents); !e.ok())
-      return e;
-    plan.push_back(std::move(p));
-  }
 
   if (options.agent == "claude") {
     if (Status e = render(".claude/commands/deploy.md", "claude-deploy.md.mustache",

@@ -16,6 +16,7 @@ namespace bim {
 
 struct InitOptions {
   std::string dir = ".";
+  std::string app;           // --app: the name to write into bim.toml ("" = bim.toml's, else the folder's)
   bool force = false;        // replace files that exist
   std::string agent;         // "" or "claude": also the /deploy command and the CLAUDE.md section
   std::string ci;            // "", "github" or "drone": also a deploy workflow
@@ -42,13 +43,14 @@ struct InitReport {
 // before it stay, and are listed in *report).
 Status InitFolder(const InitOptions& options, InitReport* report);
 
-// Lists `dir`'s top-level entries and reads its StackProbeFiles() for DetectStack.
+// Lists `dir`'s top-level entries and reads the start of its probe files (IsStackProbeFile) for DetectStack.
 Status ListFolder(const std::string& dir, FolderListing* out);
 
 // The directory holding the init templates, or NotFound with the fix.
 Status InitTemplateDir(const std::string& override_dir, std::string* out);
 
-// Reads <template_dir>/<name> and renders it with `vars` into *out.
+// Reads <template_dir>/<name> and renders it with `vars` into *out, with runs of empty lines folded
+// into one (sections that render nothing leave their line breaks behind).
 Status RenderInitTemplate(const std::string& template_dir, const std::string& name, const TemplateVars& vars,
                           std::string* out);
 

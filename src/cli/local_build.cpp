@@ -62,14 +62,15 @@ Status LocalDockerSocket(std::string* path) {
   }
   std::string h = host;
   if (!h.starts_with("unix://"))
-    return Status::InvalidArgument("--build local talks to Docker over a unix socket; DOCKER_HOST is \"" + h +
+    return Status::InvalidArgument("bim up and --build local talk to Docker over a unix socket; DOCKER_HOST is \"" + h +
                                    "\" (unset it, or set DOCKER_HOST=unix:///path/to/docker.sock)");
   *path = h.substr(7);
   return Status::OK();
 }
 
-Status BuildLocally(const DockerClient& docker, const std::string& dir, const AppConfig& config,
-                    const std::string& instance, const LineSink& on_output, LocalImage* out) {
+Status BuildFolder(const DockerClient& docker, const std::string& dir, const AppConfig& config, const std::string& tag,
+                   const Labels& labels, const std::function<void(const PackStats&)>& on_packed,
+                   const LineSink& on_output, PackStats* stats, std::string* image_id) {
   char tmpl[] = "/tmp/bim-local-context-XXXXXX";
   int fd = mkstemp(tmpl);
   if (fd < 0) return Status::Internal("cannot create a temporary file in /tmp");
@@ -78,18 +79,29 @@ Status BuildLocally(const DockerClient& docker, const std::string& dir, const Ap
     std::string path;
     ~Cleanup() { unlink(path.c_str()); }
   } cleanup{tmpl};
-  PackStats stats;
-  if (Status s = PackContext(dir, tmpl, &stats); !s.ok()) return s;
+  if (Status s = PackContext(dir, tmpl, stats); !s.ok()) return s;
+  if (on_packed) on_packed(*stats);
   BuildOptions build;
   build.context_tar_path = tmpl;
-  build.tag = "bim-local/" + config.app + ":latest";
+  build.tag = tag;
   build.build_args = config.build_args;
-  build.labels = {{labels::kInstance, instance}, {labels::kApp, config.app}};
-  Status s = docker.BuildImage(build, on_output, &out->id);
-  if (!s.ok()) return s.code() == Code::kFailedPrecondition ? Status::FailedPrecondition("local build failed: " + s.message()) : s;
+  build.labels = labels;
+  Status s = docker.BuildImage(build, on_output, image_id);
+  if (s.code() == Code::kFailedPrecondition) return Status::FailedPrecondition("build failed: " + s.message());
+  return s;
+}
+
+Status BuildLocally(const DockerClient& docker, const std::string& dir, const AppConfig& config,
+                    const std::string& instance, const LineSink& on_output, LocalImage* out) {
+  PackStats stats;
+  Status s = BuildFolder(docker, dir, config, "bim-local/" + config.app + ":latest",
+                         {{labels::kInstance, instance}, {labels::kApp, config.app}}, nullptr, on_output, &stats,
+                         &out->id);
+  if (!s.ok()) return s.code() == Code::kFailedPrecondition ? Status::FailedPrecondition("local " + s.message()) : s;
   ImageInfo info;
   if (!(s = docker.InspectImage(out->id, &info)).ok()) return s;
   out->layers = info.layers;
+  out->source_digest = stats.content_digest;
   return Status::OK();
 }
 

@@ -12,10 +12,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "cli/api_client.h"
+#include "cli/context_pack.h"
 #include "core/app_config.h"
 #include "core/status.h"
 #include "docker/docker_client.h"
@@ -26,6 +28,7 @@ namespace bim {
 struct LocalImage {
   std::string id;                   // "sha256:..."
   std::vector<std::string> layers;  // diff ids, bottom first
+  std::string source_digest;        // SourceDigest of the folder it was built from (PackStats)
 };
 
 // What bimd lacks of a local image, and the archive that carries it.
@@ -38,10 +41,21 @@ struct ImageUploadPlan {
   int64_t layer_bytes_held = 0;     // uncompressed layer tars left out
 };
 
-// The unix socket path of the developer's Docker. InvalidArgument for a DOCKER_HOST that is not unix://.
+// The unix socket path of the developer's Docker (`bim up`, `bim down`, --build local): DOCKER_HOST when
+// it is unix://, else /var/run/docker.sock. InvalidArgument for a DOCKER_HOST that is not unix://.
 Status LocalDockerSocket(std::string* path);
 
-// Packs DIR (PackContext's rules) and builds it with `docker`, tagged bim-local/<app>:latest and
+// The one way bim builds an app folder with a local Docker, shared by `bim up` and `--build local` so
+// both build exactly what bimd would: packs DIR by PackContext's rules (*stats: files, warnings, content
+// digest; `on_packed` sees them before the build starts, may be empty) and builds it with `docker` as
+// `tag`, with bim.toml's build args and `labels`; build output goes to `on_output`. Sets *image_id.
+// FailedPrecondition "build failed: <Docker's message>" for a failed build, InvalidArgument for a folder
+// that cannot be packed, Unavailable when Docker does not answer.
+Status BuildFolder(const DockerClient& docker, const std::string& dir, const AppConfig& config, const std::string& tag,
+                   const Labels& labels, const std::function<void(const PackStats&)>& on_packed,
+                   const LineSink& on_output, PackStats* stats, std::string* image_id);
+
+// BuildFolder for `--build local`: tagged bim-local/<app>:latest and
 // labelled for `instance` and the app; build output goes to `on_output`. FailedPrecondition for a
 // failed build (Docker's message), Unavailable when the local Docker does not answer.
 Status BuildLocally(const DockerClient& docker, const std::string& dir, const AppConfig& config,

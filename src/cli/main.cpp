@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <string_view>
 
 #include "cli/command_registry.h"
 
@@ -18,24 +19,21 @@ int main(int argc, char** argv) {
                "2 bad input, 3 auth, 4 not found, 5 bimd unreachable, 6 busy, 130 interrupted.\n"
                "Server and token come from BIM_SERVER/BIM_TOKEN, else from `bim login`.",
                "bim"};
-  cli.require_subcommand(1);
   CliContext ctx;
-  cli.add_flag("--json", ctx.json, "Print one JSON document on stdout instead of text");
-  AddCoreCommands(cli, ctx);
-  AddReleaseCommands(cli, ctx);
-  AddSecurityCommands(cli, ctx);
-  AddInitCommands(cli, ctx);
-  AddMcpCommand(cli, ctx);
-  AddHistoryCommand(cli, ctx);
-  AddClusterCommands(cli, ctx);
+  AddAllCommands(cli, ctx);
 
+  // Usage errors honour --json too: one line on stderr and, with --json, {"ok":false,...} on stdout.
+  bool json = false;
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) json |= std::string_view(argv[i]) == "--json";
+  if (Status s = CheckCommandWords(cli, argc, argv); !s.ok()) return Output(json).Fail(s);
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return cli.exit(e);  // --help
-    std::string sub = cli.get_subcommands().empty() ? "" : cli.get_subcommands()[0]->get_name() + " ";
-    std::fprintf(stderr, "error: %s (see `bim %s--help`)\n", e.what(), sub.c_str());
-    return exit_code::kUsage;
+    std::string sub;
+    for (const CLI::App* app = &cli; !app->get_subcommands().empty(); app = app->get_subcommands()[0])
+      sub += app->get_subcommands()[0]->get_name() + " ";
+    return Output(json).Fail(Status::InvalidArgument(std::string(e.what()) + " (see `bim " + sub + "--help`)"));
   }
   return ctx.exit_code;
 }

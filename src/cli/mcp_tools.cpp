@@ -43,6 +43,22 @@ json ResultSchema(json properties) {
   return {{"type", "object"}, {"properties", std::move(properties)}, {"required", json::array({"ok"})}};
 }
 
+// One release as bimd describes it (the fields agents most need; others may follow).
+json ReleaseItem() {
+  json s{{"type", "string"}};
+  return {{"type", "object"},
+          {"properties",
+           {{"release", s},
+            {"status", s},
+            {"kind", s},
+            {"git_commit", {{"type", "string"}, {"description", "the source's commit, \"\" outside git"}}},
+            {"git_dirty", {{"type", "boolean"}, {"description", "deployed with uncommitted changes"}}},
+            {"source", {{"type", "string"}, {"description", "\"1a2b3c4\" or \"1a2b3c4-dirty\""}}},
+            {"source_digest", {{"type", "string"}, {"description", "sha256 of the content that was deployed"}}},
+            {"failure_reason", s}}},
+          {"required", json::array({"release", "status", "kind"})}};
+}
+
 // The result of anything that makes a release: deploy, rollback, env_set.
 json ReleaseOutput() {
   return ResultSchema({{"url", {{"type", "string"}, {"description", "where the app is served"}}},
@@ -86,6 +102,10 @@ void ReleaseResult(const Status& s, json doc, const std::string& verb, const std
     out->text = name + " " + release + " is live at " + doc.value("url", "") + " (" +
                 (doc.value("unchanged", false) ? "unchanged, nothing to deploy; checked" : verb) + " in " +
                 HumanMillis(doc.value("duration_ms", int64_t{0})) + ")";
+    const json details = doc.value("details", json::object());
+    if (details.value("git_dirty", false))
+      out->text += "; the source had uncommitted changes, recorded as " + details.value("source", "") + " with content " +
+                   details.value("source_digest", "");
     out->structured = std::move(doc);
     return;
   }
@@ -311,12 +331,13 @@ std::vector<McpTool> BimMcpTools() {
                    Hints(true, false, true), RunStatusTool});
   tools.push_back({"releases", "List releases",
                    "The app's releases, newest first: status (live, failed, retired...), kind (deploy, "
-                   "rollback, env), commit, timings and failure reasons.",
+                   "rollback, env), source (the git commit, \"1a2b3c4-dirty\" when deployed with uncommitted "
+                   "changes, and a digest of the content shipped), timings and failure reasons.",
                    Input({{"app", AppArg()},
                           {"limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000},
                                      {"description", "at most this many releases (default 20)"}}}},
                          json::array({"app"})),
-                   ResultSchema({{"releases", {{"type", "array"}, {"items", {{"type", "object"}}}}}}),
+                   ResultSchema({{"releases", {{"type", "array"}, {"items", ReleaseItem()}}}}),
                    Hints(true, false, true), RunReleasesTool});
   tools.push_back({"logs", "Read app logs", "The last lines the app's live container wrote (stdout and stderr).",
                    Input({{"app", AppArg()},

@@ -61,8 +61,7 @@ Status ParseHealth(const toml::node& node, HealthCheck* health) {
       std::chrono::milliseconds d;
       Status s = ParseDuration(*v.value<std::string>(), &d);
       if (!s.ok()) return Invalid("health.timeout: " + s.message());
-      if (d < std::chrono::seconds(1) || d > std::chrono::hours(1))
-        return Invalid("health.timeout must be between 1s and 1h (got " + Got(v) + ")");
+      if (!(s = ValidateHealthTimeout(d)).ok()) return Invalid(s.message());
       health->timeout = d;
     } else {
       return UnknownKey("health." + key, v, "path, timeout");
@@ -287,6 +286,12 @@ std::string FormatByteSize(int64_t bytes) {
   if (bytes > 0 && bytes % (int64_t{1} << 20) == 0) return std::to_string(bytes >> 20) + "m";
   if (bytes > 0 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + "k";
   return std::to_string(bytes);
+}
+
+Status ValidateHealthTimeout(std::chrono::milliseconds timeout) {
+  if (timeout >= kMinHealthTimeout && timeout <= kMaxHealthTimeout) return Status::OK();
+  return Status::InvalidArgument("health timeout must be between " + FormatDuration(kMinHealthTimeout) + " and " +
+                                 FormatDuration(kMaxHealthTimeout) + " (got " + FormatDuration(timeout) + ")");
 }
 
 std::string FormatDuration(std::chrono::milliseconds d) {

@@ -63,6 +63,13 @@ Status ParseAppConfig(std::string_view toml_text, AppConfig* out);
 // (no control characters). InvalidArgument naming the arg otherwise; never quotes the value.
 Status ValidateBuildArg(std::string_view name, std::string_view value);
 
+// The health timeout's bounds, checked wherever a timeout arrives (bim.toml, the deploy API).
+inline constexpr std::chrono::milliseconds kMinHealthTimeout{1000};
+inline constexpr std::chrono::milliseconds kMaxHealthTimeout{3600 * 1000};
+// OK if kMinHealthTimeout <= timeout <= kMaxHealthTimeout; otherwise InvalidArgument
+// "health timeout must be between 1s and 1h (got 500ms)".
+Status ValidateHealthTimeout(std::chrono::milliseconds timeout);
+
 // Parses "250ms", "30s", "2m", "1h" (a positive integer and a unit). Returns InvalidArgument otherwise.
 Status ParseDuration(std::string_view text, std::chrono::milliseconds* out);
 

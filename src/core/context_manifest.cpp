@@ -303,4 +303,6 @@ std::string ContextDigest(const std::vector<ContextEntry>& entries, const std::s
   return "sha256:" + h.HexDigest();
 }
 
+std::string SourceDigest(const std::vector<ContextEntry>& entries) { return ContextDigest(entries, "", {}); }
+
 }  // namespace bim

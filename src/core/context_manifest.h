@@ -88,6 +88,11 @@ void SortEntries(std::vector<ContextEntry>* entries);
 std::string ContextDigest(const std::vector<ContextEntry>& entries, const std::string& dockerfile,
                           const std::map<std::string, std::string>& build_args);
 
+// "sha256:<hex>" of the files alone: ContextDigest without a Dockerfile name or build args. A release
+// records it as its source digest, so a `-dirty` commit still names exactly what was deployed, the
+// same whether bimd builds from a manifest or bim builds locally.
+std::string SourceDigest(const std::vector<ContextEntry>& entries);
+
 // Percent-encoding of a path as the manifest writes it, and its inverse (InvalidArgument for a bad
 // escape).
 std::string EncodeManifestPath(std::string_view raw);

@@ -28,9 +28,21 @@ ReleasePlan PlanRelease(const ReleaseInputs& in) {
   p.container_port = in.config.port;
   p.health_path = in.config.health.path;
   p.health_timeout = in.config.health.timeout;
-  p.server_name = app + "." + in.domain;
-  p.url = "http://" + p.server_name + in.public_port + "/";
+  p.server_name = AppHost(app, in.domain);
+  p.url = AppUrl(app, in.domain, in.public_port);
   return p;
+}
+
+std::string AppHost(const std::string& app, const std::string& domain) { return app + "." + domain; }
+
+std::string PublicPortSuffix(const std::string& http_listen) {
+  size_t colon = http_listen.rfind(':');
+  std::string port = colon == std::string::npos ? "80" : http_listen.substr(colon + 1);
+  return port == "80" ? "" : ":" + port;
+}
+
+std::string AppUrl(const std::string& app, const std::string& domain, const std::string& public_port) {
+  return "http://" + AppHost(app, domain) + public_port + "/";
 }
 
 }  // namespace bim

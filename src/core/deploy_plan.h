@@ -53,6 +53,14 @@ struct ReleasePlan {
 // Computes the plan. Inputs must already be validated (validate.h); this function cannot fail.
 ReleasePlan PlanRelease(const ReleaseInputs& in);
 
+// Where apps are served: the one home of these rules, used by plans, status, history and bimd's banner.
+// The host name nginx routes on: "<app>.<domain>".
+std::string AppHost(const std::string& app, const std::string& domain);
+// The port part of app URLs for nginx's HOST:PORT listen address: "" for port 80, else ":PORT".
+std::string PublicPortSuffix(const std::string& http_listen);
+// An app's public URL: "http://<app>.<domain>[:port]/", with public_port from PublicPortSuffix.
+std::string AppUrl(const std::string& app, const std::string& domain, const std::string& public_port);
+
 // "v3" for 3.
 std::string ReleaseName(int64_t version);
 // Parses "v3" or "3" into 3. Returns InvalidArgument otherwise.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <regex>
 #include <set>
 
@@ -73,35 +74,128 @@ void DetectGo(const Probe& p, StackInfo* info) {
   info->stack = Stack::kGo;
   info->name = "go";
   info->port = 8080;
+  // go.sum pins every module's hash: copied with go.mod and checked by `go mod verify`.
+  if (p.Has("go.sum")) Switch(info, "go_sum");
   std::string version = "1.22";
   std::smatch m;
   const std::string text = p.Text("go.mod");
   static const std::regex kGo(R"((^|\n)\s*go\s+(\d+)\.(\d+))");
   if (std::regex_search(text, m, kGo)) version = std::string(m[2]) + "." + std::string(m[3]);
   info->vars["go_image"] = "golang:" + version;
-  info->reason = "go.mod found (Go " + version + ")";
+  info->reason = "go.mod found (Go " + version + ")" + (p.Has("go.sum") ? "; go.sum: modules verified" : "");
+}
+
+// How a Node.js folder installs its dependencies: with the package manager its lockfile belongs to,
+// in that manager's frozen mode, so the image gets exactly the locked versions (or the build fails
+// when the lockfile is out of date) instead of whatever resolves that day.
+struct NodeInstall {
+  std::string manager = "npm";  // "npm", "yarn" (classic), "yarn berry", "pnpm"
+  std::string shown = "npm";    // for people: "npm", "Yarn 1", "Yarn 2+", "pnpm"
+  std::string lockfile;         // "" when there is none
+  std::string manifests;        // what to COPY before installing: "package.json yarn.lock"
+  std::string install;          // every dependency, frozen
+  std::string install_prod;     // runtime dependencies only, frozen
+  std::string build;            // the build script, then dropping dev dependencies where possible
+};
+
+NodeInstall PlanNodeInstall(const Probe& p) {
+  NodeInstall n;
+  // yarn and pnpm come from corepack (shipped with Node.js), at the version package.json's
+  // "packageManager" pins, else corepack's default.
+  const std::string corepack = "corepack enable && ";
+  if (p.Has("package-lock.json") || p.Has("npm-shrinkwrap.json")) {
+    n.lockfile = p.Has("npm-shrinkwrap.json") ? "npm-shrinkwrap.json" : "package-lock.json";
+    n.install = "npm ci";
+    n.install_prod = "npm ci --omit=dev";
+  } else if (p.Has("yarn.lock")) {
+    n.lockfile = "yarn.lock";
+    // Yarn 2+ ("berry") lockfiles start with __metadata and come with a .yarnrc.yml.
+    const bool berry = p.Has(".yarnrc.yml") || p.Text("yarn.lock").find("__metadata:") != std::string::npos;
+    n.manager = berry ? "yarn berry" : "yarn";
+    n.shown = berry ? "Yarn 2+" : "Yarn 1";
+    n.install = corepack + (berry ? "yarn install --immutable" : "yarn install --frozen-lockfile");
+    // Berry has no production-only install without a plugin: the image keeps every dependency.
+    n.install_prod = berry ? n.install : n.install + " --production";
+  } else if (p.Has("pnpm-lock.yaml")) {
+    n.lockfile = "pnpm-lock.yaml";
+    n.manager = "pnpm";
+    n.shown = "pnpm";
+    n.install = corepack + "pnpm install --frozen-lockfile";
+    n.install_prod = n.install + " --prod";
+  } else {
+    n.install = "npm install";
+    n.install_prod = "npm install --omit=dev";
+  }
+  n.manifests = "package.json";
+  for (const std::string& extra : {n.lockfile, std::string(".yarnrc.yml"), std::string("pnpm-workspace.yaml")})
+    if (!extra.empty() && p.Has(extra)) n.manifests += " " + extra;
+  if (n.manager == "pnpm") {
+    n.build = "pnpm run build && pnpm prune --prod";
+  } else if (n.manager == "yarn") {
+    n.build = "yarn run build && yarn install --frozen-lockfile --production --ignore-scripts";
+  } else if (n.manager == "yarn berry") {
+    n.build = "yarn run build";
+  } else {
+    n.build = "npm run build && npm prune --omit=dev";
+  }
+  return n;
+}
+
+// A start script the image can run directly: words of ordinary characters, no shell syntax (pipes,
+// &&, quotes, $VARS, redirections) and no leading VAR=value. Running it directly (instead of through
+// `npm start` and a shell) lets SIGTERM reach the app when a release is retired.
+bool PlainCommand(const std::string& script, std::vector<std::string>* argv) {
+  argv->clear();
+  std::string word;
+  for (char c : script + " ") {
+    if (c == ' ' || c == '\t') {
+      if (!word.empty()) argv->push_back(word);
+      word.clear();
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./:=@,+%-", c) != nullptr) {
+      word += c;
+    } else {
+      return false;
+    }
+  }
+  return !argv->empty() && argv->size() <= 32 && (*argv)[0].find('=') == std::string::npos && (*argv)[0][0] != '-';
 }
 
 void DetectNode(const Probe& p, StackInfo* info) {
   info->stack = Stack::kNode;
   info->name = "node";
   info->port = 3000;
-  info->reason = "package.json found";
+  const NodeInstall install = PlanNodeInstall(p);
+  info->reason = "package.json found" +
+                 (install.lockfile.empty() ? std::string(", no lockfile (npm install resolves versions at build time)")
+                                           : ", " + install.lockfile + ": " + install.shown + " with a frozen lockfile");
   json pkg = json::parse(p.Text("package.json"), nullptr, false);
   if (!pkg.is_object()) {
-    info->reason += " (but it is not valid JSON; assuming `npm start`)";
+    info->reason += " (but package.json is not valid JSON; assuming `npm start`)";
     pkg = json::object();
   }
   const json scripts = pkg.contains("scripts") && pkg["scripts"].is_object() ? pkg["scripts"] : json::object();
   std::vector<std::string> cmd = {"npm", "start"};
-  if (!scripts.contains("start")) {
+  if (scripts.contains("start") && scripts["start"].is_string()) {
+    std::vector<std::string> argv;
+    if (PlainCommand(scripts["start"].get<std::string>(), &argv)) {
+      cmd = argv;
+    } else {
+      info->reason += "; the start script is not a plain command, so the image runs `npm start`, which may not "
+                      "pass SIGTERM on to the app (make it e.g. \"node server.js\")";
+    }
+  } else {
     std::string main = pkg.contains("main") && pkg["main"].is_string() ? pkg["main"].get<std::string>() : "";
     for (const char* guess : {"server.js", "index.js", "app.js"})
       if (main.empty() && p.Has(guess)) main = guess;
-    if (!main.empty()) cmd = {"node", main};
+    if (!main.empty() && SafeWord(main)) cmd = {"node", main};
   }
   info->vars["node_cmd"] = ExecForm(cmd);
-  info->vars["node_install"] = p.Has("package-lock.json") ? "npm ci" : "npm install";
+  if (cmd[0] != "npm") Switch(info, "node_direct");
+  if (!install.lockfile.empty()) Switch(info, "node_locked");
+  info->vars["node_manifests"] = install.manifests;
+  info->vars["node_install"] = install.install;
+  info->vars["node_install_prod"] = install.install_prod;
+  info->vars["node_build_cmd"] = install.build;
   if (scripts.contains("build")) {
     Switch(info, "node_build");
     info->reason += " (has a build script: multi-stage image)";
@@ -109,17 +203,75 @@ void DetectNode(const Probe& p, StackInfo* info) {
   if (scripts.contains("test")) Switch(info, "node_test");
 }
 
+// Top-level requirements*.txt files, sorted: requirements.txt, requirements-dev.txt, ...
+std::vector<std::string> RequirementFiles(const Probe& p) {
+  std::vector<std::string> files;
+  for (const auto& name : p.names)
+    if (name.starts_with("requirements") && name.ends_with(".txt") && SafeWord(name)) files.push_back(name);
+  return files;
+}
+
 bool LooksPython(const Probe& p) {
-  for (const char* f : {"requirements.txt", "pyproject.toml", "Pipfile", "app.py", "main.py", "manage.py"})
+  for (const char* f : {"pyproject.toml", "Pipfile", "app.py", "main.py", "manage.py", "uv.lock", "poetry.lock"})
     if (p.Has(f)) return true;
-  return false;
+  return !RequirementFiles(p).empty();
+}
+
+// The production requirements file: requirements.txt, else the first requirements*.txt that is not
+// for development or tests (e.g. requirements-prod.txt).
+std::string ProductionRequirements(const Probe& p) {
+  if (p.Has("requirements.txt")) return "requirements.txt";
+  for (const auto& f : RequirementFiles(p))
+    if (f.find("dev") == std::string::npos && f.find("test") == std::string::npos) return f;
+  return "";
+}
+
+// Sets the Python install switches and variables (see StackInfo::vars) for the folder's lockfile, in
+// the order uv.lock, poetry.lock, Pipfile.lock, requirements*.txt, pyproject.toml. Returns the
+// reason, or "" when the folder has no dependency file at all.
+std::string DetectPythonInstall(const Probe& p, StackInfo* info) {
+  info->vars["python_ci_run"] = "";
+  if (p.Has("uv.lock") || p.Has("poetry.lock") || p.Has("Pipfile.lock")) Switch(info, "python_locked");
+  if (p.Has("uv.lock")) {
+    Switch(info, "python_uv");
+    info->vars["python_ci_install"] = "pip install uv && uv sync --frozen";
+    info->vars["python_ci_run"] = "uv run ";
+    return "uv.lock found (uv sync --frozen)";
+  }
+  if (p.Has("poetry.lock")) {
+    Switch(info, "python_poetry");
+    info->vars["python_ci_install"] = "pip install poetry && poetry install --no-root --no-interaction";
+    info->vars["python_ci_run"] = "poetry run ";
+    return "poetry.lock found (poetry install, which refuses an out-of-date lock)";
+  }
+  if (p.Has("Pipfile.lock")) {
+    Switch(info, "python_pipenv");
+    info->vars["python_ci_install"] = "pip install pipenv && pipenv install --deploy --dev";
+    info->vars["python_ci_run"] = "pipenv run ";
+    return "Pipfile.lock found (pipenv install --deploy)";
+  }
+  const std::string requirements = ProductionRequirements(p);
+  if (!requirements.empty()) {
+    Switch(info, "python_requirements");
+    info->vars["python_requirements_file"] = requirements;
+    info->vars["python_ci_install"] = "pip install -r " + requirements;
+    return requirements + " found";
+  }
+  if (p.Has("pyproject.toml")) {
+    Switch(info, "python_pyproject");
+    info->vars["python_ci_install"] = "pip install .";
+    return "pyproject.toml found (no lockfile: pip install .)";
+  }
+  info->vars["python_ci_install"] = "python --version";
+  return "";
 }
 
 void DetectPython(const Probe& p, StackInfo* info) {
   info->stack = Stack::kPython;
   info->name = "python";
   info->port = 8000;
-  std::string deps = p.Text("requirements.txt") + "\n" + p.Text("pyproject.toml");
+  std::string deps = p.Text("pyproject.toml") + "\n" + p.Text("Pipfile");
+  for (const auto& f : RequirementFiles(p)) deps += "\n" + p.Text(f);
   std::transform(deps.begin(), deps.end(), deps.begin(), [](unsigned char c) { return std::tolower(c); });
   auto uses = [&](const char* pkg) { return std::regex_search(deps, std::regex(std::string(R"((^|[\s"']))") + pkg + R"(\b)")); };
   std::string entry;
@@ -137,25 +289,19 @@ void DetectPython(const Probe& p, StackInfo* info) {
     cmd = {"python", entry.empty() ? "app.py" : entry};
   }
   info->vars["python_cmd"] = ExecForm(cmd);
-  if (p.Has("requirements.txt")) {
-    Switch(info, "python_requirements");
-    info->reason = "requirements.txt found";
-  } else if (p.Has("pyproject.toml")) {
-    Switch(info, "python_pyproject");
-    info->reason = "pyproject.toml found";
-  } else {
-    info->reason = (entry.empty() ? std::string("manage.py") : entry) + " found (no requirements.txt)";
-  }
+  info->reason = DetectPythonInstall(p, info);
+  if (info->reason.empty())
+    info->reason = (entry.empty() ? std::string("manage.py") : entry) + " found (no dependency file)";
   if (p.Has("tests") || p.Has("test")) Switch(info, "python_tests");
   info->reason += "; runs " + cmd[0];
 }
 
 }  // namespace
 
-const std::vector<std::string>& StackProbeFiles() {
-  static const std::vector<std::string> kFiles = {"package.json", "go.mod", "CMakeLists.txt", "requirements.txt",
-                                                  "pyproject.toml"};
-  return kFiles;
+bool IsStackProbeFile(const std::string& name) {
+  for (const char* f : {"package.json", "go.mod", "CMakeLists.txt", "pyproject.toml", "Pipfile", "yarn.lock"})
+    if (name == f) return true;
+  return name.starts_with("requirements") && name.ends_with(".txt");
 }
 
 StackInfo DetectStack(const FolderListing& listing) {
@@ -163,7 +309,10 @@ StackInfo DetectStack(const FolderListing& listing) {
   StackInfo info;
   // Every stack's variables exist (empty unless detected): a template's sections for other stacks
   // still name them, and RenderTemplate refuses unknown names.
-  for (const char* name : {"cmake_target", "go_image", "node_cmd", "node_install", "python_cmd"}) info.vars[name] = "";
+  for (const char* name : {"cmake_target", "go_image", "node_cmd", "node_manifests", "node_install", "node_install_prod",
+                           "node_build_cmd", "python_cmd", "python_requirements_file", "python_ci_install",
+                           "python_ci_run"})
+    info.vars[name] = "";
   if (p.Has("CMakeLists.txt")) {
     DetectCmake(p, &info);
   } else if (p.Has("go.mod")) {

@@ -1,5 +1,7 @@
 #include "core/validate.h"
 
+#include <algorithm>
+#include <charconv>
 #include <string>
 
 namespace bim {
@@ -136,6 +138,18 @@ Status ValidateTokenName(std::string_view name) {
   if (ok) return Status::OK();
   return Status::InvalidArgument("token name " + Quote(name) +
                                  " is invalid (use 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-')");
+}
+
+Status ParseCount(std::string_view text, int64_t min, int64_t max, std::string_view what, int64_t* out) {
+  int64_t value = 0;
+  bool digits = !text.empty() && text.size() <= 18 &&
+                std::all_of(text.begin(), text.end(), [](char c) { return IsDigit(c); });
+  if (digits) std::from_chars(text.data(), text.data() + text.size(), value);
+  if (!digits || value < min || value > max)
+    return Status::InvalidArgument(std::string(what) + " must be a number from " + std::to_string(min) + " to " +
+                                   std::to_string(max) + " (got " + Quote(text) + ")");
+  *out = value;
+  return Status::OK();
 }
 
 }  // namespace bim

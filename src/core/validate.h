@@ -3,6 +3,7 @@
 // The rules are deliberately ASCII-only: Unicode look-alikes ("һello" with a Cyrillic h) are refused.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include "core/status.h"
@@ -28,5 +29,11 @@ Status ValidatePort(long port);
 
 // API token names (shown in the audit log): 1-64 chars of [A-Za-z0-9._-].
 Status ValidateTokenName(std::string_view name);
+
+// The one parser for counts and ids that arrive as text (query parameters such as ?limit=, ?tail=,
+// path ids): decimal digits only (no sign, spaces or suffix), at most 18 of them, and min <= value <=
+// max. On success sets *out; otherwise returns InvalidArgument "<what> must be a number from <min> to
+// <max> (got \"...\")" and leaves *out unchanged.
+Status ParseCount(std::string_view text, int64_t min, int64_t max, std::string_view what, int64_t* out);
 
 }  // namespace bim

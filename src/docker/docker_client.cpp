@@ -107,7 +107,7 @@ Status DockerClient::CreateContainer(const ContainerSpec& spec, std::string* id)
   for (const auto& [k, v] : spec.labels) body["Labels"][k] = v;
   if (!spec.command.empty()) body["Cmd"] = spec.command;
   if (!spec.entrypoint.empty()) body["Entrypoint"] = spec.entrypoint;
-  json host_config = {{"RestartPolicy", {{"Name", spec.restart_policy}}}};
+  json host_config = {{"RestartPolicy", {{"Name", spec.restart_policy}}}, {"Init", spec.init}};
   if (spec.limits.memory_bytes > 0) {
     host_config["Memory"] = spec.limits.memory_bytes;
     host_config["MemorySwap"] = spec.limits.memory_bytes;  // no swap beyond the limit

@@ -92,6 +92,10 @@ struct ContainerSpec {
   // no-new-privileges (setuid binaries in the image cannot raise privileges).
   std::vector<std::string> cap_drop;
   bool no_new_privileges = false;
+  // Docker's init (tini, shipped with docker.io) runs as PID 1 and passes signals on to the app, so
+  // SIGTERM stops an app that installs no handler of its own (PID 1 ignores default-action signals)
+  // and zombies are reaped.
+  bool init = true;
 };
 
 struct ContainerInfo {
@@ -164,9 +168,12 @@ class ImageBuilder {
   virtual Status TagImage(const std::string& ref, const std::string& repo, const std::string& tag) const = 0;
 };
 
+// Where dockerd listens unless told otherwise (ServerOptions::docker_socket defaults to it).
+inline constexpr const char* kDefaultDockerSocket = "/var/run/docker.sock";
+
 class DockerClient : public ImageBuilder {
  public:
-  explicit DockerClient(std::string socket_path = "/var/run/docker.sock");
+  explicit DockerClient(std::string socket_path = kDefaultDockerSocket);
 
   // OK if the Engine answers /_ping.
   Status Ping() const;

@@ -53,16 +53,17 @@ void ApiServer::Stop() { http_->stop(); }
 void ApiServer::Routes() {
   httplib::Server& http = *http_;
   // Streams (log follows, deploys) hold a thread each; the default pool of ~8 would starve.
-  http.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  const size_t threads = static_cast<size_t>(options_.api_threads);
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // The deploy upload's own limits (context + 1 MiB meta + multipart framing) are checked first, with
   // clear messages; this is only the backstop, so it must not be lower than those.
   http.set_payload_max_length(static_cast<size_t>(options_.max_upload_bytes) + (1 << 20) + (64 << 10));
   // Slow clients: a connection that sends nothing for read_timeout is dropped. Idle keep-alive
-  // connections close after 5 s. The request line and each header line are limited to 8 KiB by
+  // connections close after keep_alive_seconds. The request line and each header line are limited to 8 KiB by
   // cpp-httplib itself (compile-time CPPHTTPLIB_*_MAX_LENGTH in Debian's build; 414/400 beyond).
   http.set_read_timeout(options_.read_timeout_seconds, 0);
-  http.set_write_timeout(30, 0);
-  http.set_keep_alive_timeout(5);
+  http.set_write_timeout(options_.write_timeout_seconds, 0);
+  http.set_keep_alive_timeout(options_.keep_alive_seconds);
   // Bodies: only the deploy upload may be large (it streams to disk under max_upload_bytes); every
   // other route is refused with 413 before its body is read when it announces more than
   // max_json_body_bytes, and chunked bodies (length unknown up front) are refused there too.

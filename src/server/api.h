@@ -1,23 +1,38 @@
-// ApiServer: bimd's HTTP API (cpp-httplib). Every route except GET /healthz needs a bearer token.
+// ApiServer: bimd's HTTP API (cpp-httplib). Every route except GET /healthz needs a bearer token
+// (401 without one); a token scoped to one app gets 403 for other apps and for token management.
 //
-//   GET    /healthz                         liveness probe, no auth
-//   GET    /v1/apps                         {"apps":[...]}
-//   GET    /v1/apps/{app}                   status of one app
-//   GET    /v1/apps/{app}/releases          {"releases":[...]} newest first (?limit=N)
-//   GET    /v1/apps/{app}/logs              NDJSON {"line":...} (?tail=N&follow=1)
-//   POST   /v1/apps/{app}/deploy            multipart: "meta" (JSON) then "context" (tar); NDJSON events
-//   POST   /v1/apps/{app}/cancel            stop the release in progress (unscoped token) -> {"cancelled"}
-//   DELETE /v1/apps/{app}                   destroy (cancels a release in progress first)
-//   (rollback and env: api_releases.cpp; tokens and audit: api_security.cpp; history: api_history.cpp)
-//   POST   /v1/apps/{app}/scale             {"replicas": N}; NDJSON events like a deploy
-//   GET    /v1/nodes                        {"engine","registry","nodes":[{hostname, state, tasks...}]}
+//   GET    /healthz                     liveness probe, no auth: {"ok":true,"service":"bimd"}
+//   GET    /v1/server                   {"service","instance","token","domain","http_listen","app_url_pattern"}
+//   GET    /v1/apps                     {"apps":[{"app","url","live","status","latest",...}]}
+//   GET    /v1/apps/{app}               status of one app: settings, live and latest release, container
+//   DELETE /v1/apps/{app}               destroy (cancels a release in progress first): route, containers,
+//                                       images, records -> what was removed
+//   GET    /v1/apps/{app}/releases      {"releases":[...]} newest first (?limit=N, 0 = all)
+//   GET    /v1/apps/{app}/logs          NDJSON {"line":...} (?tail=N&follow=1)
+//   GET    /v1/apps/{app}/history       {"commits":[...]} of the git deployment history (?limit=N)
+//   POST   /v1/apps/{app}/contexts      text/plain context manifest -> {"manifest","missing",...} (api_uploads.cpp)
+//   POST   /v1/apps/{app}/layers        {"image","layers"} -> {"image","layers"} (api_uploads.cpp)
+//   POST   /v1/apps/{app}/deploy        multipart: "meta" (JSON) then "context" (tar); NDJSON events
+//   POST   /v1/apps/{app}/cancel        stop the release in progress (unscoped token) -> {"cancelled"}
+//   POST   /v1/apps/{app}/rollback      {"to":"v3"?,"wait"?}; NDJSON events
+//   GET    /v1/apps/{app}/env           {"env":[{"key","value"}]} values masked unless ?reveal=1
+//   POST   /v1/apps/{app}/env           {"set":[{"key","value"}],"unset":["KEY"],"wait"?}; NDJSON events
+//   POST   /v1/tokens                   {"name","app"?} -> the new token, shown once
+//   POST   /v1/tokens/rotate-admin      a new admin token, written to the token file and shown once
+//   GET    /v1/tokens                   {"tokens":[...]} (never values or hashes)
+//   DELETE /v1/tokens/{id}              revoke
+//   GET    /v1/audit                    {"entries":[...]} newest first (?app=APP&limit=N)
+//   POST   /v1/apps/{app}/scale         {"replicas": N}; NDJSON events like a deploy (api_cluster.cpp)
+//   GET    /v1/nodes                    {"engine","registry","nodes":[{hostname, state, tasks...}]}
 //
 // Errors are {"error":{"code":"not_found","message":"..."}} with the matching HTTP status. Streams
-// (deploy, logs) answer 200 and end with a {"event":"result"} object that carries ok/error, because
-// the outcome is only known after the headers went out.
+// (deploy, rollback, env change, logs) answer 200 and end with a {"event":"result"} object that
+// carries ok/error, because the outcome is only known after the headers went out.
 //
-// Thread-safety: requests are served on a thread pool; all state lives in the Deployer and Store.
-// Routes are registered by group from api_<group>.cpp files (see api_context.h).
+// Thread-safety: requests are served on a pool of options.api_threads threads; all state lives in the
+// Deployer and Store. Bind/Serve/Stop: Bind and Serve from one thread, Stop from any other.
+// Routes are registered by group from api_<group>.cpp files (see api_context.h); this list is their
+// index, so a new route is added here too.
 #pragma once
 
 #include <memory>

@@ -1,6 +1,8 @@
 // Routes for apps: list, status, releases, logs, destroy, deploy, cancel.
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "core/deploy_plan.h"
 #include "server/api_context.h"
 #include "server/api_requests.h"
@@ -99,12 +101,13 @@ void RegisterAppRoutes(ApiContext& ctx) {
 
   http.Get(R"(/v1/apps/([^/]+)/releases)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
                                                            const Principal&, const std::string& app) {
-    int limit = req.has_param("limit") ? std::atoi(req.get_param_value("limit").c_str()) : 0;
-    App a;
-    Status s = store.GetApp(app, &a);
+    int64_t limit = 0;
+    Status s = QueryCount(req, "limit", 0, kMaxListLimit, &limit);
     if (!s.ok()) return SendError(res, s);
+    App a;
+    if (!(s = store.GetApp(app, &a)).ok()) return SendError(res, s);
     std::vector<Release> releases;
-    if (!(s = store.ListReleases(app, limit, &releases)).ok()) return SendError(res, s);
+    if (!(s = store.ListReleases(app, static_cast<int>(limit), &releases)).ok()) return SendError(res, s);
     json list = json::array();
     for (const auto& r : releases) list.push_back(ReleaseJson(r));
     SendJson(res, json{{"app", app}, {"releases", list}});
@@ -112,14 +115,17 @@ void RegisterAppRoutes(ApiContext& ctx) {
 
   http.Get(R"(/v1/apps/([^/]+)/logs)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
                                                        const Principal&, const std::string& app) {
-    int tail = req.has_param("tail") ? std::atoi(req.get_param_value("tail").c_str()) : 100;
+    int64_t tail = kDefaultLogTail;
+    if (Status s = QueryCount(req, "tail", 0, kMaxLogTail, &tail); !s.ok()) return SendError(res, s);
     bool follow = req.get_param_value("follow") == "1";
     App a;
     if (Status s = store.GetApp(app, &a); !s.ok()) return SendError(res, s);
-    res.set_chunked_content_provider("application/x-ndjson", [&deployer, app, tail, follow](size_t, httplib::DataSink& sink) {
-      NdjsonStream out(sink);
+    const auto heartbeat = options.stream_heartbeat;
+    res.set_chunked_content_provider("application/x-ndjson", [&deployer, app, tail, follow, heartbeat](
+                                                                 size_t, httplib::DataSink& sink) {
+      NdjsonStream out(sink, heartbeat);
       Status s = deployer.Logs(
-          app, tail, follow, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
+          app, static_cast<int>(tail), follow, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
           [&] { return out.Gone(); });
       json result{{"event", "result"}, {"ok", s.ok()}};
       if (!s.ok()) result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
@@ -156,15 +162,21 @@ void RegisterAppRoutes(ApiContext& ctx) {
                            const Principal& who) {
               if (Status s = who.CanAccess(req.matches[1]); !s.ok()) return SendError(res, s);
               auto request = std::make_shared<DeployRequest>();
+              // A deploy refused before its release exists leaves no record but this log line.
+              auto refuse = [&](const Status& why) {
+                std::fprintf(stderr, "bimd: deploy of %s refused (no release recorded): %s\n",
+                             req.matches[1].str().c_str(), why.message().c_str());
+                SendError(res, why);
+              };
               DeployUpload upload;
               Status s = ReadDeployUpload(options, req.matches[1], req, reader, request.get(), &upload);
-              if (!s.ok()) return SendError(res, s);
+              if (!s.ok()) return refuse(s);
               if (!(s = ResolveDeploySource(ctx, req.matches[1], &upload, request.get())).ok()) {
                 if (!request->context_path.empty()) unlink(request->context_path.c_str());
-                return SendError(res, s);
+                return refuse(s);
               }
               request->actor = who.name;
-              StreamRelease(res, [&deployer, request](const EventSink& events, const CancelCheck& cancelled,
+              ctx.StreamRelease(res, [&deployer, request](const EventSink& events, const CancelCheck& cancelled,
                                                       DeployOutcome* out) {
                 return deployer.Deploy(*request, events, cancelled, out);
               });

@@ -38,7 +38,7 @@ void RegisterClusterRoutes(ApiContext& ctx) {
     bool wait = !body.contains("wait") || body["wait"] != false;
     std::string actor = who.name;
     int count = static_cast<int>(replicas);
-    StreamRelease(res, [&deployer, app, count, actor, wait](const EventSink& events, const CancelCheck& cancelled,
+    ctx.StreamRelease(res, [&deployer, app, count, actor, wait](const EventSink& events, const CancelCheck& cancelled,
                                                              DeployOutcome* out) {
       return deployer.Scale(app, count, actor, wait, events, cancelled, out);
     });

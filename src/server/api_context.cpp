@@ -32,6 +32,11 @@ Status ParseJsonBody(const httplib::Request& req, json* out) {
   return Status::OK();
 }
 
+Status QueryCount(const httplib::Request& req, const std::string& name, int64_t min, int64_t max, int64_t* out) {
+  if (!req.has_param(name)) return Status::OK();
+  return ParseCount(req.get_param_value(name), min, max, name, out);
+}
+
 namespace {
 Status Authenticate(const ApiContext& ctx, const httplib::Request& req, Principal* who) {
   Status s = ctx.auth.Check(req.get_header_value("Authorization"), &who->name, &who->app_scope, &who->read_secrets);
@@ -67,7 +72,8 @@ httplib::Server::Handler ApiContext::ForApp(AppHandler handler) const {
   });
 }
 
-NdjsonStream::NdjsonStream(httplib::DataSink& sink) : sink_(sink), last_write_ms_(MonotonicMillis()) {}
+NdjsonStream::NdjsonStream(httplib::DataSink& sink, std::chrono::milliseconds heartbeat)
+    : sink_(sink), heartbeat_(heartbeat), last_write_ms_(MonotonicMillis()) {}
 
 void NdjsonStream::Write(const json& event) {
   if (gone_) return;
@@ -77,13 +83,14 @@ void NdjsonStream::Write(const json& event) {
 }
 
 bool NdjsonStream::Gone() {
-  if (!gone_ && MonotonicMillis() - last_write_ms_ > 2000) Write(json{{"event", "heartbeat"}});
+  if (!gone_ && MonotonicMillis() - last_write_ms_ > heartbeat_.count()) Write(json{{"event", "heartbeat"}});
   return gone_;
 }
 
-void StreamRelease(httplib::Response& res, ReleaseOperation op) {
-  res.set_chunked_content_provider("application/x-ndjson", [op](size_t, httplib::DataSink& sink) {
-    NdjsonStream out(sink);
+void ApiContext::StreamRelease(httplib::Response& res, ReleaseOperation op) const {
+  const auto heartbeat = options.stream_heartbeat;
+  res.set_chunked_content_provider("application/x-ndjson", [op, heartbeat](size_t, httplib::DataSink& sink) {
+    NdjsonStream out(sink, heartbeat);
     DeployOutcome outcome;
     Status s = op([&](const json& e) { out.Write(e); }, [&] { return out.Gone(); }, &outcome);
     json result{{"event", "result"}, {"ok", s.ok()}, {"url", outcome.url}};

@@ -3,6 +3,7 @@
 // its routes with one RegisterXRoutes(ApiContext&) function (see api.h for the full route list).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -27,10 +28,18 @@ struct Principal {
   Status CanAccess(const std::string& app) const;
 };
 
+// A release-producing operation, run by ApiContext::StreamRelease.
+using ReleaseOperation = std::function<Status(const EventSink&, const CancelCheck&, DeployOutcome*)>;
+
 using AuthedHandler = std::function<void(const httplib::Request&, httplib::Response&, const Principal&)>;
 using AuthedUploadHandler =
     std::function<void(const httplib::Request&, httplib::Response&, const httplib::ContentReader&, const Principal&)>;
 
+// What route handlers share. ApiServer builds one in its constructor, owns it, and keeps it until it is
+// destroyed, after Serve() has returned, so handlers may capture it (and the references below) by
+// reference. The references do not own: `options` and `http` are ApiServer's own members; deployer,
+// store and auth are main()'s and outlive the ApiServer. All of them are safe to use from the
+// server's worker threads concurrently (see each class's thread-safety note).
 struct ApiContext {
   const ServerOptions& options;
   httplib::Server& http;
@@ -46,32 +55,52 @@ struct ApiContext {
   using AppHandler = std::function<void(const httplib::Request&, httplib::Response&, const Principal&,
                                         const std::string& app)>;
   httplib::Server::Handler ForApp(AppHandler handler) const;
+
+  // Answers with a release-producing operation (deploy, rollback, env change) run inside a chunked
+  // NDJSON response: its events as they happen, then {"event":"result","ok",...,"release","error",
+  // "logs"}, because the outcome is only known after the headers went out. The operation runs on the
+  // request's thread after the handler returned; it must capture what it needs by value (or refer to
+  // objects that outlive the server). A client that goes away makes `cancelled` return true.
+  void StreamRelease(httplib::Response& res, ReleaseOperation op) const;
 };
 
+// Answers with the error `s` (not OK): HTTP status s.HttpStatus() (400 invalid, 401, 403, 404, 409,
+// 413, 500, 503, ...) and the body {"error":{"code":s.CodeName(),"message":s.message()}}. Messages
+// go to clients as they are, so a Status must never carry a secret.
 void SendError(httplib::Response& res, const Status& s);
+// Answers 200 with `body` as JSON (invalid UTF-8 replaced, never thrown on).
 void SendJson(httplib::Response& res, const nlohmann::json& body);
 // Parses a JSON object body; InvalidArgument naming the problem otherwise.
 Status ParseJsonBody(const httplib::Request& req, nlohmann::json* out);
 
-// Streams NDJSON lines to a client and tells whether it is still there. When nothing was written for
-// 2 s it writes {"event":"heartbeat"}, because a vanished client is only noticed when a write fails.
+// Bounds of the count parameters routes share.
+inline constexpr int64_t kMaxListLimit = 1'000'000;  // ?limit= of releases and history (0 = all)
+inline constexpr int64_t kDefaultLogTail = 100;      // ?tail= of logs
+inline constexpr int64_t kMaxLogTail = 100'000;
+// Reads the query parameter `name` with ParseCount (core/validate.h). Leaves *out (the default) as is
+// when the parameter is absent; InvalidArgument naming the parameter and its range when malformed.
+Status QueryCount(const httplib::Request& req, const std::string& name, int64_t min, int64_t max, int64_t* out);
+
+// Writes NDJSON lines (one JSON object each) to a chunked response and tells whether the client is
+// still there. Used on the thread of one content provider; not thread-safe. Does not own `sink`, which
+// is valid only inside the content provider callback that made this object.
 class NdjsonStream {
  public:
-  explicit NdjsonStream(httplib::DataSink& sink);
+  // `heartbeat`: see Gone().
+  NdjsonStream(httplib::DataSink& sink, std::chrono::milliseconds heartbeat);
+  // Writes one line. After a failed write (the client went away) every later call does nothing.
   void Write(const nlohmann::json& event);
+  // True once a write failed. A vanished client is only noticed when a write fails, so when nothing
+  // was written for `heartbeat` this writes {"event":"heartbeat"} first. Callers poll it (it is the
+  // CancelCheck of streamed operations).
   bool Gone();
 
  private:
   httplib::DataSink& sink_;
+  const std::chrono::milliseconds heartbeat_;
   long long last_write_ms_;
   bool gone_ = false;
 };
-
-// Runs a release-producing operation (deploy, rollback, env change) inside a chunked NDJSON
-// response: its events as they happen, then {"event":"result","ok",...,"release","error","logs"},
-// because the outcome is only known after the headers went out.
-using ReleaseOperation = std::function<Status(const EventSink&, const CancelCheck&, DeployOutcome*)>;
-void StreamRelease(httplib::Response& res, ReleaseOperation op);
 
 // Route groups, one file each.
 void RegisterAppRoutes(ApiContext& ctx);       // apps, status, releases, logs, destroy, deploy (api_apps.cpp)

@@ -1,6 +1,4 @@
 // Routes for the git-backed deployment history (server/history.h).
-#include <cstdlib>
-
 #include "server/api_context.h"
 #include "server/history.h"
 
@@ -17,17 +15,10 @@ void RegisterHistoryRoutes(ApiContext& ctx) {
   // atomically, so a reader never sees half a commit, and the route needs nothing from main.cpp.
   ctx.http.Get(R"(/v1/apps/([^/]+)/history)", ctx.ForApp([&options](const httplib::Request& req, httplib::Response& res,
                                                                     const Principal&, const std::string& app) {
-    int limit = 0;
-    if (req.has_param("limit")) {
-      char* end = nullptr;
-      std::string text = req.get_param_value("limit");
-      long n = std::strtol(text.c_str(), &end, 10);
-      if (text.empty() || *end != '\0' || n < 0 || n > 1000000)
-        return SendError(res, Status::InvalidArgument("limit must be a number from 0 (all) to 1000000"));
-      limit = static_cast<int>(n);
-    }
+    int64_t limit = 0;  // all
+    if (Status s = QueryCount(req, "limit", 0, kMaxListLimit, &limit); !s.ok()) return SendError(res, s);
     json commits;
-    Status s = DeployHistory::ReadLog(options.data_dir + "/history", app, limit, &commits);
+    Status s = DeployHistory::ReadLog(options.data_dir + "/history", app, static_cast<int>(limit), &commits);
     if (!s.ok()) return SendError(res, s);
     SendJson(res, json{{"app", app}, {"commits", commits}});
   }));

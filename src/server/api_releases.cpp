@@ -4,6 +4,7 @@
 #include "core/deploy_plan.h"
 #include "core/validate.h"
 #include "server/api_context.h"
+#include "server/api_requests.h"
 
 namespace bim {
 
@@ -36,7 +37,7 @@ void RegisterReleaseRoutes(ApiContext& ctx) {
     }
     bool wait = !body.contains("wait") || body["wait"] != false;
     std::string actor = who.name;
-    StreamRelease(res, [&deployer, app, to, actor, wait](const EventSink& events, const CancelCheck& cancelled,
+    ctx.StreamRelease(res, [&deployer, app, to, actor, wait](const EventSink& events, const CancelCheck& cancelled,
                                                           DeployOutcome* out) {
       return deployer.Rollback(app, to, actor, wait, events, cancelled, out);
     });
@@ -66,19 +67,8 @@ void RegisterReleaseRoutes(ApiContext& ctx) {
     if (Status s = ParseJsonBody(req, &body); !s.ok()) return SendError(res, s);
     EnvList set;
     std::vector<std::string> unset;
-    if (body.contains("set")) {
-      if (!body["set"].is_array()) return SendError(res, Status::InvalidArgument("\"set\" must be a list of {key, value}"));
-      for (const auto& var : body["set"]) {
-        if (!var.is_object() || !var.contains("key") || !var.contains("value") || !var["key"].is_string() ||
-            !var["value"].is_string())
-          return SendError(res, Status::InvalidArgument("\"set\" entries must be {\"key\": string, \"value\": string}"));
-        std::string key = var["key"], value = var["value"];
-        if (Status s = ValidateEnvKey(key); !s.ok()) return SendError(res, s);
-        if (value.find('\0') != std::string::npos)
-          return SendError(res, Status::InvalidArgument("env value of " + key + " contains a NUL byte"));
-        SetEnv(&set, key, value);
-      }
-    }
+    if (body.contains("set"))
+      if (Status s = ParseEnvEntries(body["set"], "set", &set); !s.ok()) return SendError(res, s);
     if (body.contains("unset")) {
       if (!body["unset"].is_array()) return SendError(res, Status::InvalidArgument("\"unset\" must be a list of keys"));
       for (const auto& key : body["unset"]) {
@@ -91,7 +81,7 @@ void RegisterReleaseRoutes(ApiContext& ctx) {
       return SendError(res, Status::InvalidArgument("nothing to change: give KEY=VALUE pairs to set or KEYs to unset"));
     bool wait = !body.contains("wait") || body["wait"] != false;
     std::string actor = who.name;
-    StreamRelease(res, [&deployer, app, set, unset, actor, wait](const EventSink& events, const CancelCheck& cancelled,
+    ctx.StreamRelease(res, [&deployer, app, set, unset, actor, wait](const EventSink& events, const CancelCheck& cancelled,
                                                                   DeployOutcome* out) {
       return deployer.ChangeEnv(app, set, unset, actor, wait, events, cancelled, out);
     });

@@ -7,6 +7,7 @@
 
 #include "base/failpoint.h"
 #include "base/file_util.h"
+#include "base/random.h"
 #include "core/placement.h"
 #include "core/validate.h"
 #include "server/auth.h"
@@ -46,33 +47,31 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
       }
       if (h.contains("timeout_ms")) {
         if (!h["timeout_ms"].is_number_integer()) return Status::InvalidArgument("health.timeout_ms must be an integer");
-        long long ms = h["timeout_ms"].get<long long>();
-        if (ms < 1000 || ms > 3600 * 1000)
-          return Status::InvalidArgument("health timeout must be between 1s and 1h");
-        out->config.health.timeout = std::chrono::milliseconds(ms);
+        std::chrono::milliseconds timeout(h["timeout_ms"].get<long long>());
+        if (!(s = ValidateHealthTimeout(timeout)).ok()) return s;
+        out->config.health.timeout = timeout;
       }
     }
     out->env.clear();
-    if (meta.contains("env")) {
-      if (!meta["env"].is_array()) return Status::InvalidArgument("env must be a list of {key, value}");
-      for (const json& var : meta["env"]) {
-        if (!var.is_object() || !var.contains("key") || !var.contains("value") || !var["key"].is_string() ||
-            !var["value"].is_string())
-          return Status::InvalidArgument("env entries must be {\"key\": string, \"value\": string}");
-        std::string key = var["key"].get<std::string>();
-        if (!(s = ValidateEnvKey(key)).ok()) return s;
-        std::string value = var["value"].get<std::string>();
-        if (value.find('\0') != std::string::npos)
-          return Status::InvalidArgument("env value of " + key + " contains a NUL byte");
-        SetEnv(&out->env, key, value);
-      }
-    }
+    if (meta.contains("env") && !(s = ParseEnvEntries(meta["env"], "env", &out->env)).ok()) return s;
     if (meta.contains("git_commit") && !meta["git_commit"].is_null()) {
       if (!meta["git_commit"].is_string()) return Status::InvalidArgument("git_commit must be a string");
       std::string commit = meta["git_commit"].get<std::string>();
       if (commit.size() > 64 || commit.find_first_not_of("0123456789abcdef") != std::string::npos)
         return Status::InvalidArgument("git_commit must be a lower-case hex commit id");
       out->git_commit = commit;
+    }
+    if (meta.contains("git_dirty")) {
+      if (!meta["git_dirty"].is_boolean()) return Status::InvalidArgument("git_dirty must be true or false");
+      out->git_dirty = meta["git_dirty"].get<bool>();
+    }
+    if (meta.contains("source_digest") && !meta["source_digest"].is_null()) {
+      if (!meta["source_digest"].is_string()) return Status::InvalidArgument("source_digest must be a string");
+      const std::string& digest = meta["source_digest"].get_ref<const std::string&>();
+      if (!digest.empty() && (digest.size() != 71 || !digest.starts_with("sha256:") ||
+                              digest.find_first_not_of("0123456789abcdef", 7) != std::string::npos))
+        return Status::InvalidArgument("source_digest must be \"sha256:\" and 64 lower-case hex digits");
+      out->source_digest = digest;
     }
     if (meta.contains("build_args")) {
       // Docker build args ([build.args] in bim.toml), e.g. a local BUILDER_IMAGE when no registry is reachable.
@@ -128,6 +127,22 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
     out->wait = meta.value("wait", true);
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("deploy meta: ") + e.what());
+  }
+  return Status::OK();
+}
+
+Status ParseEnvEntries(const json& list, const std::string& field, EnvList* out) {
+  if (!list.is_array()) return Status::InvalidArgument("\"" + field + "\" must be a list of {key, value}");
+  for (const json& var : list) {
+    if (!var.is_object() || !var.contains("key") || !var.contains("value") || !var["key"].is_string() ||
+        !var["value"].is_string())
+      return Status::InvalidArgument("\"" + field + "\" entries must be {\"key\": string, \"value\": string}");
+    const std::string& key = var["key"].get_ref<const std::string&>();
+    if (Status s = ValidateEnvKey(key); !s.ok()) return s;
+    const std::string& value = var["value"].get_ref<const std::string&>();
+    if (value.find('\0') != std::string::npos)
+      return Status::InvalidArgument("env value of " + key + " contains a NUL byte");
+    SetEnv(out, key, value);
   }
   return Status::OK();
 }
@@ -213,9 +228,7 @@ Status ReadDeployUpload(const ServerOptions& options, const std::string& path_ap
     upload->path = path;
     return Status::OK();
   }
-  ContextLimits limits;
-  limits.max_entries = options.max_upload_entries;
-  if (Status s = CheckBuildContext(path, limits, "Dockerfile"); !s.ok()) return fail(s);
+  if (Status s = CheckBuildContext(path, options.context_limits, "Dockerfile"); !s.ok()) return fail(s);
   out->context_path = path;
   return Status::OK();
 }

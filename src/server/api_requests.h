@@ -33,12 +33,18 @@ struct DeployUpload {
 // *upload (out->context_path and upload->path are the caller's to delete).
 //
 // Meta format: {"app":"hello","port":8080,"health":{"path":"/","timeout_ms":30000},
-//               "env":[{"key":"K","value":"V"}],"git_commit":"<hex>","wait":true,
+//               "env":[{"key":"K","value":"V"}],"git_commit":"<hex>","git_dirty":false,
+//               "source_digest":"sha256:<64 hex>","build_args":{"K":"V"},"wait":true,
 //               "context":{"manifest":"<id>"} | "image":{"id":"sha256:<hex>","layers":[...]}}
 Status ReadDeployUpload(const ServerOptions& options, const std::string& path_app, const httplib::Request& req,
                         const httplib::ContentReader& reader, DeployRequest* out, DeployUpload* upload);
 
 // Validates and converts the meta JSON into *out (everything but context_path).
 Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app, DeployRequest* out);
+
+// Env entries as the API carries them: a JSON list of {"key": string, "value": string}, keys valid env
+// keys (ValidateEnvKey), values free of NUL bytes; a later key replaces an earlier one. Appends to *out.
+// InvalidArgument naming `field` and the problem otherwise (never quoting a value).
+Status ParseEnvEntries(const nlohmann::json& list, const std::string& field, EnvList* out);
 
 }  // namespace bim

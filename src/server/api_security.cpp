@@ -11,7 +11,6 @@
 // Token routes need an unscoped token (403 otherwise): a token limited to one app must not be able to
 // mint a wider one, and a token that may not read secrets cannot mint one that may. A scoped token
 // sees only its own app's audit entries.
-#include <charconv>
 
 #include "core/validate.h"
 #include "server/api_context.h"
@@ -24,6 +23,7 @@ namespace {
 
 constexpr int kDefaultAuditLimit = 100;
 constexpr int kMaxAuditLimit = 10000;
+constexpr int64_t kMaxId = 999'999'999'999'999'999;  // 18 digits, ParseCount's longest
 
 json TokenJson(const ApiToken& t) {
   // Neither the value (never stored) nor the hash leaves the server.
@@ -46,13 +46,6 @@ Status RequireAdmin(const Principal& who) {
   if (who.IsAdmin()) return Status::OK();
   return Status::PermissionDenied("token \"" + who.name + "\" is limited to app \"" + who.app_scope +
                                   "\"; managing tokens needs an unscoped token");
-}
-
-// Parses a positive decimal integer of at most 18 digits (so it fits int64 without overflow checks).
-bool ParsePositive(const std::string& text, int64_t* out) {
-  if (text.empty() || text.size() > 18) return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && end == text.data() + text.size() && *out > 0;
 }
 
 void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,
@@ -129,8 +122,8 @@ void RegisterSecurityRoutes(ApiContext& ctx) {
               ctx.Authed([&](const httplib::Request& req, httplib::Response& res, const Principal& who) {
                 if (Status s = RequireAdmin(who); !s.ok()) return SendError(res, s);
                 int64_t id = 0;
-                if (!ParsePositive(req.matches[1], &id))
-                  return SendError(res, Status::InvalidArgument("token id must be a positive number (see `bim token list`)"));
+                if (Status s = ParseCount(req.matches[1].str(), 1, kMaxId, "token id", &id); !s.ok())
+                  return SendError(res, Status::InvalidArgument(s.message() + "; see `bim token list`"));
                 ApiToken t;
                 Status s = store.RevokeToken(id, &t);
                 Audit(store, who, "token.revoke", s.ok() ? t.app_scope : "", s,
@@ -148,8 +141,7 @@ void RegisterSecurityRoutes(ApiContext& ctx) {
       app = who.app_scope;  // a scoped token sees its own app only
     }
     int64_t limit = kDefaultAuditLimit;
-    if (req.has_param("limit") && (!ParsePositive(req.get_param_value("limit"), &limit) || limit > kMaxAuditLimit))
-      return SendError(res, Status::InvalidArgument("limit must be a number from 1 to " + std::to_string(kMaxAuditLimit)));
+    if (Status s = QueryCount(req, "limit", 1, kMaxAuditLimit, &limit); !s.ok()) return SendError(res, s);
     std::vector<AuditEntry> entries;
     if (Status s = store.ListAudit(app, static_cast<int>(limit), &entries); !s.ok()) return SendError(res, s);
     json list = json::array();

@@ -111,10 +111,8 @@ void RegisterUploadRoutes(ApiContext& ctx) {
                                                            const Principal&, const std::string& app) {
     ContextStore* contexts = deployer.context_store();
     if (!contexts) return SendError(res, NoStore());
-    ContextLimits limits;
-    limits.max_entries = options.max_upload_entries;
     ContextPlan plan;
-    if (Status s = contexts->PlanUpload(app, req.body, limits, &plan); !s.ok()) return SendError(res, s);
+    if (Status s = contexts->PlanUpload(app, req.body, options.context_limits, &plan); !s.ok()) return SendError(res, s);
     SendJson(res, json{{"manifest", plan.manifest_id},
                        {"missing", plan.missing},
                        {"missing_bytes", plan.missing_bytes},

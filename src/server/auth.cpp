@@ -3,32 +3,20 @@
 #include <sodium.h>
 
 #include "base/file_util.h"
+#include "base/random.h"
 
 namespace bim {
 
 namespace {
 constexpr const char* kAdminHashKey = "admin_token_sha256";
-
-std::string Hex(const unsigned char* data, size_t n) {
-  std::string out(n * 2 + 1, '\0');
-  sodium_bin2hex(out.data(), out.size(), data, n);
-  out.pop_back();
-  return out;
-}
 }  // namespace
-
-std::string RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  randombytes_buf(raw.data(), raw.size());
-  return Hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
-}
 
 std::string NewToken() { return "bim_" + RandomHex(32); }
 
 std::string HashToken(const std::string& token) {
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(token.data()), token.size());
-  return Hex(digest, sizeof digest);
+  return HexEncode(digest, sizeof digest);
 }
 
 Status Authenticator::EnsureAdminToken(const std::string& token_path, bool* created) {

@@ -12,13 +12,18 @@
 
 namespace bim {
 
-// `bytes` random bytes (libsodium) as lower-case hex: tokens, instance ids, upload names.
-std::string RandomHex(size_t bytes);
-// A fresh random token.
+// A fresh random token ("bim_" + RandomHex(32)).
 std::string NewToken();
 // Hex SHA-256 of a token.
 std::string HashToken(const std::string& token);
 
+// Checks presented tokens against the Store.
+//
+// Thread-safety: Check may be called from any number of threads at once (it holds no state of its own;
+// the Store serialises its calls, and nothing is cached, so a revocation is seen by the next call).
+// EnsureAdminToken is meant for startup, before requests are served; it is safe to call concurrently
+// with Check but two concurrent EnsureAdminToken calls on an empty store could both create a token.
+// Ownership: does not own the Store, which must outlive it.
 class Authenticator {
  public:
   explicit Authenticator(Store* store) : store_(store) {}

@@ -12,7 +12,7 @@
 #include <limits>
 
 #include "base/file_util.h"
-#include "server/auth.h"
+#include "base/random.h"
 
 namespace bim {
 

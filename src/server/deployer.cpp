@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 
 #include "base/failpoint.h"
@@ -37,6 +38,11 @@ struct Deployer::Attempt {
   long long started_ms = 0;    // monotonic
 };
 
+std::string ReleaseSource(const Release& r) {
+  if (r.git_commit.empty()) return "";
+  return r.git_commit.substr(0, 7) + (r.git_dirty ? "-dirty" : "");
+}
+
 json ReleaseJson(const Release& r) {
   return json{{"app", r.app},
               {"release", ReleaseName(r.version)},
@@ -47,6 +53,9 @@ json ReleaseJson(const Release& r) {
               {"image_id", r.image_id},
               {"container", r.container_name},
               {"git_commit", r.git_commit},
+              {"git_dirty", r.git_dirty},
+              {"source", ReleaseSource(r)},
+              {"source_digest", r.source_digest},
               {"env_digest", r.env_digest},
               {"context_digest", r.context_digest},
               {"failure_reason", r.failure_reason},
@@ -106,14 +115,8 @@ Deployer::~Deployer() {
   retirer_.join();
 }
 
-std::string Deployer::PublicPortSuffix() const {
-  size_t colon = options_.http_listen.rfind(':');
-  std::string port = colon == std::string::npos ? "80" : options_.http_listen.substr(colon + 1);
-  return port == "80" ? "" : ":" + port;
-}
-
 std::string Deployer::AppUrl(const std::string& app) const {
-  return "http://" + app + "." + options_.domain + PublicPortSuffix() + "/";
+  return bim::AppUrl(app, options_.domain, PublicPortSuffix(options_.http_listen));
 }
 
 Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, const CancelCheck& cancelled,
@@ -135,6 +138,8 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
   spec.context_path = request.context_path;
   spec.build_args = request.config.build_args;
   spec.git_commit = request.git_commit;
+  spec.git_dirty = request.git_dirty;
+  spec.source_digest = request.source_digest;
   auto prepare = [&](App* app, ReleaseSpec* spec) -> Status {
     const App before = *app;
     app->port = request.config.port;
@@ -162,14 +167,21 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
                          const CancelCheck& cancelled, DeployOutcome* out) {
   const std::string name = spec.app;
   const uint64_t generation = CancelGeneration(name);
+  // Whatever stops an operation before its release is recorded is logged too, so bimd's log alone
+  // explains every operation that did not go live.
+  auto refuse = [&](const Status& why) {
+    std::fprintf(stderr, "bimd: %s of %s refused (no release recorded): %s\n", spec.kind.c_str(), name.c_str(),
+                 why.message().c_str());
+    return why;
+  };
   std::string busy_with;
   AppLocks::Holder lock = spec.wait ? locks_.Acquire(name, "a " + spec.kind)
                                     : locks_.TryAcquire(name, "a " + spec.kind, &busy_with);
   if (!lock.held())
-    return Status::Conflict("app \"" + name + "\" is busy with " + busy_with +
-                            " (wait for it, or drop --no-wait to queue behind it)");
+    return refuse(Status::Conflict("app \"" + name + "\" is busy with " + busy_with +
+                                   " (wait for it, or drop --no-wait to queue behind it)"));
   std::string cancel_reason;
-  if (CancelledSince(name, generation, &cancel_reason)) return Status::Cancelled(cancel_reason);
+  if (CancelledSince(name, generation, &cancel_reason)) return refuse(Status::Cancelled(cancel_reason));
 
   Attempt a;
   a.started_ms = MonotonicMillis();
@@ -179,10 +191,10 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
     app = App();
     app.name = name;
   } else if (!s.ok()) {
-    return s;
+    return refuse(s);
   }
   if (app.live_version > 0) store_->GetRelease(name, app.live_version, &a.previous);
-  if (!(s = prepare(&app, &spec)).ok()) return s;
+  if (!(s = prepare(&app, &spec)).ok()) return refuse(s);
   if (spec.nothing_to_do) {
     AuditEntry audit{0, 0, spec.actor, spec.kind, name, "ok",
                      "unchanged: " + ReleaseName(a.previous.version) + " stays live"};
@@ -192,7 +204,7 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
     out->unchanged = true;
     return Status::OK();
   }
-  if (!(s = store_->PutApp(app)).ok()) return s;
+  if (!(s = store_->PutApp(app)).ok()) return refuse(s);
   a.app = app;
   a.context_path = spec.context_path;
   a.image_archive = spec.image_archive;
@@ -203,12 +215,19 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   a.release.status = release_status::kBuilding;
   a.release.kind = spec.kind;
   a.release.git_commit = spec.git_commit;
+  a.release.git_dirty = spec.git_dirty;
+  a.release.source_digest = spec.source_digest;
   a.release.env_digest = store_->DigestEnv(spec.env);
   a.release.context_digest = spec.context_digest;
   a.release.replicas = spec.replicas > 0 ? spec.replicas : std::max(app.replicas, 1);
   a.placement = app.placement;
-  if (!(s = store_->CreateRelease(&a.release)).ok()) return s;
-  if (!(s = store_->SaveReleaseEnv(a.release.id, spec.env)).ok()) return s;
+  if (!(s = store_->CreateRelease(&a.release)).ok()) return refuse(s.Wrap("recording the release"));
+  if (!(s = store_->SaveReleaseEnv(a.release.id, spec.env)).ok()) {
+    s = s.Wrap("saving the release's env");
+    FailRelease(&a, s);
+    out->release = a.release;
+    return s;
+  }
 
   ReleaseInputs inputs;
   inputs.config.app = name;
@@ -219,7 +238,7 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   inputs.env = spec.env;
   inputs.domain = options_.domain;
   inputs.instance_id = instance_id_;
-  inputs.public_port = PublicPortSuffix();
+  inputs.public_port = PublicPortSuffix(options_.http_listen);
   inputs.image_tag = spec.image_tag;
   a.plan = PlanRelease(inputs);
   a.release.image_tag = a.plan.image_tag;
@@ -237,6 +256,10 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   if (!s.ok()) {
     FailRelease(&a, s);
   } else {
+    const std::string source = ReleaseSource(a.release);
+    std::fprintf(stderr, "bimd: %s %s (%s of %s) is live after %lld ms\n", name.c_str(), a.plan.release_name.c_str(),
+                 spec.kind.c_str(), source.empty() ? "a folder outside git" : source.c_str(),
+                 MonotonicMillis() - a.started_ms);
     PruneImages(name);
     if (app.replicas != a.release.replicas) {  // a scale: the app keeps the count it went live with
       app.replicas = a.release.replicas;
@@ -360,7 +383,7 @@ Status Deployer::BuildRelease(Attempt* a, const EventSink& events, const CancelC
 }
 
 Site Deployer::SiteFor(const std::string& app) const {
-  return Site{app, {VirtualHost{{app + "." + options_.domain}, app, "", "", false}}};
+  return Site{app, {VirtualHost{{AppHost(app, options_.domain)}, app, "", "", false}}};
 }
 
 Status Deployer::SwitchRoute(Attempt* a) {
@@ -488,10 +511,15 @@ void Deployer::FailRelease(Attempt* a, const Status& why) {
   }
   if (a->built_image) images_->RemoveImage(a->plan.image_tag, false);
   a->release.status = release_status::kFailed;
-  a->release.failure_reason = why.message();
+  // Never an empty reason: a failure must be diagnosable from `bim releases` and bimd's log alone.
+  a->release.failure_reason = why.message().empty() ? std::string("failed (") + why.CodeName() + ")" : why.message();
   a->release.finished_at_ms = NowMillis();
   a->release.total_ms = MonotonicMillis() - a->started_ms;
-  if (a->release.id) store_->UpdateRelease(a->release);
+  Status recorded = a->release.id ? store_->UpdateRelease(a->release) : Status::OK();
+  std::fprintf(stderr, "bimd: %s %s (%s) failed after %lld ms: %s%s\n", a->release.app.c_str(),
+               ReleaseName(a->release.version).c_str(), a->release.kind.c_str(),
+               static_cast<long long>(a->release.total_ms), a->release.failure_reason.c_str(),
+               recorded.ok() ? "" : (" (and recording the failure failed: " + recorded.message() + ")").c_str());
 }
 
 void Deployer::ScheduleRetire(const std::string& workload, std::vector<Endpoint> backends) {

@@ -68,6 +68,8 @@ struct DeployRequest {
   std::string image_id;
   std::string image_archive_path;
   std::string git_commit;     // "" if unknown
+  bool git_dirty = false;     // the folder had changes git_commit does not hold
+  std::string source_digest;  // "sha256:..." of the build context's content, "" if unknown
   std::string actor;          // who asked (token name), for the audit log
   bool wait = true;           // false: fail with Conflict at once if the app is busy
 };
@@ -184,7 +186,7 @@ class Deployer {
   // OK with *what = the running release ("deploy v4"); NotFound if the app has nothing in progress.
   Status Cancel(const std::string& app, const std::string& reason, std::string* what);
 
-  // The public URL of an app.
+  // The public URL of an app (core's AppUrl with this server's domain and nginx port).
   std::string AppUrl(const std::string& app) const;
 
   // Streams the live (else newest) release's workload logs. NotFound if there is no workload.
@@ -199,7 +201,9 @@ class Deployer {
     std::string actor;
     bool wait = true;
     EnvList env;
-    std::string git_commit;
+    std::string git_commit;    // where the code came from (a rollback or env release keeps its image's)
+    bool git_dirty = false;
+    std::string source_digest;
     std::string context_path;  // deploy: the build context
     std::map<std::string, std::string> build_args;
     int replicas = 0;          // scale: the new count (0: the app's)
@@ -241,7 +245,6 @@ class Deployer {
   void RetireLoop();
   // Drains and removes `workloads` now (Reconcile's orphans), waiting at most options.drain_grace.
   void DrainAndRemove(const std::vector<Workload>& workloads);
-  std::string PublicPortSuffix() const;
 
   // Tenant isolation and limits (deployer_isolation.cpp).
   std::string AppNetworkName(const std::string& app) const;
@@ -338,5 +341,8 @@ class Deployer {
 
 // "<release>" JSON for the API and CLI (never includes env values).
 nlohmann::json ReleaseJson(const Release& r);
+// How a release names its source: "1a2b3c4", "1a2b3c4-dirty" when the folder had uncommitted changes,
+// "" outside git.
+std::string ReleaseSource(const Release& r);
 
 }  // namespace bim

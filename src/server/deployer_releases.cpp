@@ -52,6 +52,8 @@ Status Deployer::Rollback(const std::string& app_name, int64_t to_version, const
     spec->image_id = target->image_id;
     spec->context_digest = target->context_digest;
     spec->git_commit = target->git_commit;
+    spec->git_dirty = target->git_dirty;
+    spec->source_digest = target->source_digest;
     spec->audit_detail = "to " + ReleaseName(target->version);
     events({{"event", "step"}, {"step", "rollback"},
             {"message", "Rolling back to " + ReleaseName(target->version) + " (image " + target->image_tag + ")"}});
@@ -115,6 +117,8 @@ Status Deployer::ChangeEnv(const std::string& app_name, const EnvList& set, cons
     spec->image_id = live.image_id;
     spec->context_digest = live.context_digest;
     spec->git_commit = live.git_commit;
+    spec->git_dirty = live.git_dirty;
+    spec->source_digest = live.source_digest;
     return Status::OK();
   };
   return Execute(spec, prepare, events, cancelled, out);

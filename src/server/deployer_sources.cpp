@@ -6,8 +6,8 @@
 #include <set>
 
 #include "base/file_util.h"
+#include "base/random.h"
 #include "core/deploy_plan.h"
-#include "server/auth.h"
 #include "server/deployer.h"
 
 namespace bim {
@@ -37,15 +37,17 @@ Status Deployer::ChooseSource(const App& before, const App& after, const DeployR
   for (const Release& r : releases) {
     if (r.status != release_status::kLive && r.status != release_status::kRetired) continue;
     if (!same_source(r) || r.image_tag.empty()) continue;
-    if (r.version == before.live_version && r.env_digest == store_->DigestEnv(spec->env) && SameSettings(before, after)) {
-      // Same source, env and settings as the live release: nothing to do if it is up.
+    if (r.version == before.live_version && r.env_digest == store_->DigestEnv(spec->env) && SameSettings(before, after) &&
+        r.git_commit == spec->git_commit && r.git_dirty == spec->git_dirty) {
+      // Same source, commit, env and settings as the live release: nothing to do if it is up. A new
+      // commit of the same files is a release (reusing the image), so the record names the commit.
       Workload live;
       if (engine_->Inspect(r.container_name, &live).ok() && !live.RunningEndpoints().empty()) {
         spec->nothing_to_do = true;
         events({{"event", "step"},
                 {"step", "unchanged"},
                 {"message", "Nothing to deploy: " + ReleaseName(r.version) +
-                                " is live with the same build context, build args, env and settings"}});
+                                " is live with the same build context, build args, commit, env and settings"}});
         return Status::OK();
       }
     }

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "base/file_util.h"
+#include "base/git_ptr.h"
 #include "core/deploy_plan.h"
 
 namespace bim {
@@ -20,22 +21,6 @@ using nlohmann::ordered_json;
 
 namespace {
 
-// Owns one libgit2 object and frees it with its own free function.
-template <class T, void (*Free)(T*)>
-class GitPtr {
- public:
-  GitPtr() = default;
-  ~GitPtr() {
-    if (p_) Free(p_);
-  }
-  GitPtr(const GitPtr&) = delete;
-  GitPtr& operator=(const GitPtr&) = delete;
-  T** out() { return &p_; }
-  T* get() const { return p_; }
-
- private:
-  T* p_ = nullptr;
-};
 using Commit = GitPtr<git_commit, git_commit_free>;
 using Tree = GitPtr<git_tree, git_tree_free>;
 using TreeEntry = GitPtr<git_tree_entry, git_tree_entry_free>;
@@ -45,15 +30,8 @@ using Signature = GitPtr<git_signature, git_signature_free>;
 using Revwalk = GitPtr<git_revwalk, git_revwalk_free>;
 using Repository = GitPtr<git_repository, git_repository_free>;
 
-// libgit2 keeps global state (thread-local errors, caches) between init and the last shutdown.
-struct LibGit2 {
-  LibGit2() { git_libgit2_init(); }
-  ~LibGit2() { git_libgit2_shutdown(); }
-};
-
 Status GitError(const std::string& what) {
-  const git_error* e = git_error_last();
-  return Status::Internal("deployment history: " + what + ": " + (e && e->message ? e->message : "libgit2 error"));
+  return Status::Internal("deployment history: " + what + ": " + GitLastError());
 }
 
 const char kReadme[] =
@@ -301,6 +279,8 @@ std::string DeployHistory::RecordFor(const Release& live, const EnvList& env, or
   j["image"] = live.image_tag;
   j["image_id"] = live.image_id;
   j["git_commit"] = live.git_commit;
+  j["git_dirty"] = live.git_dirty;
+  j["source_digest"] = live.source_digest;
   j["env_keys"] = keys;
   j["env_digest"] = live.env_digest.empty() && options_.store ? options_.store->DigestEnv(env) : live.env_digest;
   App app;
@@ -308,7 +288,7 @@ std::string DeployHistory::RecordFor(const Release& live, const EnvList& env, or
     j["port"] = app.port;
     j["health"] = {{"path", app.health_path}, {"timeout_ms", app.health_timeout_ms}};
   }
-  j["host"] = live.app + "." + options_.domain;
+  j["host"] = AppHost(live.app, options_.domain);
   j["url"] = options_.url_for ? options_.url_for(live.app) : "";
   j["live_since_ms"] = live.finished_at_ms;
   return j.dump(2) + "\n";
@@ -333,7 +313,7 @@ std::string DeployHistory::MessageFor(const Release& live, const ordered_json& r
   const std::string digest = record["env_digest"].get<std::string>();
   std::string subject = live.app + " " + ReleaseName(live.version) + ": ";
   if (live.kind == "deploy") {
-    subject += "deploy of " + (live.git_commit.empty() ? std::string("a folder outside git") : Short(live.git_commit, 7)) +
+    subject += "deploy of " + (live.git_commit.empty() ? std::string("a folder outside git") : ReleaseSource(live)) +
                " (env digest " + Short(digest, 8) + ")";
   } else if (live.kind == "rollback") {
     subject += "rollback to " + record["rollback_to"].get<std::string>();
@@ -363,7 +343,9 @@ std::string DeployHistory::MessageFor(const Release& live, const ordered_json& r
   for (const auto& k : record["env_keys"]) keys.push_back(k.get<std::string>());
   return subject + "\n\n" +
          "Image: " + live.image_tag + (live.image_id.empty() ? "" : " (" + live.image_id + ")") + "\n" +
-         "Source: " + (live.git_commit.empty() ? "not a git checkout" : live.git_commit) + "\n" +
+         "Source: " + (live.git_commit.empty() ? "not a git checkout" : live.git_commit) +
+         (live.git_dirty ? " with uncommitted changes" : "") + "\n" +
+         (live.source_digest.empty() ? "" : "Content digest: " + live.source_digest + "\n") +
          "Env keys: " + (keys.empty() ? "none" : Join(keys)) + "\n" +
          "Env digest: " + digest + "\n";
 }

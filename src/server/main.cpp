@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "base/file_util.h"
+#include "base/paths.h"
+#include "base/random.h"
 #include "core/listen_policy.h"
 #include "core/validate.h"
 #include "docker/docker_client.h"
@@ -36,25 +38,6 @@ namespace {
 int Fail(const Status& s) {
   std::fprintf(stderr, "bimd: error: %s\n", s.message().c_str());
   return 1;
-}
-
-// Where the nginx templates are when --templates is not given: next to an installed binary
-// (<prefix>/share/bim/templates/nginx) or in the source tree the binary was built in.
-std::string DefaultTemplateDir() {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  std::vector<fs::path> candidates;
-  if (!ec) {
-    candidates.push_back(exe.parent_path().parent_path() / "share/bim/templates/nginx");
-    candidates.push_back(exe.parent_path().parent_path() / "templates/nginx");
-  }
-#ifdef BIM_SOURCE_DIR
-  candidates.push_back(fs::path(BIM_SOURCE_DIR) / "templates/nginx");
-#endif
-  for (const auto& c : candidates)
-    if (fs::exists(c / "app.conf.mustache", ec)) return c.string();
-  return "";
 }
 
 Status LoadOrCreateSecretKey(const std::string& path, std::string* key) {
@@ -103,7 +86,7 @@ int main(int argc, char** argv) {
   cli.add_flag("--insecure", options.insecure, "Allow plain HTTP on a non-loopback --listen address");
   cli.add_option("--max-upload-bytes", options.max_upload_bytes, "Largest build context accepted")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  cli.add_option("--max-upload-entries", options.max_upload_entries, "Most files a build context may hold")
+  cli.add_option("--max-upload-entries", options.context_limits.max_entries, "Most files a build context may hold")
       ->capture_default_str()->check(CLI::PositiveNumber);
   cli.add_option("--max-context-store-bytes", options.max_context_store_bytes,
                  "Bytes of build contexts kept per app so deploys send only changed files")
@@ -129,7 +112,9 @@ int main(int argc, char** argv) {
 
   if (sodium_init() < 0) return Fail(Status::Internal("libsodium failed to initialise"));
   if (Status s = ValidateDomain(options.domain); !s.ok()) return Fail(s.Wrap("--domain"));
-  if (options.template_dir.empty()) options.template_dir = DefaultTemplateDir();
+  // Without --templates: next to an installed binary (<prefix>/share/bim/templates/nginx) or in the
+  // source tree the binary was built from.
+  if (options.template_dir.empty()) options.template_dir = FindTemplateDir("nginx", "app.conf.mustache");
   if (options.template_dir.empty())
     return Fail(Status::NotFound("cannot find the nginx templates; pass --templates DIR (the repo's templates/nginx)"));
   options.data_dir = std::filesystem::absolute(options.data_dir).lexically_normal().string();
@@ -233,12 +218,10 @@ int main(int argc, char** argv) {
   if (Status s = api.Bind(&port); !s.ok()) return Fail(s);
   std::string host = options.listen.substr(0, options.listen.rfind(':'));
   const char* scheme = options.tls_cert.empty() ? "http" : "https";
-  std::printf("bimd: API on %s://%s:%d, apps at http://<app>.%s%s/ (nginx on %s); log in with: bim login "
+  std::printf("bimd: API on %s://%s:%d, apps at %s (nginx on %s); log in with: bim login "
               "%s://%s:%d --token $(cat %s)%s\n",
-              scheme, host.c_str(), port, options.domain.c_str(),
-              options.http_listen.ends_with(":80") ? "" : options.http_listen.substr(options.http_listen.rfind(':')).c_str(),
-              options.http_listen.c_str(), scheme, host.c_str(), port, token_path.c_str(),
-              created ? " (new admin token)" : "");
+              scheme, host.c_str(), port, deployer.AppUrl("<app>").c_str(), options.http_listen.c_str(), scheme,
+              host.c_str(), port, token_path.c_str(), created ? " (new admin token)" : "");
   if (options.engine == "swarm")
     std::printf("bimd: apps run on Docker Swarm (the dockerd at %s is a manager); image registry on %s\n",
                 options.docker_socket.c_str(), options.registry_listen.c_str());

@@ -1,5 +1,7 @@
 // ServerOptions: every knob bimd has, with its default, in one place (Ninja's BuildConfig). main.cpp
-// fills it from flags; tests fill it directly.
+// fills it from flags; tests fill it directly. Settings of a lower layer's own options struct are not
+// repeated here with a second default: they are nested (ContextLimits) or refer to that layer's
+// constant (kDefaultDockerSocket).
 #pragma once
 
 #include <chrono>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "docker/docker_client.h"
+#include "server/context_check.h"
 
 namespace bim {
 
@@ -17,7 +20,7 @@ struct ServerOptions {
   std::string http_listen = "127.0.0.1:80";      // where nginx serves apps
   std::string domain = "localhost";              // apps are <app>.<domain>
   std::string template_dir;                      // "" = the installed/source templates/nginx
-  std::string docker_socket = "/var/run/docker.sock";
+  std::string docker_socket = kDefaultDockerSocket;
   std::string nginx_binary = "nginx";
 
   // Where apps run. "auto": on Docker Swarm when the dockerd at docker_socket is an active Swarm
@@ -52,8 +55,8 @@ struct ServerOptions {
   std::chrono::milliseconds nginx_check_interval{1000};
 
   int keep_releases = 5;                         // images kept per app for rollback; older ones are pruned
-  int64_t max_upload_bytes = int64_t{1} << 30;   // 1 GiB build context
-  int64_t max_upload_entries = 100000;
+  int64_t max_upload_bytes = int64_t{1} << 30;   // 1 GiB build context (compressed, as uploaded)
+  ContextLimits context_limits;                  // entries and unpacked size of a build context
   int log_lines_on_failure = 20;                 // container log lines shown when a release fails
   // Build contexts kept per app so that deploys send only changed files (ContextStore): the recent
   // contexts of the last keep_releases releases and the next, within this many bytes per app.
@@ -66,6 +69,8 @@ struct ServerOptions {
   std::string tls_key;                           // PEM private key file
   bool insecure = false;
   int read_timeout_seconds = 30;                 // a client silent this long is dropped (slow clients)
+  int write_timeout_seconds = 30;                // a client not reading for this long is dropped
+  int keep_alive_seconds = 5;                    // idle keep-alive connections close after this
   int64_t max_json_body_bytes = int64_t{1} << 20;  // request bodies of every route but deploy
 
   // Tenants (README "Security"). Every app builds and runs on its own Docker network, which the
@@ -85,6 +90,12 @@ struct ServerOptions {
   // [build] timeout may only shorten it). A build past its deadline is stopped and the release fails.
   ResourceLimits build_limits{int64_t{2} << 30, 0, 1024};
   std::chrono::milliseconds build_timeout{15 * 60 * 1000};
+  // Requests are served by a pool of this many threads. Streams (log follows, deploys) hold one each
+  // for their whole length, so the pool is much larger than the core count.
+  int api_threads = 64;
+  // A stream (deploy, logs) with nothing to say writes {"event":"heartbeat"} this often, because a
+  // vanished client is only noticed when a write to it fails (and then the deploy is cancelled).
+  std::chrono::milliseconds stream_heartbeat{2000};
 };
 
 // Where the admin token is written for the operator (mode 0600).

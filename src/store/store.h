@@ -59,7 +59,9 @@ struct Release {
   std::string container_id;
   std::string container_name;
   int host_port = 0;
-  std::string git_commit;
+  std::string git_commit;           // the source's git commit, "" outside git
+  bool git_dirty = false;           // the source folder had changes git_commit does not hold
+  std::string source_digest;        // "sha256:..." of the build context's content, "" if unknown
   std::string env_digest;
   // What the image was built from: ContextDigest (core/context_manifest.h) of the build context and
   // build args; "" when unknown (a whole-tar upload, a --build local image). Rollback and env releases

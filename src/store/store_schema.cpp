@@ -123,6 +123,12 @@ ALTER TABLE apps ADD COLUMN placement TEXT NOT NULL DEFAULT '';
 ALTER TABLE releases ADD COLUMN replicas INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE releases ADD COLUMN engine_image TEXT NOT NULL DEFAULT '';
 )sql",
+    // 6: honest sources. A deploy from a work tree with uncommitted changes says so (git_dirty), and
+    // every deploy records a digest of the files it shipped (core SourceDigest), with or without git.
+    R"sql(
+ALTER TABLE releases ADD COLUMN git_dirty INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE releases ADD COLUMN source_digest TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));

@@ -21,6 +21,21 @@ trap cleanup EXIT
 step() { echo "e2e: $*"; }
 fail() { echo "e2e: FAILED: $*" >&2; exit 1; }
 
+step "make demo's script runs clean (no warning) and stops"
+DEMO_API=$(free_port)
+DEMO_HTTP=$(free_port)
+demo_env=(env BUILD="$(realpath --relative-to="$ROOT" "$BUILD")" BIM_DEMO_DIR="$WORK/demo"
+          BIM_DEMO_API_PORT="$DEMO_API" BIM_DEMO_HTTP_PORT="$DEMO_HTTP")
+if ! "${demo_env[@]}" bash "$ROOT/scripts/demo.sh" start >"$WORK/demo.out" 2>&1; then
+  cat "$WORK/demo.out"; "${demo_env[@]}" bash "$ROOT/scripts/demo.sh" stop >/dev/null 2>&1 || true
+  fail "the demo failed"
+fi
+"${demo_env[@]}" bash "$ROOT/scripts/demo.sh" stop >>"$WORK/demo.out" 2>&1 || { cat "$WORK/demo.out"; fail "demo stop failed"; }
+if grep -qi "warning" "$WORK/demo.out"; then cat "$WORK/demo.out"; fail "the demo printed a warning"; fi
+grep -q "The demo app is live at http://hello.localhost:$DEMO_HTTP/" "$WORK/demo.out" || { cat "$WORK/demo.out"; fail "no URL"; }
+{ grep -q "^Hello from bim! deployed with bim$" "$WORK/demo.out" && grep -q "^(HTTP 200)$" "$WORK/demo.out"; } ||
+  { cat "$WORK/demo.out"; fail "the demo app did not answer"; }
+
 step "start bimd"
 bimd_start "$WORK" "$BUILD" "$ROOT" || fail "bimd did not start"
 grep -q "log in with: bim login" "$WORK/bimd.log" || fail "bimd did not print how to log in"

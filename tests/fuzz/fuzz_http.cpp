@@ -73,7 +73,7 @@ struct Harness {
     options.listen = "127.0.0.1:0";
     options.docker_socket = dir + "/no-docker.sock";
     options.max_upload_bytes = 1 << 20;
-    options.max_upload_entries = 100;
+    options.context_limits.max_entries = 100;
     options.read_timeout_seconds = 1;
     if (!Store::Open(dir + "/bim.db", std::string(32, 'k'), &store).ok()) std::abort();
     store->SetMeta("admin_token_sha256", HashToken(kFuzzToken));

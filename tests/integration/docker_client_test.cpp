@@ -11,11 +11,11 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/random.h"
 #include "support/context_tar.h"
 
 namespace bim {
@@ -23,17 +23,9 @@ namespace {
 
 constexpr const char* kTestLabel = "im.backend.bim.test";
 
-std::string RandomHex(int n) {
-  static std::mt19937_64 rng(std::random_device{}() ^ static_cast<unsigned long>(::getpid()));
-  static const char* kHex = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < n; ++i) s += kHex[rng() % 16];
-  return s;
-}
-
 // One id per test process, the value of every test resource's label.
 const std::string& RunId() {
-  static const std::string id = RandomHex(12);
+  static const std::string id = RandomHex(6);
   return id;
 }
 
@@ -67,7 +59,7 @@ bool Contains(const std::vector<std::string>& lines, const std::string& needle) 
 class DockerClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    suffix_ = RandomHex(8);
+    suffix_ = RandomHex(4);
     char dir[] = "/tmp/bim-docker-test-XXXXXX";
     ASSERT_NE(::mkdtemp(dir), nullptr);
     temp_dir_ = dir;

@@ -13,7 +13,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -21,6 +20,7 @@
 #include "docker/docker_client.h"
 #include "docker/swarm_client.h"
 #include "base/health_probe.h"
+#include "base/random.h"
 
 extern char** environ;
 
@@ -81,38 +81,50 @@ int SpawnLogged(const std::vector<std::string>& argv, const std::map<std::string
   return rc == 0 ? pid : 0;
 }
 
-std::string UniqueSuffix() {
-  static std::mt19937_64 rng(std::random_device{}() ^ static_cast<uint64_t>(getpid()));
-  static const char* hex = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < 8; ++i) s += hex[rng() % 16];
-  return s;
-}
+std::string UniqueSuffix() { return RandomHex(4); }
 
 std::string BuildPath(const std::string& name) { return std::string(BIM_BINARY_DIR) + "/" + name; }
 
 CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                          int timeout_seconds, const std::function<void(int pid)>& on_start) {
+  ProcessOptions options;
+  options.timeout_seconds = timeout_seconds;
+  options.on_start = on_start;
+  return RunProcessWith(argv, env, options);
+}
+
+CommandResult RunProcessWith(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                             const ProcessOptions& options) {
   CommandResult result;
-  int out_pipe[2], err_pipe[2];
+  const int timeout_seconds = options.timeout_seconds;
+  int out_pipe[2], err_pipe[2], in_pipe[2] = {-1, -1};
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) return result;
+  if (!options.stdin_text.empty() && pipe2(in_pipe, O_CLOEXEC) != 0) return result;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (in_pipe[0] >= 0) posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
+  else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
   pid_t pid = 0;
   int rc = Spawn(argv, env, &actions, &pid);
   posix_spawn_file_actions_destroy(&actions);
   close(out_pipe[1]);
   close(err_pipe[1]);
+  if (in_pipe[0] >= 0) {
+    close(in_pipe[0]);
+    // Small inputs only (a pipe holds 64 KiB): written whole, then closed so the child sees EOF.
+    if (rc == 0 && write(in_pipe[1], options.stdin_text.data(), options.stdin_text.size()) < 0) result.err = "stdin: ";
+    close(in_pipe[1]);
+  }
   if (rc != 0) {
     close(out_pipe[0]);
     close(err_pipe[0]);
     result.err = std::string("spawn failed: ") + std::strerror(rc);
     return result;
   }
-  if (on_start) on_start(pid);
+  if (options.on_start) options.on_start(pid);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   int open_fds = 2;

@@ -30,7 +30,7 @@ struct HttpResult {
   std::string error;
 };
 
-// Runs argv (no shell) with extra env vars, optional stdin text, and a timeout; captures output.
+// Runs argv (no shell) with extra env vars and a timeout; captures output. stdin is /dev/null.
 // `on_start` (if set) gets the child's pid once it runs, e.g. to send it a signal from another thread.
 CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
                          int timeout_seconds = 300, const std::function<void(int pid)>& on_start = nullptr);
@@ -39,6 +39,16 @@ CommandResult RunProcess(const std::vector<std::string>& argv, const std::map<st
 // stdin from /dev/null and stdout+stderr appended to `log_path`. Returns its pid, 0 if it did not start.
 int SpawnLogged(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                 const std::string& log_path);
+
+struct ProcessOptions {
+  int timeout_seconds = 300;
+  std::function<void(int pid)> on_start;
+  std::string cwd;         // "" = this process's working directory
+  std::string stdin_text;  // fed to the child's stdin, then EOF (at most 64 KiB); "" = /dev/null
+};
+// RunProcess with every option.
+CommandResult RunProcessWith(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                             const ProcessOptions& options);
 
 // GET http://127.0.0.1:<port><path> with the given Host header (loopback only).
 HttpResult HttpGet(int port, const std::string& path, const std::string& host = "", int timeout_ms = 5000);

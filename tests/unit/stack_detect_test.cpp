@@ -54,7 +54,7 @@ TEST(StackDetectTest, NodeReadsScriptsAndLockfile) {
                                        {{"package.json", R"({"scripts":{"start":"node s.js","build":"vite build"}})"}}));
   EXPECT_EQ(info.stack, Stack::kNode);
   EXPECT_EQ(info.port, 3000);
-  EXPECT_EQ(info.vars["node_cmd"], R"(["npm","start"])");
+  EXPECT_EQ(info.vars["node_cmd"], R"(["node","s.js"])");  // the start script's own command, not npm
   EXPECT_EQ(info.vars["node_install"], "npm ci");
   EXPECT_EQ(info.vars["node_build"], "true");
 

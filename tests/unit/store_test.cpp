@@ -82,11 +82,11 @@ std::string FileBytes(const std::string& path) {
 }
 
 TEST_F(StoreTest, OpenMigratesAndReopenKeepsData) {
-  EXPECT_EQ(UserVersion(), 5);  // 1: initial schema, 2: tokens, 3: releases.context_digest, 4: tenants (app resources, read_secrets), 5: cluster settings
+  EXPECT_EQ(UserVersion(), 6);  // 1: initial schema, 2: tokens, 3: releases.context_digest, 4: tenants (app resources, read_secrets), 5: cluster settings, 6: release sources
   ASSERT_TRUE(store_->SetMeta("instance_id", "abc123").ok());
   MakeApp("hello");
   Reopen();
-  EXPECT_EQ(UserVersion(), 5);
+  EXPECT_EQ(UserVersion(), 6);
   std::string v;
   ASSERT_TRUE(store_->GetMeta("instance_id", &v).ok());
   EXPECT_EQ(v, "abc123");
@@ -207,6 +207,8 @@ TEST_F(StoreTest, UpdateAndGetReleaseRoundTripAllFields) {
   r.container_name = "bim-hello-v1";
   r.host_port = 41234;
   r.git_commit = "deadbeef";
+  r.git_dirty = true;
+  r.source_digest = "sha256:0123";
   r.env_digest = "d1g35t";
   r.failure_reason = "none";
   r.finished_at_ms = 1700000000123;
@@ -228,6 +230,8 @@ TEST_F(StoreTest, UpdateAndGetReleaseRoundTripAllFields) {
   EXPECT_EQ(got.container_name, r.container_name);
   EXPECT_EQ(got.host_port, r.host_port);
   EXPECT_EQ(got.git_commit, r.git_commit);
+  EXPECT_TRUE(got.git_dirty);
+  EXPECT_EQ(got.source_digest, r.source_digest);
   EXPECT_EQ(got.env_digest, r.env_digest);
   EXPECT_EQ(got.failure_reason, r.failure_reason);
   EXPECT_EQ(got.created_at_ms, r.created_at_ms);

@@ -100,5 +100,25 @@ TEST(ValidatePortTest, Range) {
   EXPECT_NE(ValidatePort(70000).message().find("1-65535"), std::string::npos);
 }
 
+TEST(ParseCountTest, DigitsWithinRangeOnly) {
+  int64_t n = 7;
+  EXPECT_TRUE(ParseCount("0", 0, 10, "limit", &n).ok());
+  EXPECT_EQ(n, 0);
+  EXPECT_TRUE(ParseCount("10", 0, 10, "limit", &n).ok());
+  EXPECT_EQ(n, 10);
+  EXPECT_TRUE(ParseCount("007", 1, 10, "limit", &n).ok());
+  EXPECT_EQ(n, 7);
+  for (const char* bad : {"", "-1", "+1", " 1", "1 ", "1x", "x", "11", "0x1", "1e3", "1.0", "9999999999999999999"}) {
+    n = 3;
+    Status s = ParseCount(bad, 1, 10, "limit", &n);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << bad;
+    EXPECT_EQ(n, 3) << "unchanged on failure: " << bad;
+    EXPECT_NE(s.message().find("limit must be a number from 1 to 10"), std::string::npos) << s.message();
+  }
+  // 18 digits is the longest accepted; the message shows the input on one line.
+  EXPECT_TRUE(ParseCount("999999999999999999", 0, INT64_MAX, "id", &n).ok());
+  EXPECT_EQ(ParseCount("1\n", 0, 5, "tail", &n).message().find('\n'), std::string::npos);
+}
+
 }  // namespace
 }  // namespace bim
