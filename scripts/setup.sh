@@ -13,6 +13,9 @@ PACKAGES=(
   # Routes as data: nginx's Lua module (with its NDK dependency) and resty.core, which it requires.
   libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core
   iproute2 util-linux
+  # HTTPS: lego is bimd's ACME client; caddy's acme_server is the private CA of the https suite;
+  # openssl makes the suite's own certificates.
+  lego caddy openssl
 )
 # iproute2 (ip netns) and util-linux (nsenter): tests run throwaway dockerds in namespaces of their own.
 # Node.js runs the MCP conformance test (the official TypeScript SDK). Any Node >= 18 will do, so an

@@ -181,6 +181,7 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
   if (config.resources.nano_cpus > 0) resources["nano_cpus"] = config.resources.nano_cpus;
   if (config.resources.pids > 0) resources["pids"] = config.resources.pids;
   if (!resources.empty()) meta["resources"] = resources;
+  meta["http"] = {{"force_https", config.http.force_https}, {"hsts", config.http.hsts}};  // [http] in bim.toml
 
   // What travels: the contents bimd lacks (default), or the image layers it lacks (--build local).
   TempFile upload_file("/tmp/bim-upload-XXXXXX");

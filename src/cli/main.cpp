@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   AddInitCommands(cli, ctx);
   AddMcpCommand(cli, ctx);
   AddHistoryCommand(cli, ctx);
+  AddDomainCommands(cli, ctx);
 
   try {
     cli.parse(argc, argv);

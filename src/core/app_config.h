@@ -13,6 +13,9 @@
 //   memory = "512m"        # default: bimd's --memory
 //   cpus = 0.5             # default: bimd's --cpus
 //   pids = 256             # processes and threads; default: bimd's --pids
+//   [http]                 # once the app's custom domains have a certificate (bim domains, bim certs)
+//   force_https = true     # plain HTTP on those names answers 308 to https:// (default true)
+//   hsts = false           # HTTPS answers carry Strict-Transport-Security (default false: opt in)
 //
 // Unknown keys are an error (a typo like `prot = 80` must not silently deploy on the default port).
 #pragma once
@@ -40,6 +43,13 @@ struct ResourceRequest {
   bool operator==(const ResourceRequest&) const = default;
 };
 
+// [http] of bim.toml: what happens on custom domains once they have a certificate.
+struct HttpConfig {
+  bool force_https = true;  // plain HTTP redirects (308) to https://, ACME challenges excepted
+  bool hsts = false;        // Strict-Transport-Security: max-age=31536000 on HTTPS answers
+  bool operator==(const HttpConfig&) const = default;
+};
+
 struct AppConfig {
   std::string app;  // empty when bim.toml does not name it (the CLI falls back to the folder name)
   int port = 8080;
@@ -47,6 +57,7 @@ struct AppConfig {
   std::map<std::string, std::string> build_args;  // [build.args]: passed to the image build
   std::chrono::milliseconds build_timeout{0};     // [build] timeout; 0 = the server's --build-timeout
   ResourceRequest resources;
+  HttpConfig http;
 };
 
 // Parses bim.toml text into `out`; keys absent from the text keep their defaults. On failure returns

@@ -99,4 +99,10 @@ void StreamRelease(httplib::Response& res, ReleaseOperation op) {
   });
 }
 
+void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,
+           const Status& result, const std::string& detail) {
+  AuditEntry e{0, 0, who.name, action, app, result.ok() ? "ok" : result.message(), detail};
+  store.AppendAudit(&e);
+}
+
 }  // namespace bim

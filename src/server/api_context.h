@@ -11,6 +11,7 @@
 
 #include "core/status.h"
 #include "server/auth.h"
+#include "server/cert_manager.h"
 #include "server/deployer.h"
 #include "server/options.h"
 #include "store/store.h"
@@ -37,6 +38,7 @@ struct ApiContext {
   Deployer& deployer;
   Store& store;
   Authenticator& auth;
+  CertManager* certs = nullptr;  // set by ApiServer::SetCertManager before serving
 
   // Wraps a handler so it runs only for a valid token (401 otherwise, before any body is read).
   httplib::Server::Handler Authed(AuthedHandler handler) const;
@@ -49,6 +51,9 @@ struct ApiContext {
 };
 
 void SendError(httplib::Response& res, const Status& s);
+// Appends an audit entry for `who` doing `action` on `app` ("" for none) with its result.
+void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,
+           const Status& result, const std::string& detail);
 void SendJson(httplib::Response& res, const nlohmann::json& body);
 // Parses a JSON object body; InvalidArgument naming the problem otherwise.
 Status ParseJsonBody(const httplib::Request& req, nlohmann::json* out);
@@ -79,6 +84,7 @@ void RegisterReleaseRoutes(ApiContext& ctx);   // rollback, env list/set/unset (
 void RegisterSecurityRoutes(ApiContext& ctx);  // tokens, audit log (api_security.cpp)
 void RegisterHistoryRoutes(ApiContext& ctx);   // git-backed deployment history (api_history.cpp)
 void RegisterUploadRoutes(ApiContext& ctx);    // context manifest and image layer plans (api_uploads.cpp)
+void RegisterDomainRoutes(ApiContext& ctx);    // custom domains and certificates (api_domains.cpp)
 
 // Completes a deploy request from what its upload carried (api_uploads.cpp): a planned build-context
 // manifest (storing the "contents" part in the ContextStore), or an image (checking the "image" part

@@ -55,12 +55,6 @@ bool ParsePositive(const std::string& text, int64_t* out) {
   return ec == std::errc() && end == text.data() + text.size() && *out > 0;
 }
 
-void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,
-           const Status& result, const std::string& detail) {
-  AuditEntry e{0, 0, who.name, action, app, result.ok() ? "ok" : result.message(), detail};
-  store.AppendAudit(&e);
-}
-
 }  // namespace
 
 void RegisterSecurityRoutes(ApiContext& ctx) {

@@ -180,7 +180,11 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     for (const auto& var : request.env) SetEnv(&spec->env, var.key, var.value);
     return ChooseSource(before, *app, request, spec, events, &written);
   };
-  return Execute(spec, prepare, events, cancelled, out);
+  Status s = Execute(spec, prepare, events, cancelled, out);
+  // bim.toml [http] shapes the custom domains' redirects: taken once the deploy succeeded (an
+  // unchanged deploy too), so a failed deploy changes nothing.
+  if (s.ok()) ApplyHttpConfig(spec.app, request.config.http);
+  return s;
 }
 
 Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSink& events,
@@ -264,7 +268,7 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
                    a.plan.release_name + (spec.audit_detail.empty() ? "" : " " + spec.audit_detail)};
   store_->AppendAudit(&audit);
   out->release = a.release;
-  out->url = a.plan.url;
+  out->url = PublicUrl(a.release.app, a.plan.url);
   out->log_tail = a.log_tail;
   return s;
 }
@@ -302,7 +306,7 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
   store_->UpdateRelease(a->release);
   Failpoint("live-recorded");
   if (observer_) observer_->OnLive(a->release, a->env);
-  events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + a->plan.url}});
+  events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + PublicUrl(a->release.app, a->plan.url)}});
   return Status::OK();
 }
 
@@ -368,10 +372,6 @@ Status Deployer::BuildRelease(Attempt* a, const EventSink& events, const CancelC
   a->release.image_id = image_id;
   a->release.build_ms = MonotonicMillis() - t0;
   return Status::OK();
-}
-
-Site Deployer::SiteFor(const std::string& app) const {
-  return Site{app, {VirtualHost{{app + "." + options_.domain}, app, "", "", false}}};
 }
 
 Status Deployer::SwitchRoute(Attempt* a) {

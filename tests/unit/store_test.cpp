@@ -82,11 +82,11 @@ std::string FileBytes(const std::string& path) {
 }
 
 TEST_F(StoreTest, OpenMigratesAndReopenKeepsData) {
-  EXPECT_EQ(UserVersion(), 4);  // 1: initial schema, 2: tokens, 3: releases.context_digest, 4: tenants (app resources, read_secrets)
+  EXPECT_EQ(UserVersion(), 5);  // 1: initial schema, 2: tokens, 3: releases.context_digest, 4: tenants (app resources, read_secrets), 5: domains and certificates
   ASSERT_TRUE(store_->SetMeta("instance_id", "abc123").ok());
   MakeApp("hello");
   Reopen();
-  EXPECT_EQ(UserVersion(), 4);
+  EXPECT_EQ(UserVersion(), 5);
   std::string v;
   ASSERT_TRUE(store_->GetMeta("instance_id", &v).ok());
   EXPECT_EQ(v, "abc123");
