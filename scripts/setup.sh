@@ -16,6 +16,9 @@ PACKAGES=(
   # The package suite: builds the .deb (dpkg-dev), installs it into a debootstrapped Debian root, checks
   # the unit with systemd-analyze and runs its own dockerd in a network namespace (iproute2, nsenter).
   debootstrap dpkg-dev systemd
+  # HTTPS: lego is bimd's ACME client; caddy's acme_server is the private CA of the https suite;
+  # openssl makes the suite's own certificates.
+  lego caddy openssl
 )
 # iproute2 (ip netns), iptables and util-linux (nsenter): tests run throwaway dockerds in namespaces of
 # their own (the cluster suite's Swarm hosts); docker-registry is the registry bimd runs on a cluster.

@@ -14,6 +14,7 @@ void AddAllCommands(CLI::App& cli, CliContext& ctx) {
   AddMcpCommand(cli, ctx);
   AddHistoryCommand(cli, ctx);
   AddClusterCommands(cli, ctx);
+  AddDomainCommands(cli, ctx);
 }
 
 Status CheckCommandWords(CLI::App& cli, int argc, const char* const* argv) {
@@ -32,6 +33,8 @@ Status CheckCommandWords(CLI::App& cli, int argc, const char* const* argv) {
       names.push_back(sub->get_name());
     }
     if (next == nullptr) {
+      // A group that also takes arguments itself (`bim domains APP`): the word is one of them.
+      if (!app->get_options([](const CLI::Option* o) { return o->get_positional(); }).empty()) break;
       std::string meant = ClosestMatch(word, names);
       return Status::InvalidArgument("unknown command \"" + word + "\" for \"" + path + "\"" +
                                      (meant.empty() ? "" : "; did you mean \"" + path + " " + meant + "\"?") +

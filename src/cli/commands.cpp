@@ -123,6 +123,17 @@ int RunStatus(const Output& out, const std::string& app) {
     text += "\n";
   }
   text += "Health:   GET " + body["health"].value("path", "/") + "\nPort:     " + std::to_string(body.value("port", 0)) + "\n";
+  if (body.contains("domains") && body["domains"].is_array() && !body["domains"].empty()) {
+    std::string names;
+    for (const auto& d : body["domains"]) names += (names.empty() ? "" : ", ") + d.get<std::string>();
+    text += "Domains:  " + names + "\n";
+  }
+  if (body.contains("certificate") && body["certificate"].is_object()) {
+    const json& c = body["certificate"];
+    text += "Cert:     " + c.value("state", "") + " (" + c.value("source", "") + ")";
+    if (!c.value("error", "").empty()) text += ", last attempt failed: " + c.value("error", "");
+    text += "\n";
+  }
   out.Text(text);
   return exit_code::kOk;
 }

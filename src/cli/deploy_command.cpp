@@ -165,6 +165,7 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
   // [deploy]: placement always (bim.toml is its whole truth), replicas only when bim.toml names a count.
   meta["deploy"] = {{"placement", config.deploy.placement}};
   if (config.deploy.replicas > 0) meta["deploy"]["replicas"] = config.deploy.replicas;
+  meta["http"] = {{"force_https", config.http.force_https}, {"hsts", config.http.hsts}};  // [http] in bim.toml
 
   // What travels: the contents bimd lacks (default), or the image layers it lacks (--build local).
   TempFile upload_file("/tmp/bim-upload-XXXXXX");

@@ -156,6 +156,20 @@ Status ParseDeploy(const toml::node& node, DeploySettings* deploy) {
   return Status::OK();
 }
 
+// [http]: force_https = true/false, hsts = true/false.
+Status ParseHttp(const toml::node& node, HttpConfig* out) {
+  const toml::table* tbl = node.as_table();
+  if (tbl == nullptr) return Invalid("http must be a table (write [http] with force_https, hsts under it)");
+  for (auto&& [k, v] : *tbl) {
+    const std::string key(k.str());
+    bool* into = key == "force_https" ? &out->force_https : key == "hsts" ? &out->hsts : nullptr;
+    if (into == nullptr) return UnknownKey("http." + key, v, "force_https, hsts");
+    if (!v.is_boolean()) return Invalid("http." + key + " must be true or false (got " + Got(v) + ")");
+    *into = *v.value<bool>();
+  }
+  return Status::OK();
+}
+
 Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
   for (auto&& [k, v] : tbl) {
     const std::string key(k.str());
@@ -182,8 +196,11 @@ Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
     } else if (key == "deploy") {
       Status s = ParseDeploy(v, &cfg->deploy);
       if (!s.ok()) return s;
+    } else if (key == "http") {
+      Status s = ParseHttp(v, &cfg->http);
+      if (!s.ok()) return s;
     } else {
-      return UnknownKey(key, v, "app, port, [health], [build], [resources], [deploy]");
+      return UnknownKey(key, v, "app, port, [health], [build], [resources], [deploy], [http]");
     }
   }
   return Status::OK();

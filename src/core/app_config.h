@@ -16,6 +16,9 @@
 //   [deploy]               # on a cluster (see placement.h)
 //   replicas = 3           # 1-100; absent: the app keeps its count (1 when new)
 //   placement = ["node.labels.zone==eu"]   # Swarm placement constraints
+//   [http]                 # once the app's custom domains have a certificate (bim domains, bim certs)
+//   force_https = true     # plain HTTP on those names answers 308 to https:// (default true)
+//   hsts = false           # HTTPS answers carry Strict-Transport-Security (default false: opt in)
 //
 // Unknown keys are an error (a typo like `prot = 80` must not silently deploy on the default port).
 #pragma once
@@ -44,6 +47,13 @@ struct ResourceRequest {
   bool operator==(const ResourceRequest&) const = default;
 };
 
+// [http] of bim.toml: what happens on custom domains once they have a certificate.
+struct HttpConfig {
+  bool force_https = true;  // plain HTTP redirects (308) to https://, ACME challenges excepted
+  bool hsts = false;        // Strict-Transport-Security: max-age=31536000 on HTTPS answers
+  bool operator==(const HttpConfig&) const = default;
+};
+
 struct AppConfig {
   std::string app;  // empty when bim.toml does not name it (the CLI falls back to the folder name)
   int port = 8080;
@@ -52,6 +62,7 @@ struct AppConfig {
   std::chrono::milliseconds build_timeout{0};     // [build] timeout; 0 = the server's --build-timeout
   ResourceRequest resources;
   DeploySettings deploy;                          // [deploy]: replicas and placement
+  HttpConfig http;
 };
 
 // Parses bim.toml text into `out`; keys absent from the text keep their defaults. On failure returns

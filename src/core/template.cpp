@@ -70,10 +70,11 @@ bool FindMissingVar(std::string_view text, const TemplateVars& vars, std::string
   }
 }
 
-std::string KnownNames(const TemplateVars& vars) {
-  if (vars.empty()) return "none";
+std::string KnownNames(const TemplateVars& vars, const TemplateFlags& flags) {
+  if (vars.empty() && flags.empty()) return "none";
   std::string out;
   for (const auto& [k, v] : vars) out += (out.empty() ? "" : ", ") + k;
+  for (const auto& [k, v] : flags) out += (out.empty() ? "" : ", ") + k;
   return out;
 }
 
@@ -81,6 +82,11 @@ std::string KnownNames(const TemplateVars& vars) {
 
 Status RenderTemplate(std::string_view name, std::string_view tmpl, const TemplateVars& vars,
                       std::string* out) {
+  return RenderTemplate(name, tmpl, vars, {}, out);
+}
+
+Status RenderTemplate(std::string_view name, std::string_view tmpl, const TemplateVars& vars,
+                      const TemplateFlags& flags, std::string* out) {
   const std::string where(name);
   try {
     kainjow::mustache::mustache engine{std::string(tmpl)};
@@ -90,13 +96,15 @@ Status RenderTemplate(std::string_view name, std::string_view tmpl, const Templa
     int line = 0;
     if (!FindMissingVar(tmpl, vars, &missing, &line)) {
       return Status::InvalidArgument(where + " line " + std::to_string(line) + ": unknown variable {{" +
-                                     missing + "}} (known variables: " + KnownNames(vars) + ")");
+                                     missing + "}} (known variables: " + KnownNames(vars, flags) + ")");
     }
 
     // These are config files, not HTML: "&" or "<" in a value must reach nginx unchanged.
     engine.set_custom_escape([](const std::string& s) { return s; });
     kainjow::mustache::data data;
     for (const auto& [k, v] : vars) data.set(k, v);
+    for (const auto& [k, v] : flags) data.set(k, v ? kainjow::mustache::data::type::bool_true
+                                                 : kainjow::mustache::data::type::bool_false);
     std::string rendered = engine.render(data);
     if (!engine.is_valid()) return Status::InvalidArgument(where + ": " + engine.error_message());
     *out = std::move(rendered);

@@ -29,6 +29,9 @@ struct NginxOptions {
   std::string nginx_binary = "nginx";        // looked up in PATH (/usr/sbin on Debian)
   std::string prefix;                        // required: directory owned by this instance
   std::string listen = "127.0.0.1:80";       // where apps are served
+  std::string https_listen;                  // where apps with a certificate are served over TLS; "" = nowhere
+  // Where ACME HTTP-01 challenges for every app are forwarded ("127.0.0.1:PORT"); "" = none.
+  std::string acme_challenge;
   std::string template_dir;                  // required: nginx.conf.mustache, app.conf.mustache, bim_router.lua
   std::string modules_dir = "/usr/lib/nginx/modules";  // Debian's libnginx-mod-http-{ndk,lua}
   int worker_processes = 2;
@@ -38,6 +41,9 @@ struct NginxOptions {
   // Shared memory for the host and route tables (50,000 apps need about 8 MB each) and in-flight counters.
   std::string hosts_dict_size = "32m";
   std::string routes_dict_size = "32m";
+  // With HTTPS: the PEM of every certificate and key in use (nginx's workers run as another user and
+  // cannot read bimd's files, so the certificates are data too). About 4 KB per app with one.
+  std::string certs_dict_size = "16m";
   std::string inflight_dict_size = "4m";
   int connect_timeout_seconds = 3;           // to a backend; on timeout another backend is tried
   std::chrono::milliseconds reload_confirm_timeout{10000};

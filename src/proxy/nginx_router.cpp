@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <algorithm>
 #include <functional>
 #include <sstream>
 
 #include "base/failpoint.h"
+#include "base/certificate.h"
 #include "base/file_util.h"
 #include "core/template.h"
 #include "core/validate.h"
@@ -51,9 +53,14 @@ Status WriteIfDifferent(const std::string& path, const std::string& contents, bo
 // A site file's "host route" lines.
 std::vector<std::pair<std::string, std::string>> ParseSite(const std::string& text) {
   std::vector<std::pair<std::string, std::string>> hosts;
+  // "host value..." per line; the value is the route key, then TLS files and flags for HTTPS hosts.
   std::istringstream in(text);
-  std::string host, route;
-  while (in >> host >> route) hosts.emplace_back(host, route);
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t space = line.find(' ');
+    if (space == std::string::npos || space == 0) continue;
+    hosts.emplace_back(line.substr(0, space), line.substr(space + 1));
+  }
   return hosts;
 }
 
@@ -63,6 +70,24 @@ std::string SiteText(const std::vector<std::pair<std::string, std::string>>& hos
   return text;
 }
 
+// The certificate and key paths named by HTTPS hosts' values ("route cert key flags").
+std::set<std::string> CertPaths(const std::vector<std::pair<std::string, std::string>>& hosts) {
+  std::set<std::string> paths;
+  for (const auto& [host, value] : hosts) {
+    std::istringstream in(value);
+    std::string route, cert, key;
+    if (in >> route >> cert >> key) paths.insert({cert, key});
+  }
+  return paths;
+}
+
+bool SafePath(const std::string& path) {
+  if (path.empty() || path[0] != '/' || path.find("/../") != std::string::npos) return false;
+  return std::all_of(path.begin(), path.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '/' || c == '.' || c == '_' || c == '-' || c == '+';
+  });
+}
+
 std::string RouteLine(const std::string& key, const std::vector<Endpoint>& backends) {
   std::string line = key;
   if (!backends.empty()) line += " " + JoinEndpoints(backends);
@@ -70,6 +95,25 @@ std::string RouteLine(const std::string& key, const std::vector<Endpoint>& backe
 }
 
 }  // namespace
+
+std::string NginxRouter::HttpsPortSuffix() const {
+  size_t colon = options_.https_listen.rfind(':');
+  std::string port = colon == std::string::npos ? "443" : options_.https_listen.substr(colon + 1);
+  return port == "443" ? "" : ":" + port;
+}
+
+Status NginxRouter::EnsureFallbackCertificate() const {
+  if (options_.https_listen.empty()) return Status::OK();
+  std::string dir = options_.prefix + "/tls";
+  if (access((dir + "/fallback.crt").c_str(), R_OK) == 0 && access((dir + "/fallback.key").c_str(), R_OK) == 0)
+    return Status::OK();
+  std::string cert, key;
+  Status s = MakeSelfSignedCertificate("bim-no-certificate.invalid", &cert, &key);
+  if (!s.ok()) return s;
+  if (!(s = MakeDirs(dir, 0700)).ok()) return s;
+  if (!(s = WriteFileAtomically(dir + "/fallback.key", key, 0600)).ok()) return s;
+  return WriteFileAtomically(dir + "/fallback.crt", cert, 0600);
+}
 
 NginxRouter::NginxRouter(NginxOptions options, CommandRunner* runner)
     : options_(std::move(options)), process_(options_, runner) {
@@ -88,13 +132,20 @@ Status NginxRouter::RenderConfig(std::map<std::string, std::string>* files) cons
                        {"hosts_dict_size", options_.hosts_dict_size},
                        {"routes_dict_size", options_.routes_dict_size},
                        {"inflight_dict_size", options_.inflight_dict_size},
-                       {"connect_timeout", std::to_string(options_.connect_timeout_seconds)}};
+                       {"certs_dict_size", options_.certs_dict_size},
+                       {"connect_timeout", std::to_string(options_.connect_timeout_seconds)},
+                       {"https_listen", options_.https_listen},
+                       {"https_port_suffix", HttpsPortSuffix()},
+                       {"fallback_certificate", options_.prefix + "/tls/fallback.crt"},
+                       {"fallback_key", options_.prefix + "/tls/fallback.key"},
+                       {"acme_challenge", options_.acme_challenge}};
+  TemplateFlags flags = {{"https", !options_.https_listen.empty()}, {"acme", !options_.acme_challenge.empty()}};
   for (const auto& [name, tmpl_name] : {std::pair<std::string, std::string>{"nginx.conf", kMainTemplate},
                                         std::pair<std::string, std::string>{"apps.conf", kAppTemplate}}) {
     std::string tmpl, path = options_.template_dir + "/" + tmpl_name;
     Status s = ReadFile(path, &tmpl);
     if (!s.ok()) return s.Wrap("nginx template");
-    if (!(s = RenderTemplate(path, tmpl, vars, &(*files)[name])).ok()) return s;
+    if (!(s = RenderTemplate(path, tmpl, vars, flags, &(*files)[name])).ok()) return s;
   }
   Status s = ReadFile(options_.template_dir + "/" + kLuaModule, &(*files)[kLuaModule]);
   return s.ok() ? s : s.Wrap("nginx Lua module");
@@ -106,8 +157,24 @@ Status NginxRouter::RenderSite(const Site& site, std::vector<std::pair<std::stri
   hosts->clear();
   std::set<std::string> seen;
   for (const VirtualHost& host : site.hosts) {
-    if (!host.tls_certificate.empty() || !host.tls_key.empty() || host.redirect_to_https)
-      return Status::InvalidArgument("site " + site.app + ": HTTPS hosts are not supported yet");
+    bool tls = !host.tls_certificate.empty() || !host.tls_key.empty();
+    if (tls && (host.tls_certificate.empty() || host.tls_key.empty()))
+      return Status::InvalidArgument("site " + site.app + ": a TLS host needs both a certificate and a key");
+    if (tls && options_.https_listen.empty())
+      return Status::InvalidArgument("site " + site.app + " has a certificate but nginx has no HTTPS listener (start bimd with --https-listen)");
+    if ((host.redirect_to_https || host.hsts) && !tls)
+      return Status::InvalidArgument("site " + site.app + ": HTTPS redirects and HSTS need a certificate");
+    for (const std::string& file : {host.tls_certificate, host.tls_key})
+      if (!file.empty() && !SafePath(file))
+        return Status::InvalidArgument("site " + site.app + ": TLS file " + file +
+                                       " must be an absolute path of letters, digits and . _ - + /");
+    // The host table's value: the route key, then (HTTPS hosts) certificate, key and flags
+    // (r = redirect plain HTTP, h = HSTS, - = neither), read by bim_router.lua.
+    std::string value = host.route;
+    if (tls) {
+      std::string f = std::string(host.redirect_to_https ? "r" : "") + (host.hsts ? "h" : "");
+      value += " " + host.tls_certificate + " " + host.tls_key + " " + (f.empty() ? "-" : f);
+    }
     if (host.server_names.empty()) return Status::InvalidArgument("site " + site.app + " has a host with no names");
     if (Status s = ValidateRouteKey(host.route); !s.ok()) return s;
     for (std::string name : host.server_names) {
@@ -115,7 +182,7 @@ Status NginxRouter::RenderSite(const Site& site, std::vector<std::pair<std::stri
       std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
       if (!seen.insert(name).second)
         return Status::InvalidArgument("site " + site.app + " lists the host name " + name + " twice");
-      hosts->emplace_back(name, host.route);
+      hosts->emplace_back(name, value);
     }
   }
   return Status::OK();
@@ -209,6 +276,7 @@ Status NginxRouter::ResetTable(Table* table, const std::map<std::string, std::st
 }
 
 Status NginxRouter::Start(const std::vector<Site>& sites, const RouteTable& routes) {
+  if (Status s = EnsureFallbackCertificate(); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   for (const char* sub : {"", "/sites", "/routes", "/logs", "/tmp"}) {
     Status s = MakeDirs(options_.prefix + sub, 0755);
@@ -278,6 +346,24 @@ Status NginxRouter::Start(const std::vector<Site>& sites, const RouteTable& rout
   // A running nginx whose config is already right is left alone: restarting bimd drops nothing.
   if (!started && changed && !(s = process_.Reload()).ok()) return s;
   // The dicts of an adopted nginx may lag the files (a crash between writing a file and pushing it).
+  if (!options_.https_listen.empty()) {
+    std::set<std::string> paths;
+    for (const auto& [app, text] : site_files)
+      for (const auto& p : CertPaths(ParseSite(text))) paths.insert(p);
+    std::string keep;
+    for (const auto& path : paths) {
+      keep += path + "\n";
+      std::string pem;
+      // A certificate that went missing must not keep every app offline: its names get the
+      // fallback certificate until bimd puts a new one.
+      if (!ReadFile(path, &pem).ok()) {
+        std::fprintf(stderr, "bimd: warning: certificate file %s is missing\n", path.c_str());
+        continue;
+      }
+      if (!(s = Push("/certs/set?path=" + path, pem)).ok()) return s;
+    }
+    if (!(s = Push("/certs/retain", keep)).ok()) return s;
+  }
   if (!(s = Push("/hosts/replace", host_lines)).ok()) return s;
   return Push("/routes/replace", route_lines);
 }
@@ -336,6 +422,20 @@ Status NginxRouter::PutSite(const Site& site) {
   std::string previous_text;
   ReadFile(SiteFile(site.app), &previous_text);
   if (previous_text == text && sites_.keys.count(site.app)) return Status::OK();
+  // Certificates first: read (a missing file changes nothing), then in nginx before a host names them.
+  std::set<std::string> paths = CertPaths(hosts), old_paths = CertPaths(ParseSite(previous_text));
+  std::vector<std::pair<std::string, std::string>> pems;
+  for (const auto& path : paths) {
+    if (old_paths.count(path)) continue;
+    std::string pem;
+    if (!(s = ReadFile(path, &pem)).ok()) return s.Wrap("site " + site.app + ": TLS file");
+    pems.emplace_back(path, std::move(pem));
+  }
+  for (const auto& [path, pem] : pems)
+    if (!(s = Push("/certs/set?path=" + path, pem)).ok()) return s.Wrap("loading the certificate of " + site.app);
+  std::string unused_paths;
+  for (const auto& path : old_paths)
+    if (!paths.count(path)) unused_paths += path + "\n";
   std::set<std::string> gone;
   for (const auto& [host, route] : ParseSite(previous_text)) gone.insert(host);
   std::string set_lines, delete_lines;
@@ -357,8 +457,13 @@ Status NginxRouter::PutSite(const Site& site) {
       if (previous_text.find(host + " ") == std::string::npos) added += host + "\n";
     if (!added.empty()) Push("/hosts/delete", added);
     if (!previous_text.empty()) Push("/hosts/set", previous_text);
+    std::string loaded;
+    for (const auto& [path, pem] : pems) loaded += path + "\n";
+    if (!loaded.empty()) Push("/certs/delete", loaded);
     return s.Wrap("routing the host names of " + site.app);
   }
+  // Best effort: a certificate no host names any more only costs memory until the next Start.
+  if (!unused_paths.empty()) Push("/certs/delete", unused_paths);
   for (const auto& host : gone) host_owner_.erase(host);
   for (const auto& [host, route] : hosts) host_owner_[host] = site.app;
   return Status::OK();
@@ -376,6 +481,9 @@ Status NginxRouter::RemoveSite(const std::string& app) {
   if (!s.ok() && s.code() != Code::kUnavailable) return s;
   std::function<void()> undo;
   if (!(s = PutFile(&sites_, app, nullptr, &undo)).ok()) return s;
+  std::string unused_paths;
+  for (const auto& path : CertPaths(ParseSite(previous_text))) unused_paths += path + "\n";
+  if (!unused_paths.empty() && !options_.https_listen.empty()) Push("/certs/delete", unused_paths);
   for (const auto& [host, route] : ParseSite(previous_text))
     if (auto it = host_owner_.find(host); it != host_owner_.end() && it->second == app) host_owner_.erase(it);
   return Status::OK();

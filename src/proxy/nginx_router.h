@@ -18,6 +18,8 @@
 //   apps.conf           rendered from <template_dir>/app.conf.mustache (the server every app uses)
 //   bim_router.lua      copied from <template_dir>/bim_router.lua
 //   sites/<app>         "host route" lines: the app's host names and the route each uses
+//                       ("host route cert.pem key.pem flags" for names served over HTTPS)
+//   tls/fallback.{crt,key}  with HTTPS: the self-signed certificate for handshakes naming no known host
 //   routes/<key>        "host:port host:port": the backends of a route
 //   sites/_index, routes/_index   the keys of each table, one a line (rewritten when a key comes or goes)
 //   control.sock        the control endpoint (unix socket; the data dir is 0700)
@@ -56,8 +58,10 @@ class NginxRouter : public Router {
   Status SetRoute(const std::string& route, const std::vector<Endpoint>& backends) override;
   Status RemoveRoute(const std::string& route) override;
   // Data like a route: no reload. Host names are matched case-insensitively (stored lower-case).
-  // Conflict if a name already belongs to another app's site. InvalidArgument for TLS fields:
-  // HTTPS hosts are not served yet.
+  // Conflict if a name already belongs to another app's site. HTTPS hosts (certificate and key set)
+  // need an HTTPS listener; their PEM files are read here (a missing one changes nothing) and put in
+  // nginx's certificate table before any host names them, and dropped from it once none does.
+  // Certificate files are never rewritten in place: a new certificate is new paths.
   Status PutSite(const Site& site) override;
   Status RemoveSite(const std::string& app) override;
   Status InFlight(const std::vector<Endpoint>& backends, std::vector<int64_t>* counts) override;
@@ -82,6 +86,11 @@ class NginxRouter : public Router {
   };
   Status RenderConfig(std::map<std::string, std::string>* files) const;
   Status RenderSite(const Site& site, std::vector<std::pair<std::string, std::string>>* hosts) const;
+  // ":8443" when HTTPS is served on a port other than 443, else "".
+  std::string HttpsPortSuffix() const;
+  // With HTTPS on: a self-signed certificate in <prefix>/tls for handshakes naming no known host
+  // (nginx needs one per TLS server; each app's own comes from the host table, see bim_router.lua).
+  Status EnsureFallbackCertificate() const;
   Status WriteIndex(const Table& table);
   // Writes `table`'s file for `key` (or removes it when `value` is null), keeping the index in step.
   // *undo restores both.

@@ -41,7 +41,8 @@ struct VirtualHost {
   // HTTPS (filled by the domains/certificates work): both set = serve TLS with these PEM files.
   std::string tls_certificate;
   std::string tls_key;
-  bool redirect_to_https = false;         // plain HTTP answers with a redirect to https://
+  bool redirect_to_https = false;         // plain HTTP answers with a redirect to https:// (needs TLS)
+  bool hsts = false;                      // HTTPS answers carry Strict-Transport-Security
 };
 
 // Which host names reach one app, and through which route each.

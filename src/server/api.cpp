@@ -47,6 +47,8 @@ Status ApiServer::Bind(int* bound_port) {
   return Status::OK();
 }
 
+void ApiServer::SetCertManager(CertManager* certs) { context_->certs = certs; }
+
 void ApiServer::Serve() { http_->listen_after_bind(); }
 void ApiServer::Stop() { http_->stop(); }
 
@@ -99,6 +101,7 @@ void ApiServer::Routes() {
   RegisterHistoryRoutes(*context_);
   RegisterUploadRoutes(*context_);
   RegisterClusterRoutes(*context_);
+  RegisterDomainRoutes(*context_);
 }
 
 }  // namespace bim

@@ -39,6 +39,7 @@
 #include <string>
 
 #include "server/auth.h"
+#include "server/cert_manager.h"
 #include "server/deployer.h"
 #include "server/options.h"
 
@@ -57,6 +58,9 @@ class ApiServer {
 
   // Binds options.listen ("host:port"; port 0 picks a free one). Unavailable if it cannot bind.
   Status Bind(int* bound_port);
+  // Custom domains and certificates are handled with `certs` (not owned; must outlive the server).
+  // Without it the domain routes answer 503.
+  void SetCertManager(CertManager* certs);
   // Serves until Stop() is called from another thread (or a signal handler thread).
   void Serve();
   void Stop();

@@ -106,4 +106,10 @@ void ApiContext::StreamRelease(httplib::Response& res, ReleaseOperation op) cons
   });
 }
 
+void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,
+           const Status& result, const std::string& detail) {
+  AuditEntry e{0, 0, who.name, action, app, result.ok() ? "ok" : result.message(), detail};
+  store.AppendAudit(&e);
+}
+
 }  // namespace bim

@@ -12,6 +12,7 @@
 
 #include "core/status.h"
 #include "server/auth.h"
+#include "server/cert_manager.h"
 #include "server/deployer.h"
 #include "server/options.h"
 #include "store/store.h"
@@ -46,6 +47,7 @@ struct ApiContext {
   Deployer& deployer;
   Store& store;
   Authenticator& auth;
+  CertManager* certs = nullptr;  // set by ApiServer::SetCertManager before serving
 
   // Wraps a handler so it runs only for a valid token (401 otherwise, before any body is read).
   httplib::Server::Handler Authed(AuthedHandler handler) const;
@@ -68,6 +70,9 @@ struct ApiContext {
 // 413, 500, 503, ...) and the body {"error":{"code":s.CodeName(),"message":s.message()}}. Messages
 // go to clients as they are, so a Status must never carry a secret.
 void SendError(httplib::Response& res, const Status& s);
+// Appends an audit entry for `who` doing `action` on `app` ("" for none) with its result.
+void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,
+           const Status& result, const std::string& detail);
 // Answers 200 with `body` as JSON (invalid UTF-8 replaced, never thrown on).
 void SendJson(httplib::Response& res, const nlohmann::json& body);
 // Parses a JSON object body; InvalidArgument naming the problem otherwise.
@@ -108,6 +113,7 @@ void RegisterReleaseRoutes(ApiContext& ctx);   // rollback, env list/set/unset (
 void RegisterSecurityRoutes(ApiContext& ctx);  // tokens, audit log (api_security.cpp)
 void RegisterHistoryRoutes(ApiContext& ctx);   // git-backed deployment history (api_history.cpp)
 void RegisterUploadRoutes(ApiContext& ctx);    // context manifest and image layer plans (api_uploads.cpp)
+void RegisterDomainRoutes(ApiContext& ctx);    // custom domains and certificates (api_domains.cpp)
 
 // Completes a deploy request from what its upload carried (api_uploads.cpp): a planned build-context
 // manifest (storing the "contents" part in the ContextStore), or an image (checking the "image" part

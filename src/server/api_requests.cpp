@@ -124,6 +124,15 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
         out->config.deploy.placement = std::move(placement);
       }
     }
+    if (meta.contains("http")) {
+      // bim.toml [http]: redirects and HSTS on the app's custom domains once they have a certificate.
+      const json& h = meta["http"];
+      if (!h.is_object()) return Status::InvalidArgument("http must be an object");
+      for (const char* key : {"force_https", "hsts"})
+        if (h.contains(key) && !h[key].is_boolean()) return Status::InvalidArgument(std::string("http.") + key + " must be true or false");
+      out->config.http.force_https = h.value("force_https", true);
+      out->config.http.hsts = h.value("hsts", false);
+    }
     out->wait = meta.value("wait", true);
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("deploy meta: ") + e.what());

@@ -48,12 +48,6 @@ Status RequireAdmin(const Principal& who) {
                                   "\"; managing tokens needs an unscoped token");
 }
 
-void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,
-           const Status& result, const std::string& detail) {
-  AuditEntry e{0, 0, who.name, action, app, result.ok() ? "ok" : result.message(), detail};
-  store.AppendAudit(&e);
-}
-
 }  // namespace
 
 void RegisterSecurityRoutes(ApiContext& ctx) {

@@ -160,7 +160,11 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     for (const auto& var : request.env) SetEnv(&spec->env, var.key, var.value);
     return ChooseSource(before, *app, request, spec, events, &written);
   };
-  return Execute(spec, prepare, events, cancelled, out);
+  Status s = Execute(spec, prepare, events, cancelled, out);
+  // bim.toml [http] shapes the custom domains' redirects: taken once the deploy succeeded (an
+  // unchanged deploy too), so a failed deploy changes nothing.
+  if (s.ok()) ApplyHttpConfig(spec.app, request.config.http);
+  return s;
 }
 
 Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSink& events,
@@ -271,7 +275,7 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
                    a.plan.release_name + (spec.audit_detail.empty() ? "" : " " + spec.audit_detail)};
   store_->AppendAudit(&audit);
   out->release = a.release;
-  out->url = a.plan.url;
+  out->url = PublicUrl(a.release.app, a.plan.url);
   out->log_tail = a.log_tail;
   return s;
 }
@@ -314,7 +318,7 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
   if (a->previous.version > 0 && !a->previous.container_name.empty())
     ScheduleRetire(a->previous.container_name, a->replaced_backends);
   if (observer_) observer_->OnLive(a->release, a->env);
-  events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + a->plan.url}});
+  events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + PublicUrl(a->release.app, a->plan.url)}});
   return Status::OK();
 }
 
@@ -380,10 +384,6 @@ Status Deployer::BuildRelease(Attempt* a, const EventSink& events, const CancelC
   a->release.image_id = image_id;
   a->release.build_ms = MonotonicMillis() - t0;
   return Status::OK();
-}
-
-Site Deployer::SiteFor(const std::string& app) const {
-  return Site{app, {VirtualHost{{AppHost(app, options_.domain)}, app, "", "", false}}};
 }
 
 Status Deployer::SwitchRoute(Attempt* a) {

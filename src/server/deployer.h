@@ -84,6 +84,8 @@ class ReleaseObserver {
   virtual void OnLive(const Release& live, const EnvList& env) = 0;
   // The app was destroyed.
   virtual void OnDestroyed(const std::string& app) = 0;
+  // The app's custom domains changed (`summary` says how, e.g. "domains: added shop.example.com").
+  virtual void OnDomainsChanged(const std::string& app, const std::string& summary) {}
 };
 
 struct DeployOutcome {
@@ -188,6 +190,24 @@ class Deployer {
 
   // The public URL of an app (core's AppUrl with this server's domain and nginx port).
   std::string AppUrl(const std::string& app) const;
+  // The URL to show for an app: https://<first custom domain>/ once a certificate for it is live
+  // (and bimd serves HTTPS), else `fallback` (usually AppUrl).
+  std::string PublicUrl(const std::string& app, const std::string& fallback) const;
+
+  // Custom domains and certificates (deployer_domains.cpp).
+  // Puts the app's site again from the store (its names, certificate, [http] settings): a change of
+  // the router's host table, no reload. OK without touching the proxy when the app has no live release
+  // (its site appears with its first release). On failure the previous site stays live.
+  Status RefreshSite(const std::string& app);
+  // Stores the app's bim.toml [http] (after a successful deploy) and, if it changed, refreshes the
+  // site. A failure is logged, never fails the deploy: the next refresh applies it.
+  void ApplyHttpConfig(const std::string& app, const HttpConfig& http);
+  // {"domains": [...], "certificate": {...} or null} for status and the domains API.
+  nlohmann::json DomainsJson(const std::string& app) const;
+  // Tells the observer (the git history) that the app's domains changed.
+  void NotifyDomainsChanged(const std::string& app, const std::string& summary) {
+    if (observer_) observer_->OnDomainsChanged(app, summary);
+  }
 
   // Streams the live (else newest) release's workload logs. NotFound if there is no workload.
   Status Logs(const std::string& app, int tail, bool follow, const LineSink& on_line, const CancelCheck& cancelled);

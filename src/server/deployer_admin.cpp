@@ -58,7 +58,7 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
   // and whatever a crash leaves (site, route, workloads, images, history) Reconcile removes at the
   // next start. Removing things first would let a crash leave an app that is live in the database
   // but has lost its workload.
-  if (!(s = store_->DeleteApp(app_name)).ok()) return s;
+  if (!(s = store_->DeleteApp(app_name)).ok()) return s;  // its domains and certificate record too
   Failpoint("destroy");
   std::vector<std::string> problems;
   auto note = [&](const Status& r, const std::string& what) {
@@ -93,6 +93,10 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
   if (contexts_) {
     if (Status c = contexts_->RemoveApp(app_name); !c.ok())
       std::fprintf(stderr, "bimd: warning: %s\n", c.message().c_str());
+  }
+  if (!options_.certs.certs_dir.empty()) {
+    std::error_code ec;  // the certificate's files: nothing serves them any more
+    std::filesystem::remove_all(options_.certs.certs_dir + "/" + app_name, ec);
   }
   if (observer_) observer_->OnDestroyed(app_name);
   std::string result = "ok";
@@ -156,11 +160,13 @@ Status Deployer::Reconcile() {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(options_.data_dir + "/uploads", ec))
     std::filesystem::remove(e.path(), ec);
-  if (contexts_) {
-    std::set<std::string> names;
-    for (const auto& app : apps) names.insert(app.name);
-    contexts_->RemoveAppsExcept(names);
-  }
+  std::set<std::string> names;
+  for (const auto& app : apps) names.insert(app.name);
+  if (contexts_) contexts_->RemoveAppsExcept(names);
+  // Certificate files of apps a crash destroyed before their files went.
+  if (!options_.certs.certs_dir.empty())
+    for (const auto& e : std::filesystem::directory_iterator(options_.certs.certs_dir, ec))
+      if (!names.count(e.path().filename().string())) std::filesystem::remove_all(e.path(), ec);
 
   // 3. Releases a crash interrupted can never finish: mark them failed and remove their workloads.
   std::vector<Release> stuck;
@@ -235,12 +241,15 @@ Status Deployer::DescribeApp(const std::string& app_name, json* out) {
   Status s = store_->GetApp(app_name, &app);
   if (!s.ok()) return s;
   json j{{"app", app.name},
-         {"url", AppUrl(app.name)},
+         {"url", PublicUrl(app.name, AppUrl(app.name))},
          {"port", app.port},
          {"health", {{"path", app.health_path}, {"timeout_ms", app.health_timeout_ms}}},
          {"created_at_ms", app.created_at_ms},
          {"live", nullptr},
          {"state", "not deployed"}};
+  json domains = DomainsJson(app.name);
+  j["domains"] = domains["domains"];
+  j["certificate"] = domains["certificate"];
   std::vector<Release> recent;
   store_->ListReleases(app.name, 1, &recent);
   if (!recent.empty()) j["latest"] = ReleaseJson(recent[0]);

@@ -249,6 +249,23 @@ Status DeployHistory::RecordLive(const Release& live, const EnvList& env) {
   return CommitFile(AppPath(live.app), &file, MessageFor(live, record, previous), &committed);
 }
 
+void DeployHistory::OnDomainsChanged(const std::string& app, const std::string& summary) {
+  if (!options_.store) return;
+  App a;
+  Release live;
+  EnvList env;
+  if (!options_.store->GetApp(app, &a).ok() || a.live_version == 0) return;
+  if (!options_.store->GetRelease(app, a.live_version, &live).ok()) return;
+  options_.store->LoadReleaseEnv(live.id, &env);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!repo_) return;
+  ordered_json record;
+  std::string file = RecordFor(live, env, &record);
+  bool committed = false;
+  if (Status s = CommitFile(AppPath(app), &file, app + ": " + summary + "\n", &committed); !s.ok())
+    std::fprintf(stderr, "bimd: warning: history: %s\n", s.message().c_str());
+}
+
 Status DeployHistory::RecordDestroyed(const std::string& app) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!repo_) return Status::FailedPrecondition("deployment history is not open");
@@ -288,6 +305,8 @@ std::string DeployHistory::RecordFor(const Release& live, const EnvList& env, or
     j["port"] = app.port;
     j["health"] = {{"path", app.health_path}, {"timeout_ms", app.health_timeout_ms}};
   }
+  std::vector<std::string> domains;
+  if (options_.store && options_.store->ListDomains(live.app, &domains).ok() && !domains.empty()) j["domains"] = domains;
   j["host"] = AppHost(live.app, options_.domain);
   j["url"] = options_.url_for ? options_.url_for(live.app) : "";
   j["live_since_ms"] = live.finished_at_ms;

@@ -59,6 +59,9 @@ class DeployHistory : public ReleaseObserver {
   // ReleaseObserver: commit the new live release / the removal of the app's file. Never fail (above).
   void OnLive(const Release& live, const EnvList& env) override;
   void OnDestroyed(const std::string& app) override;
+  // Rewrites the app's file (its "domains" list) and commits "<app>: <summary>". Needs options.store;
+  // an app with no live release has no file and gets no commit. Failures are logged, like OnLive.
+  void OnDomainsChanged(const std::string& app, const std::string& summary) override;
 
   // The same, returning the error instead of logging it (for tests and OnLive/OnDestroyed).
   // A change that leaves the file as it is makes no commit.

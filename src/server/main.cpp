@@ -1,5 +1,8 @@
 // bimd: the deploy server. Owns Docker and its own nginx on this host; serves the bim API.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/file.h>
@@ -24,6 +27,7 @@
 #include "server/api.h"
 #include "server/auth.h"
 #include "server/context_store.h"
+#include "server/cert_manager.h"
 #include "server/deployer.h"
 #include "server/engine_setup.h"
 #include "server/history.h"
@@ -52,6 +56,35 @@ Status LoadOrCreateSecretKey(const std::string& path, std::string* key) {
   key->assign(crypto_secretbox_KEYBYTES, '\0');
   crypto_secretbox_keygen(reinterpret_cast<unsigned char*>(key->data()));
   return WriteFileAtomically(path, *key, 0600);
+}
+
+// The loopback port lego answers HTTP-01 challenges on, which every app's site forwards to. Kept in
+// the database so a restart renders the same sites (no reload); a new free one if it is taken.
+Status ChooseChallengePort(Store* store, std::string* listen) {
+  std::string saved;
+  int port = store->GetMeta("acme_challenge_port", &saved).ok() ? std::atoi(saved.c_str()) : 0;
+  auto free_port = [](int want) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(want));
+    socklen_t len = sizeof addr;
+    int got = 0;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      got = ntohs(addr.sin_port);
+    close(fd);
+    return got;
+  };
+  if (port <= 0 || free_port(port) != port) {
+    port = free_port(0);
+    if (port <= 0) return Status::Unavailable("no free loopback port for ACME challenges");
+    if (Status s = store->SetMeta("acme_challenge_port", std::to_string(port)); !s.ok()) return s;
+  }
+  *listen = "127.0.0.1:" + std::to_string(port);
+  return Status::OK();
 }
 
 }  // namespace
@@ -98,8 +131,28 @@ int main(int argc, char** argv) {
   bool teardown = false;
   cli.add_flag("--teardown", teardown, "Remove everything this data dir's bimd created on the host (containers, images, "
                "networks, firewall rules, build cgroups; stops its nginx), keep the data dir, and exit");
+  cli.add_option("--https-listen", options.https_listen,
+                 "Where nginx serves apps' custom domains over HTTPS, HOST:PORT (e.g. 0.0.0.0:443)");
+  cli.add_option("--acme-email", options.acme.email,
+                 "Obtain certificates for custom domains from an ACME CA with this account email");
+  cli.add_option("--acme-directory", options.acme.directory,
+                 "ACME directory URL (Let's Encrypt staging: https://acme-staging-v02.api.letsencrypt.org/directory)")
+      ->capture_default_str();
+  cli.add_option("--acme-ca-file", options.acme.ca_file, "PEM roots to trust for the ACME directory's TLS (private CAs)");
+  cli.add_option("--lego", options.acme.lego_binary, "lego binary (the ACME client)")->capture_default_str();
+  cli.add_option("--cert-renew-fraction", options.certs.renew_fraction,
+                 "Renew a certificate once this fraction of its lifetime has passed")
+      ->capture_default_str()->check(CLI::Range(0.0001, 0.99));
+  int cert_check_ms = static_cast<int>(options.certs.check_interval.count());
+  cli.add_option("--cert-check-ms", cert_check_ms, "How often certificates are looked at")->capture_default_str()
+      ->check(CLI::Range(100, 86400000));
+  int cert_retry_ms = static_cast<int>(options.certs.retry_min.count());
+  cli.add_option("--cert-retry-ms", cert_retry_ms, "First wait after a failed issuance (doubles, up to 1 h)")
+      ->capture_default_str()->check(CLI::Range(100, 86400000));
   CLI11_PARSE(cli, argc, argv);
   if (Status s = ApplyLimitFlags(limit_flags, &options); !s.ok()) return Fail(s);
+  options.certs.check_interval = std::chrono::milliseconds(cert_check_ms);
+  options.certs.retry_min = std::chrono::milliseconds(cert_retry_ms);
   // Everything bimd creates (database, WAL, tokens, nginx's files, history) is its own alone.
   umask(077);
   options.drain_grace = std::chrono::milliseconds(drain_ms);
@@ -120,6 +173,8 @@ int main(int argc, char** argv) {
   options.data_dir = std::filesystem::absolute(options.data_dir).lexically_normal().string();
   if (options.data_dir.size() > 1 && options.data_dir.back() == '/') options.data_dir.pop_back();
   if (Status s = MakeDirs(options.data_dir, 0700); !s.ok()) return Fail(s);
+  options.acme.state_dir = options.data_dir + "/acme";
+  options.certs.certs_dir = options.data_dir + "/certs";
 
   // One bimd per data dir: a second one would fight over nginx and the database.
   int lock_fd = open((options.data_dir + "/bimd.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -152,6 +207,11 @@ int main(int argc, char** argv) {
   nginx_options.nginx_binary = options.nginx_binary;
   nginx_options.prefix = options.data_dir + "/nginx";
   nginx_options.listen = options.http_listen;
+  nginx_options.https_listen = options.https_listen;
+  if (!options.acme.email.empty()) {
+    if (Status s = ChooseChallengePort(store.get(), &options.acme.challenge_listen); !s.ok()) return Fail(s);
+    nginx_options.acme_challenge = options.acme.challenge_listen;
+  }
   nginx_options.template_dir = options.template_dir;
   nginx_options.worker_shutdown_timeout_seconds = options.nginx_worker_shutdown_timeout_seconds;
   NginxRouter router(nginx_options, &runner);
@@ -204,6 +264,12 @@ int main(int argc, char** argv) {
   // Once more, now that the history repository and nginx's files exist (libgit2 makes its sample
   // hooks executable).
   if (Status s = RestrictTree(options.data_dir); !s.ok()) return Fail(s);
+  // Certificates for custom domains: obtained and renewed in the background; a change goes live as
+  // a checked site change.
+  std::unique_ptr<LegoClient> acme;
+  if (!options.acme.email.empty()) acme = std::make_unique<LegoClient>(options.acme, &runner);
+  CertManager certs(options.certs, store.get(), acme.get(), [&deployer](const std::string& app) { return deployer.RefreshSite(app); });
+  certs.Start();
 
   // Signals are taken by one thread with sigwait, so the API can be stopped cleanly.
   sigset_t signals;
@@ -214,6 +280,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   ApiServer api(options, &deployer, store.get(), &auth);
+  api.SetCertManager(&certs);
   int port = 0;
   if (Status s = api.Bind(&port); !s.ok()) return Fail(s);
   std::string host = options.listen.substr(0, options.listen.rfind(':'));

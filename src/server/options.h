@@ -12,12 +12,21 @@
 #include "docker/docker_client.h"
 #include "server/context_check.h"
 
+#include "server/acme.h"
+#include "server/cert_manager.h"
+
 namespace bim {
 
 struct ServerOptions {
   std::string data_dir = "/var/lib/bim";        // database, tokens, nginx prefix, uploads
   std::string listen = "127.0.0.1:7878";         // the API
   std::string http_listen = "127.0.0.1:80";      // where nginx serves apps
+  // HTTPS for apps' custom domains: where nginx serves TLS ("" = nowhere; certificates are still
+  // obtained and kept), the ACME account (acme.email "" = no ACME: only `bim certs add`), and how
+  // certificates are renewed and retried. acme.state_dir / certs.certs_dir default under data_dir.
+  std::string https_listen;
+  AcmeOptions acme;
+  CertManagerOptions certs;
   std::string domain = "localhost";              // apps are <app>.<domain>
   std::string template_dir;                      // "" = the installed/source templates/nginx
   std::string docker_socket = kDefaultDockerSocket;

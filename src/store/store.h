@@ -108,6 +108,28 @@ struct ApiToken {
   bool read_secrets = false;        // may see env values (`bim env list --reveal`)
 };
 
+// A TLS certificate for an app's custom domains (store_domains.cpp).
+namespace cert_state {
+inline constexpr const char* kPending = "pending";   // wanted, not obtained yet
+inline constexpr const char* kValid = "valid";       // files in place and served
+inline constexpr const char* kError = "error";       // the last attempt failed; see error, next_attempt_ms
+}  // namespace cert_state
+
+struct Certificate {
+  std::string app;
+  std::string source;               // "acme" (obtained by bimd) or "manual" (`bim certs add`)
+  std::vector<std::string> names;   // what the certificate covers
+  std::string cert_path;            // PEM chain served by the proxy; "" until one exists
+  std::string key_path;             // PEM key, 0600
+  int64_t not_before_ms = 0;
+  int64_t not_after_ms = 0;
+  std::string state;                // one of cert_state
+  std::string error;                // the CA's (or validation's) reason for the last failure
+  int attempts = 0;                 // failed attempts in a row
+  int64_t next_attempt_ms = 0;      // no new attempt before this (backoff)
+  int64_t updated_at_ms = 0;
+};
+
 class Store {
  public:
   // Opens (creating if needed) the database at `path` and migrates it to the current schema.
@@ -170,6 +192,23 @@ class Store {
   Status FindTokenByHash(const std::string& hash, ApiToken* out);
   // Records that the token was used at `at_ms`.
   Status TouchToken(int64_t id, int64_t at_ms);
+
+  // Custom domains (store_domains.cpp). A name belongs to at most one app.
+  // Adds `names` to `app` in one transaction: all or none. Names the app already has are kept as they
+  // are. Conflict naming the owner if another app has one of them; NotFound if the app does not exist.
+  Status AddDomains(const std::string& app, const std::vector<std::string>& names);
+  // Removes `name` from `app`. NotFound if the app does not have it.
+  Status RemoveDomain(const std::string& app, const std::string& name);
+  Status ListDomains(const std::string& app, std::vector<std::string>* out);  // sorted
+  // Every app that has custom domains, with its domains (sorted by app, then name).
+  Status ListAllDomains(std::vector<std::pair<std::string, std::vector<std::string>>>* out);
+  // The app's certificate record. NotFound if it has none.
+  Status GetCertificate(const std::string& app, Certificate* out);
+  Status PutCertificate(const Certificate& c);       // insert or replace; sets updated_at_ms to now
+  Status DeleteCertificate(const std::string& app);  // OK if none
+  // The app's bim.toml [http] as of its last successful deploy; HttpConfig's defaults if never set.
+  Status GetHttpConfig(const std::string& app, HttpConfig* out);
+  Status SetHttpConfig(const std::string& app, const HttpConfig& http);
 
  private:
   Store(sqlite3* db, std::string key);

@@ -129,6 +129,36 @@ ALTER TABLE releases ADD COLUMN engine_image TEXT NOT NULL DEFAULT '';
 ALTER TABLE releases ADD COLUMN git_dirty INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE releases ADD COLUMN source_digest TEXT NOT NULL DEFAULT '';
 )sql",
+    // 7: custom domains (a name belongs to one app at a time) and each app's TLS certificate: where
+    // it came from, what it covers, when it expires, and the state of getting or renewing it.
+    R"sql(
+CREATE TABLE domains(
+  name        TEXT PRIMARY KEY,
+  app         TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+  added_at_ms INTEGER NOT NULL
+);
+CREATE INDEX domains_by_app ON domains(app, name);
+CREATE TABLE certificates(
+  app             TEXT PRIMARY KEY REFERENCES apps(name) ON DELETE CASCADE,
+  source          TEXT NOT NULL,
+  names           TEXT NOT NULL DEFAULT '',
+  cert_path       TEXT NOT NULL DEFAULT '',
+  key_path        TEXT NOT NULL DEFAULT '',
+  not_before_ms   INTEGER NOT NULL DEFAULT 0,
+  not_after_ms    INTEGER NOT NULL DEFAULT 0,
+  state           TEXT NOT NULL,
+  error           TEXT NOT NULL DEFAULT '',
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+  updated_at_ms   INTEGER NOT NULL DEFAULT 0
+);
+-- bim.toml's [http] choices that shape the app's HTTPS server blocks.
+CREATE TABLE app_https(
+  app         TEXT PRIMARY KEY REFERENCES apps(name) ON DELETE CASCADE,
+  force_https INTEGER NOT NULL DEFAULT 1,
+  hsts        INTEGER NOT NULL DEFAULT 0
+);
+)sql",
 };
 
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));

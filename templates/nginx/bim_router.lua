@@ -5,6 +5,8 @@
 --   bim_hosts     host name -> route key          (which app a request is for: the sites)
 --   bim_routes    route key -> "host:port ..."    (which backends serve it: the routes)
 --   bim_inflight  "host:port" -> requests in flight to that backend right now
+--   bim_certs     certificate or key file path -> its PEM (HTTPS only; the workers run as another
+--                 user and cannot read bimd's 0600 files, so bimd and the master load them)
 -- The one server every app is served by (app.conf.mustache) calls access() to find the request's
 -- route and proxies to the one upstream, bim_backends, whose balancer picks one of its backends.
 -- bimd changes hosts and routes through the control server on a unix socket inside its data dir (see
@@ -15,6 +17,7 @@ local balancer = require "ngx.balancer"
 local hosts = ngx.shared.bim_hosts
 local routes = ngx.shared.bim_routes
 local inflight = ngx.shared.bim_inflight
+local certs = ngx.shared.bim_certs  -- with HTTPS only: file path -> PEM (certificate chain or key)
 
 local M = {}
 
@@ -64,11 +67,34 @@ local function add(dict, key, value)
   end
 end
 
+local function slurp(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
 -- init_by_lua (the master, at start and at every reload): fills what the dicts lack from bimd's files.
 function M.init(prefix)
   load_table(prefix .. "/routes", function(key, raw) add(routes, key, (raw:gsub("%s+$", ""))) end)
   load_table(prefix .. "/sites", function(_, raw)
-    for host, route in raw:gmatch("(%S+) (%S+)") do add(hosts, host, route) end
+    for line in raw:gmatch("[^\n]+") do
+      local host, value = line:match("^(%S+)%s+(.-)%s*$")
+      if host then
+        add(hosts, host, value)
+        -- "route cert key flags": the master may read bimd's files, the workers may not.
+        local _, cert, key = value:match("^(%S+)%s*(%S*)%s*(%S*)")
+        if certs and cert ~= "" then
+          for _, path in ipairs({ cert, key }) do
+            if not certs:get(path) then
+              local pem = slurp(path)
+              if pem then add(certs, path, pem) else ngx.log(ngx.ERR, "bim: cannot read ", path) end
+            end
+          end
+        end
+      end
+    end
   end)
 end
 
@@ -80,13 +106,71 @@ local function answer(status, text)
   return ngx.exit(status)
 end
 
+-- A host's entry: "route" for plain HTTP names; "route cert.pem key.pem flags" for names with a
+-- certificate (flags: r = redirect plain HTTP to HTTPS, h = send HSTS, - = neither).
+local function host_entry(name)
+  local value = hosts:get(name)
+  if not value then return nil end
+  local route, cert, key, flags = value:match("^(%S+)%s*(%S*)%s*(%S*)%s*(%S*)")
+  return route, cert, key, flags
+end
+
 -- access_by_lua: which app is this request for, and does it have backends?
 function M.access()
-  local route = hosts:get(ngx.var.host)
+  local route, cert, _, flags = host_entry(ngx.var.host)
   if not route then return answer(404, "bim: no app is deployed at this address") end
+  if cert ~= "" then
+    if ngx.var.scheme == "http" and flags:find("r", 1, true)
+        and not ngx.var.uri:find("^/%.well%-known/acme%-challenge/") then
+      return ngx.redirect("https://" .. ngx.var.host .. ngx.var.bim_https_port .. ngx.var.request_uri, 308)
+    end
+    if ngx.var.scheme == "https" and flags:find("h", 1, true) then
+      ngx.header["Strict-Transport-Security"] = "max-age=31536000"
+    end
+  end
   ngx.ctx.bim_route = route
   local list = backends(route)
   if not list or #list == 0 then return answer(503, "bim: this app has no live release") end
+end
+
+-- ssl_certificate_by_lua: the certificate of the host the client names (SNI), from bim_certs. bimd
+-- writes every new certificate under a new path (and stores its PEM before the host points at it),
+-- so each worker parses a certificate once and keeps it per host name until the path changes. Hosts
+-- without one get the server's fallback certificate (the handshake fails the client's name check).
+local certificates = {}
+function M.certificate()
+  local ssl = require "ngx.ssl"
+  local name = ssl.server_name()
+  if not name then return end
+  name = name:lower()
+  local loaded
+  for _ = 1, 2 do  -- twice: a renewal may replace the paths between reading the host and its PEM
+    local _, cert_path, key_path = host_entry(name)
+    if not cert_path or cert_path == "" then return end
+    loaded = certificates[name]
+    if loaded and loaded.path == cert_path then break end
+    loaded = nil
+    local cert_pem, key_pem = certs and certs:get(cert_path), certs and certs:get(key_path)
+    if cert_pem and key_pem then
+      local cert, err1 = ssl.parse_pem_cert(cert_pem)
+      local key, err2 = ssl.parse_pem_priv_key(key_pem)
+      if not cert or not key then
+        ngx.log(ngx.ERR, "bim: bad certificate for ", name, ": ", tostring(err1 or err2))
+        return
+      end
+      loaded = { path = cert_path, cert = cert, key = key }
+      certificates[name] = loaded
+      break
+    end
+  end
+  if not loaded then
+    ngx.log(ngx.ERR, "bim: the certificate of ", name, " is not loaded")
+    return
+  end
+  ssl.clear_certs()
+  local ok, err = ssl.set_cert(loaded.cert)
+  if ok then ok, err = ssl.set_priv_key(loaded.key) end
+  if not ok then ngx.log(ngx.ERR, "bim: cannot use the certificate of ", name, ": ", tostring(err)) end
 end
 
 -- balancer_by_lua: runs for the first try and for every retry. The route is read again on a retry,
@@ -136,7 +220,7 @@ function M.log()
   end
 end
 
-local function body_lines()
+local function body_text()
   ngx.req.read_body()
   local body = ngx.req.get_body_data()
   if not body then
@@ -149,7 +233,11 @@ local function body_lines()
       end
     end
   end
-  return (body or ""):gmatch("[^\n]+")
+  return body or ""
+end
+
+local function body_lines()
+  return body_text():gmatch("[^\n]+")
 end
 
 local function fail(status, message)
@@ -183,6 +271,9 @@ end
 --   POST /{routes,hosts}/replace  the same, removing every key not listed (bimd's full truth)
 --   POST /{routes,hosts}/delete   "key"
 --   GET  /routes/get?key=K                           answers "host:port ..." or 404
+--   POST /certs/set?path=P  the PEM of file P        (HTTPS: before a host points at P)
+--   POST /certs/delete      "path"                   (paths no host uses any more)
+--   POST /certs/retain      "path"                   removes every path not listed
 --   POST /inflight        "host:port"                answers "host:port N" for each
 function M.control()
   local uri = ngx.var.uri
@@ -194,6 +285,27 @@ function M.control()
     return
   end
   if method ~= "POST" then return fail(405, "use POST") end
+  if uri:find("^/certs/") then
+    if not certs then return fail(404, "HTTPS is off") end
+    if uri == "/certs/set" then
+      local path = ngx.var.arg_path
+      if not path or path == "" then return fail(400, "path= missing") end
+      local ok, err = certs:safe_set(path, body_text())
+      if not ok then return fail(507, "certificate table full (" .. tostring(err) .. "): raise its size in nginx.conf") end
+    elseif uri == "/certs/delete" then
+      for path in body_lines() do certs:delete(path) end
+    elseif uri == "/certs/retain" then
+      local keep = {}
+      for path in body_lines() do keep[path] = true end
+      for _, path in ipairs(certs:get_keys(0)) do
+        if not keep[path] then certs:delete(path) end
+      end
+    else
+      return fail(404, "unknown control path " .. uri)
+    end
+    ngx.say("ok")
+    return
+  end
   local table_name, op = uri:match("^/(%a+)/(%a+)$")
   local dict = (table_name == "routes" and routes) or (table_name == "hosts" and hosts) or nil
   if dict and (op == "set" or op == "replace") then

@@ -219,8 +219,12 @@ Bimd::Bimd(std::vector<std::string> extra_flags) : flags_(std::move(extra_flags)
 void Bimd::Start(const std::map<std::string, std::string>& env) {
   std::vector<std::string> argv = {BuildPath("bimd"), "--data-dir", data_dir_,
                                    "--listen", "127.0.0.1:" + std::to_string(api_port_),
-                                   "--http-listen", "127.0.0.1:" + std::to_string(http_port_),
                                    "--domain", "localhost"};
+  // Tests may serve apps elsewhere (e.g. their own loopback address on port 80); otherwise a free port.
+  if (std::find(flags_.begin(), flags_.end(), "--http-listen") == flags_.end()) {
+    argv.push_back("--http-listen");
+    argv.push_back("127.0.0.1:" + std::to_string(http_port_));
+  }
   // Tests may bring their own templates; otherwise the repo's.
   if (std::find(flags_.begin(), flags_.end(), "--templates") == flags_.end()) {
     argv.push_back("--templates");

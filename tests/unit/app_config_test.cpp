@@ -117,6 +117,19 @@ TEST(AppConfigTest, BadTimeout) {
   EXPECT_EQ(cfg.health.timeout, milliseconds(1000));
 }
 
+TEST(AppConfigTest, Http) {
+  AppConfig cfg;
+  ASSERT_TRUE(ParseAppConfig("app = \"x\"", &cfg).ok());
+  EXPECT_TRUE(cfg.http.force_https) << "redirect to HTTPS by default";
+  EXPECT_FALSE(cfg.http.hsts) << "HSTS is opt-in";
+  ASSERT_TRUE(ParseAppConfig("[http]\nforce_https = false\nhsts = true\n", &cfg).ok());
+  EXPECT_FALSE(cfg.http.force_https);
+  EXPECT_TRUE(cfg.http.hsts);
+  EXPECT_TRUE(Contains(ParseErr("[http]\nforce_https = \"no\""), "http.force_https must be true or false"));
+  EXPECT_TRUE(Contains(ParseErr("[http]\nhst = true"), "http.hst"));
+  EXPECT_TRUE(Contains(ParseErr("http = 1"), "http must be a table"));
+}
+
 TEST(AppConfigTest, SyntaxErrorNamesLine) {
   Status s = ParseErr("app = \"x\"\nport = 80\nthis is not toml\n");
   EXPECT_TRUE(Contains(s, "bim.toml line 3")) << s.message();

@@ -66,6 +66,38 @@ class NginxRouterUnitTest : public ::testing::Test {
   std::unique_ptr<NginxRouter> router_;
 };
 
+TEST_F(NginxRouterUnitTest, CertifiedNamesCarryTheirCertificateInTheHostTableAndHttpsIsOneListener) {
+  NginxOptions with_https = options_;
+  with_https.https_listen = "127.0.0.1:8443";
+  with_https.acme_challenge = "127.0.0.1:4020";
+  NginxRouter router(with_https, &runner_);
+  Site site = SiteOf("shop");
+  site.hosts.push_back(VirtualHost{{"shop.example.com"}, "shop", "/d/certs/shop/1.crt", "/d/certs/shop/1.key", true, true});
+  site.hosts.push_back(VirtualHost{{"new.example.com"}, "shop"});
+  EXPECT_EQ(router.Start({site}, {{"shop", {{"127.0.0.1", 21000}}}}).code(), Code::kUnavailable);  // no nginx here
+  EXPECT_EQ(Slurp(router.SiteFile("shop")),
+            "shop.localhost shop\nshop.example.com shop /d/certs/shop/1.crt /d/certs/shop/1.key rh\nnew.example.com shop\n");
+  std::string apps = Slurp(with_https.prefix + "/apps.conf");
+  EXPECT_NE(apps.find("listen 127.0.0.1:8443 ssl default_server;"), std::string::npos) << apps;
+  EXPECT_NE(apps.find("ssl_certificate_by_lua_block"), std::string::npos);
+  EXPECT_NE(apps.find("set $bim_https_port \":8443\";"), std::string::npos);
+  EXPECT_NE(apps.find("proxy_pass http://127.0.0.1:4020;"), std::string::npos) << "ACME challenges reach lego";
+  EXPECT_TRUE(fs::exists(with_https.prefix + "/tls/fallback.crt"));
+  EXPECT_EQ(fs::status(with_https.prefix + "/tls/fallback.key").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+
+  // Without an HTTPS listener, or with hostile paths, nothing is written.
+  EXPECT_EQ(router_->PutSite(site).code(), Code::kInvalidArgument);
+  Site hostile = SiteOf("blog");
+  hostile.hosts.push_back(VirtualHost{{"blog.example.com"}, "blog", "/d/x.crt /etc/passwd", "/d/x.key"});
+  EXPECT_EQ(router.PutSite(hostile).code(), Code::kInvalidArgument);
+  Site redirect_only = SiteOf("blog");
+  redirect_only.hosts[0].redirect_to_https = true;
+  EXPECT_EQ(router.PutSite(redirect_only).code(), Code::kInvalidArgument)
+      << "a redirect to HTTPS without a certificate would send users nowhere";
+  EXPECT_FALSE(fs::exists(router.SiteFile("blog")));
+}
+
 TEST_F(NginxRouterUnitTest, StartWritesTheWholeTruthAndRemovesEverythingElse) {
   WriteFileAtomically(router_->SiteFile("gone"), "gone.localhost gone\n");
   WriteFileAtomically(router_->RouteFile("gone"), "127.0.0.1:9\n");

@@ -1,0 +1,151 @@
+// Routes for custom domains and certificates:
+//   GET    /v1/apps/{app}/domains            the app's domains and certificate state
+//   POST   /v1/apps/{app}/domains            {"domains": [...]}: add (all or none)
+//   DELETE /v1/apps/{app}/domains/{name}     remove one
+//   POST   /v1/apps/{app}/certs              {"cert": PEM chain, "key": PEM key}: use this certificate
+//   DELETE /v1/apps/{app}/certs              drop an uploaded certificate (ACME takes over if on)
+// A domain change re-renders the app's site at once (so HTTP-01 challenges for the new name reach
+// bimd) and asks the CertManager for a certificate. Every change is audited and committed to the
+// deployment history.
+#include <algorithm>
+
+#include "core/validate.h"
+#include "server/api_context.h"
+
+namespace bim {
+
+using nlohmann::json;
+
+namespace {
+
+std::string ToLower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A custom domain: a valid host name, not a wildcard, and not inside bimd's own --domain, where it
+// could take another app's default name.
+Status ValidateCustomDomain(const std::string& name, const ServerOptions& options) {
+  if (name.find('*') != std::string::npos)
+    return Status::InvalidArgument("wildcard domains are not supported (" + name + "); add each name");
+  if (Status s = ValidateDomain(name); !s.ok()) return s;
+  if (name.find('.') == std::string::npos)
+    return Status::InvalidArgument(name + " is not a public name (expected something like shop.example.com)");
+  std::string own = ToLower(options.domain);
+  if (name == own || name.ends_with("." + own))
+    return Status::InvalidArgument(name + " is inside bimd's own domain " + own +
+                                   ", where apps already have <app>." + own + "; pick a name outside it");
+  return Status::OK();
+}
+
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+void RegisterDomainRoutes(ApiContext& ctx) {
+  httplib::Server& http = ctx.http;
+  Deployer& deployer = ctx.deployer;
+  Store& store = ctx.store;
+
+  http.Get(R"(/v1/apps/([^/]+)/domains)", ctx.ForApp([&](const httplib::Request&, httplib::Response& res,
+                                                         const Principal&, const std::string& app) {
+    App a;
+    if (Status s = store.GetApp(app, &a); !s.ok()) return SendError(res, s);
+    json out = deployer.DomainsJson(app);
+    out["app"] = app;
+    out["default_host"] = app + "." + ctx.options.domain;
+    out["acme"] = ctx.certs && ctx.certs->acme_enabled();
+    SendJson(res, out);
+  }));
+
+  http.Post(R"(/v1/apps/([^/]+)/domains)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+                                                          const Principal& who, const std::string& app) {
+    json body;
+    Status s = ParseJsonBody(req, &body);
+    if (!s.ok()) return SendError(res, s);
+    if (!body.contains("domains") || !body["domains"].is_array() || body["domains"].empty())
+      return SendError(res, Status::InvalidArgument("expected {\"domains\": [\"shop.example.com\", ...]}"));
+    std::vector<std::string> names;
+    for (const auto& d : body["domains"]) {
+      if (!d.is_string()) return SendError(res, Status::InvalidArgument("domains must be strings"));
+      std::string name = ToLower(d.get<std::string>());
+      if (!(s = ValidateCustomDomain(name, ctx.options)).ok()) return SendError(res, s);
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+    std::vector<std::string> before;
+    store.ListDomains(app, &before);
+    if (!(s = store.AddDomains(app, names)).ok()) {
+      Audit(store, who, "domains.add", app, s, Join(names));
+      return SendError(res, s);
+    }
+    std::vector<std::string> added;
+    for (const auto& n : names)
+      if (std::find(before.begin(), before.end(), n) == before.end()) added.push_back(n);
+    if (!(s = deployer.RefreshSite(app)).ok()) {
+      for (const auto& n : added) store.RemoveDomain(app, n);
+      Audit(store, who, "domains.add", app, s, Join(names));
+      return SendError(res, s.Wrap("the proxy refused the new names; nothing changed"));
+    }
+    Audit(store, who, "domains.add", app, s, Join(names));
+    if (!added.empty()) deployer.NotifyDomainsChanged(app, "domains: added " + Join(added));
+    if (ctx.certs) ctx.certs->Kick();
+    json out = deployer.DomainsJson(app);
+    out["app"] = app;
+    out["added"] = added;
+    SendJson(res, out);
+  }));
+
+  http.Delete(R"(/v1/apps/([^/]+)/domains/([^/]+))", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+                                                                    const Principal& who, const std::string& app) {
+    std::string name = ToLower(req.matches[2]);
+    Status s = store.RemoveDomain(app, name);
+    if (!s.ok()) return SendError(res, s);
+    if (!(s = deployer.RefreshSite(app)).ok()) {
+      store.AddDomains(app, {name});
+      Audit(store, who, "domains.remove", app, s, name);
+      return SendError(res, s.Wrap("the proxy refused the change; the domain stays"));
+    }
+    Audit(store, who, "domains.remove", app, s, name);
+    deployer.NotifyDomainsChanged(app, "domains: removed " + name);
+    if (ctx.certs) ctx.certs->Kick();
+    json out = deployer.DomainsJson(app);
+    out["app"] = app;
+    out["removed"] = name;
+    SendJson(res, out);
+  }));
+
+  http.Post(R"(/v1/apps/([^/]+)/certs)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+                                                       const Principal& who, const std::string& app) {
+    if (!ctx.certs) return SendError(res, Status::Unavailable("certificates are not managed by this bimd"));
+    json body;
+    Status s = ParseJsonBody(req, &body);
+    if (!s.ok()) return SendError(res, s);
+    if (!body.contains("cert") || !body["cert"].is_string() || !body.contains("key") || !body["key"].is_string())
+      return SendError(res, Status::InvalidArgument("expected {\"cert\": \"<PEM chain>\", \"key\": \"<PEM key>\"}"));
+    Certificate cert;
+    s = ctx.certs->AddManual(app, body["cert"].get<std::string>(), body["key"].get<std::string>(), &cert);
+    Audit(store, who, "certs.add", app, s, s.ok() ? Join(cert.names) : "");  // never the key
+    if (!s.ok()) return SendError(res, s);
+    json out = deployer.DomainsJson(app);
+    out["app"] = app;
+    SendJson(res, out);
+  }));
+
+  http.Delete(R"(/v1/apps/([^/]+)/certs)", ctx.ForApp([&](const httplib::Request&, httplib::Response& res,
+                                                         const Principal& who, const std::string& app) {
+    if (!ctx.certs) return SendError(res, Status::Unavailable("certificates are not managed by this bimd"));
+    Status s = ctx.certs->Remove(app);
+    Audit(store, who, "certs.remove", app, s, "");
+    if (!s.ok()) return SendError(res, s);
+    ctx.certs->Kick();
+    json out = deployer.DomainsJson(app);
+    out["app"] = app;
+    SendJson(res, out);
+  }));
+}
+
+}  // namespace bim
