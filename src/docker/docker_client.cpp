@@ -79,15 +79,9 @@ Status DockerClient::BuildImage(const BuildOptions& options, const LineSink& on_
   request.body_file = options.context_tar_path;
   request.content_type = "application/x-tar";
   request.timeout_seconds = 0;  // builds take as long as they take; `cancelled` is the way out
-  request.on_data = [&parser](std::string_view chunk) { parser.Feed(chunk); };
   request.cancelled = cancelled;
-  engine::Response response;
-  Status s = engine::Perform(socket_path_, request, &response);
-  if (!s.ok()) return s.code() == Code::kCancelled ? Status::Cancelled(what + ": cancelled") : s;
-  if (response.status >= 400) return engine::ErrorStatus(response, what);
-  parser.Finish();
   // A failed build still answers 200; the failure is an {"error": ...} object in the stream.
-  if (!parser.error().empty()) return Status::FailedPrecondition(fmt::format("{}: {}", what, parser.error()));
+  if (Status s = PerformProgress(socket_path_, std::move(request), &parser, what); !s.ok()) return s;
   std::string id = Str(parser.aux(), "ID");
   if (id.empty()) {  // older daemons send no aux ID; the tag now names the image
     ImageInfo info;

@@ -29,14 +29,8 @@ Status DockerClient::PushImage(const std::string& repo, const std::string& tag, 
   request.headers.push_back("X-Registry-Auth: e30=");
   request.timeout_seconds = 0;  // large images take as long as they take; `cancelled` is the way out
   request.cancelled = cancelled;
-  request.on_data = [&parser](std::string_view chunk) { parser.Feed(chunk); };
-  engine::Response response;
-  Status s = engine::Perform(socket_path_, request, &response);
-  if (!s.ok()) return s.code() == Code::kCancelled ? Status::Cancelled(what + ": cancelled") : s;
-  if (response.status >= 400) return engine::ErrorStatus(response, what);
-  parser.Finish();
   // Like a build, a failed push answers 200 with an {"error": ...} object in the stream.
-  if (!parser.error().empty()) return Status::FailedPrecondition(fmt::format("{}: {}", what, parser.error()));
+  if (Status s = engine_json::PerformProgress(socket_path_, std::move(request), &parser, what); !s.ok()) return s;
   PushResult r;
   r.digest = engine_json::Str(parser.aux(), "Digest");
   r.layers_pushed = static_cast<int>(pushed.size());

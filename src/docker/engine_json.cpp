@@ -42,4 +42,16 @@ void ProgressStream::Emit(std::string_view line) {
   if (!line.empty() && sink_) sink_(line);
 }
 
+Status PerformProgress(const std::string& socket_path, engine::Request request, ProgressStream* parser,
+                       const std::string& what) {
+  request.on_data = [parser](std::string_view chunk) { parser->Feed(chunk); };
+  engine::Response response;
+  Status s = engine::Perform(socket_path, request, &response);
+  if (!s.ok()) return s.code() == Code::kCancelled ? Status::Cancelled(what + ": cancelled") : s;
+  if (response.status >= 400) return engine::ErrorStatus(response, what);
+  parser->Finish();
+  if (!parser->error().empty()) return Status::FailedPrecondition(fmt::format("{}: {}", what, parser->error()));
+  return Status::OK();
+}
+
 }  // namespace bim::engine_json

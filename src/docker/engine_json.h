@@ -132,4 +132,11 @@ class ProgressStream {
   std::string error_;
 };
 
+// Sends `request` (a build or push) and feeds its progress answer to `parser` until it ends. OK when
+// the stream ended without an "error" object; otherwise Cancelled ("<what>: cancelled") when
+// `request.cancelled` said so, the Engine's error answer (ErrorStatus), or FailedPrecondition with the
+// stream's error (a failed build or push still answers 200). Defined in engine_json.cpp.
+Status PerformProgress(const std::string& socket_path, engine::Request request, ProgressStream* parser,
+                       const std::string& what);
+
 }  // namespace bim::engine_json
