@@ -1,10 +1,8 @@
 #include "support/acme_ca.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -117,25 +116,12 @@ void AcmeCa::Start() {
   // unshare -m makes a private mount namespace (propagation private), where /etc/hosts is ours.
   std::string script = "mount --bind '" + dir_ + "/hosts' /etc/hosts && exec caddy run --config '" + dir_ +
                        "/Caddyfile' --adapter caddyfile";
-  std::vector<std::string> args = {"unshare", "--mount", "sh", "-c", script};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_store = {"HOME=" + dir_, "XDG_DATA_HOME=" + dir_ + "/xdg",
-                                        "XDG_CONFIG_HOME=" + dir_ + "/xdg", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
-  std::vector<char*> envp;
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  std::string log = dir_ + "/caddy.log";
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, "unshare", &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot start caddy (is it installed? make setup)");
+  std::map<std::string, std::string> env = {{"HOME", dir_},
+                                            {"XDG_DATA_HOME", dir_ + "/xdg"},
+                                            {"XDG_CONFIG_HOME", dir_ + "/xdg"},
+                                            {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
+  int pid = SpawnLogged({"/usr/bin/unshare", "--mount", "sh", "-c", script}, env, dir_ + "/caddy.log");
+  if (pid <= 0) throw std::runtime_error("cannot start caddy (is it installed? make setup)");
   pid_ = pid;
   for (int i = 0; i < 200; ++i) {
     CommandResult r = RunProcess({"/usr/bin/curl", "-sk", "--max-time", "2", directory()}, {}, 5);
