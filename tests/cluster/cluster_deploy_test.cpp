@@ -184,13 +184,16 @@ TEST_F(ClusterDeployTest, ScaleIsAReleaseNodesShowsTheTasksAndPlacementPinsOrFai
   ASSERT_TRUE(nodes.is_object());
   EXPECT_EQ(nodes["engine"], "swarm");
   ASSERT_EQ(nodes["nodes"].size(), ClusterBed().hosts().size()) << nodes.dump(2);
+  // The scale release's tasks; the previous release's single task may still be draining and listed.
+  const std::string scaled = up.Json()["details"]["release"].get<std::string>();
   int tasks = 0;
   for (const json& n : nodes["nodes"]) {
     EXPECT_EQ(n["state"], "ready");
     EXPECT_EQ(n["warning"], "");
-    for (const json& t : n["tasks"]) tasks += t["app"] == app_ && t["state"] == "running";
+    for (const json& t : n["tasks"])
+      tasks += t["app"] == app_ && t["release"] == scaled && t["state"] == "running";
   }
-  EXPECT_EQ(tasks, 3);
+  EXPECT_EQ(tasks, 3) << nodes.dump(2);
   CommandResult text = bimd_->Bim({"nodes"});
   EXPECT_EQ(text.exit_code, 0);
   EXPECT_NE(text.out.find(HostnameOf("h2")), std::string::npos) << text.out;
