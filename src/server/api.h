@@ -2,7 +2,7 @@
 // (401 without one); a token scoped to one app gets 403 for other apps and for token management.
 //
 //   GET    /healthz                     liveness probe, no auth: {"ok":true,"service":"bimd"}
-//   GET    /v1/server                   {"service","instance","token","domain","http_listen","app_url_pattern"}
+//   GET    /v1/server                   {"service","instance","token","domain","http_listen","engine","registry","app_url_pattern"}
 //   GET    /v1/apps                     {"apps":[{"app","url","live","status","latest",...}]}
 //   GET    /v1/apps/{app}               status of one app: settings, live and latest release, container
 //   DELETE /v1/apps/{app}               destroy (cancels a release in progress first): route, containers,
@@ -24,6 +24,11 @@
 //   GET    /v1/audit                    {"entries":[...]} newest first (?app=APP&limit=N)
 //   POST   /v1/apps/{app}/scale         {"replicas": N}; NDJSON events like a deploy (api_cluster.cpp)
 //   GET    /v1/nodes                    {"engine","registry","nodes":[{hostname, state, tasks...}]}
+//   GET    /v1/apps/{app}/domains       the app's domains and certificate state (api_domains.cpp)
+//   POST   /v1/apps/{app}/domains       {"domains":[...]}: add (all or none)
+//   DELETE /v1/apps/{app}/domains/{name}  remove one
+//   POST   /v1/apps/{app}/certs         {"cert": PEM chain, "key": PEM key}: use this certificate
+//   DELETE /v1/apps/{app}/certs         drop an uploaded certificate (ACME takes over if on)
 //
 // Errors are {"error":{"code":"not_found","message":"..."}} with the matching HTTP status. Streams
 // (deploy, rollback, env change, logs) answer 200 and end with a {"event":"result"} object that

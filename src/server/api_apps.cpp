@@ -50,7 +50,7 @@ void RegisterAppRoutes(ApiContext& ctx) {
                        {"instance", instance},
                        {"token", who.name},
                        {"domain", options.domain},
-                       {"http_listen", options.http_listen},
+                       {"http_listen", options.nginx.listen},
                        {"engine", options.engine},
                        {"registry", options.registry_listen},
                        {"app_url_pattern", deployer.AppUrl("<app>")}});

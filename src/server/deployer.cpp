@@ -116,7 +116,7 @@ Deployer::~Deployer() {
 }
 
 std::string Deployer::AppUrl(const std::string& app) const {
-  return bim::AppUrl(app, options_.domain, PublicPortSuffix(options_.http_listen));
+  return bim::AppUrl(app, options_.domain, PublicPortSuffix(options_.nginx.listen));
 }
 
 Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, const CancelCheck& cancelled,
@@ -242,7 +242,7 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   inputs.env = spec.env;
   inputs.domain = options_.domain;
   inputs.instance_id = instance_id_;
-  inputs.public_port = PublicPortSuffix(options_.http_listen);
+  inputs.public_port = PublicPortSuffix(options_.nginx.listen);
   inputs.image_tag = spec.image_tag;
   a.plan = PlanRelease(inputs);
   a.release.image_tag = a.plan.image_tag;

@@ -149,7 +149,7 @@ Status Deployer::Reconcile() {
     routes[app.name] = backends;
     routed[app.name] = Routed{live.container_name, backends};
   }
-  if (!(s = router_->Start(sites, routes)).ok()) return s.Wrap("starting nginx on " + options_.http_listen);
+  if (!(s = router_->Start(sites, routes)).ok()) return s.Wrap("starting nginx on " + options_.nginx.listen);
   {
     std::lock_guard<std::mutex> lock(routed_mu_);
     routed_ = std::move(routed);

@@ -16,7 +16,7 @@ namespace {
 
 // The app's certificate if nginx can serve it: files present, not expired, bimd serving HTTPS.
 bool ServableCertificate(Store* store, const ServerOptions& options, const std::string& app, Certificate* out) {
-  if (options.https_listen.empty()) return false;
+  if (options.nginx.https_listen.empty()) return false;
   if (!store->GetCertificate(app, out).ok()) return false;
   return !out->cert_path.empty() && !out->key_path.empty() && NowMillis() < out->not_after_ms;
 }
@@ -78,7 +78,7 @@ std::string Deployer::PublicUrl(const std::string& app, const std::string& fallb
   std::vector<std::string> domains;
   store_->ListDomains(app, &domains);
   for (const auto& d : domains)
-    if (FirstUncoveredName(cert.names, {d}).empty()) return "https://" + d + HttpsPortSuffix(options_.https_listen) + "/";
+    if (FirstUncoveredName(cert.names, {d}).empty()) return "https://" + d + HttpsPortSuffix(options_.nginx.https_listen) + "/";
   return fallback;
 }
 
@@ -94,7 +94,7 @@ json Deployer::DomainsJson(const std::string& app) const {
               {"attempts", c.attempts},    {"next_attempt_ms", c.next_attempt_ms}};
     std::string missing = FirstUncoveredName(c.names, domains);
     if (!missing.empty() && c.state == cert_state::kValid) cert["uncovered"] = missing;
-    if (options_.https_listen.empty() && !c.cert_path.empty())
+    if (options_.nginx.https_listen.empty() && !c.cert_path.empty())
       cert["warning"] = "bimd has no --https-listen: the certificate is not served";
     j["certificate"] = cert;
   }

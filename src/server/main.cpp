@@ -96,11 +96,11 @@ int main(int argc, char** argv) {
   cli.add_option("--data-dir", options.data_dir, "State directory: database, tokens, nginx config and logs")
       ->capture_default_str();
   cli.add_option("--listen", options.listen, "API address HOST:PORT")->capture_default_str();
-  cli.add_option("--http-listen", options.http_listen, "Where nginx serves apps, HOST:PORT")->capture_default_str();
+  cli.add_option("--http-listen", options.nginx.listen, "Where nginx serves apps, HOST:PORT")->capture_default_str();
   cli.add_option("--domain", options.domain, "Apps are served at http://<app>.<domain>/")->capture_default_str();
-  cli.add_option("--templates", options.template_dir, "Directory with nginx.conf.mustache and app.conf.mustache");
+  cli.add_option("--templates", options.nginx.template_dir, "Directory with nginx.conf.mustache and app.conf.mustache");
   cli.add_option("--docker-socket", options.docker_socket, "Docker Engine socket")->capture_default_str();
-  cli.add_option("--nginx", options.nginx_binary, "nginx binary")->capture_default_str();
+  cli.add_option("--nginx", options.nginx.nginx_binary, "nginx binary")->capture_default_str();
   cli.add_option("--engine", options.engine,
                  "Where apps run: auto (Docker Swarm when the dockerd is a Swarm manager, else this host), swarm, local")
       ->capture_default_str();
@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   bool teardown = false;
   cli.add_flag("--teardown", teardown, "Remove everything this data dir's bimd created on the host (containers, images, "
                "networks, firewall rules, build cgroups; stops its nginx), keep the data dir, and exit");
-  cli.add_option("--https-listen", options.https_listen,
+  cli.add_option("--https-listen", options.nginx.https_listen,
                  "Where nginx serves apps' custom domains over HTTPS, HOST:PORT (e.g. 0.0.0.0:443)");
   cli.add_option("--acme-email", options.acme.email,
                  "Obtain certificates for custom domains from an ACME CA with this account email");
@@ -167,8 +167,8 @@ int main(int argc, char** argv) {
   if (Status s = ValidateDomain(options.domain); !s.ok()) return Fail(s.Wrap("--domain"));
   // Without --templates: next to an installed binary (<prefix>/share/bim/templates/nginx) or in the
   // source tree the binary was built from.
-  if (options.template_dir.empty()) options.template_dir = FindTemplateDir("nginx", "app.conf.mustache");
-  if (options.template_dir.empty())
+  if (options.nginx.template_dir.empty()) options.nginx.template_dir = FindTemplateDir("nginx", "app.conf.mustache");
+  if (options.nginx.template_dir.empty())
     return Fail(Status::NotFound("cannot find the nginx templates; pass --templates DIR (the repo's templates/nginx)"));
   options.data_dir = std::filesystem::absolute(options.data_dir).lexically_normal().string();
   if (options.data_dir.size() > 1 && options.data_dir.back() == '/') options.data_dir.pop_back();
@@ -203,18 +203,12 @@ int main(int argc, char** argv) {
   if (Status s = docker.Ping(); !s.ok()) return Fail(s);
 
   SubprocessRunner runner;
-  NginxOptions nginx_options;
-  nginx_options.nginx_binary = options.nginx_binary;
-  nginx_options.prefix = options.data_dir + "/nginx";
-  nginx_options.listen = options.http_listen;
-  nginx_options.https_listen = options.https_listen;
+  options.nginx.prefix = options.data_dir + "/nginx";
   if (!options.acme.email.empty()) {
     if (Status s = ChooseChallengePort(store.get(), &options.acme.challenge_listen); !s.ok()) return Fail(s);
-    nginx_options.acme_challenge = options.acme.challenge_listen;
+    options.nginx.acme_challenge = options.acme.challenge_listen;
   }
-  nginx_options.template_dir = options.template_dir;
-  nginx_options.worker_shutdown_timeout_seconds = options.nginx_worker_shutdown_timeout_seconds;
-  NginxRouter router(nginx_options, &runner);
+  NginxRouter router(options.nginx, &runner);
   FirewallOptions firewall_options;
   firewall_options.iptables = options.iptables_binary;
   firewall_options.instance_id = instance_id;
@@ -287,7 +281,7 @@ int main(int argc, char** argv) {
   const char* scheme = options.tls_cert.empty() ? "http" : "https";
   std::printf("bimd: API on %s://%s:%d, apps at %s (nginx on %s); log in with: bim login "
               "%s://%s:%d --token $(cat %s)%s\n",
-              scheme, host.c_str(), port, deployer.AppUrl("<app>").c_str(), options.http_listen.c_str(), scheme,
+              scheme, host.c_str(), port, deployer.AppUrl("<app>").c_str(), options.nginx.listen.c_str(), scheme,
               host.c_str(), port, token_path.c_str(), created ? " (new admin token)" : "");
   if (options.engine == "swarm")
     std::printf("bimd: apps run on Docker Swarm (the dockerd at %s is a manager); image registry on %s\n",

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "docker/docker_client.h"
+#include "proxy/nginx_process.h"
 #include "server/context_check.h"
 
 #include "server/acme.h"
@@ -20,17 +21,18 @@ namespace bim {
 struct ServerOptions {
   std::string data_dir = "/var/lib/bim";        // database, tokens, nginx prefix, uploads
   std::string listen = "127.0.0.1:7878";         // the API
-  std::string http_listen = "127.0.0.1:80";      // where nginx serves apps
-  // HTTPS for apps' custom domains: where nginx serves TLS ("" = nowhere; certificates are still
-  // obtained and kept), the ACME account (acme.email "" = no ACME: only `bim certs add`), and how
-  // certificates are renewed and retried. acme.state_dir / certs.certs_dir default under data_dir.
-  std::string https_listen;
+  // The nginx that serves the apps, with its own defaults (proxy/nginx_process.h): nginx.listen is
+  // where apps are served over HTTP, nginx.https_listen over TLS for apps' custom domains ("" =
+  // nowhere; certificates are still obtained and kept), nginx.template_dir ("" = the installed or
+  // source templates/nginx), nginx.nginx_binary, nginx.worker_shutdown_timeout_seconds. main.cpp
+  // sets nginx.prefix (<data_dir>/nginx) and nginx.acme_challenge; the rest is used as given.
+  NginxOptions nginx;
+  // The ACME account (acme.email "" = no ACME: only `bim certs add`), and how certificates are
+  // renewed and retried. acme.state_dir / certs.certs_dir default under data_dir.
   AcmeOptions acme;
   CertManagerOptions certs;
   std::string domain = "localhost";              // apps are <app>.<domain>
-  std::string template_dir;                      // "" = the installed/source templates/nginx
   std::string docker_socket = kDefaultDockerSocket;
-  std::string nginx_binary = "nginx";
 
   // Where apps run. "auto": on Docker Swarm when the dockerd at docker_socket is an active Swarm
   // manager, else on this one host; "swarm" insists on the swarm (bimd refuses to start without one);
@@ -59,7 +61,6 @@ struct ServerOptions {
   std::chrono::milliseconds drain_settle{100};
   std::chrono::milliseconds drain_grace{10000};
   int stop_timeout_seconds = 10;
-  int nginx_worker_shutdown_timeout_seconds = 30;
   // How often bimd checks that nginx's master runs (and takes over / restarts it if not).
   std::chrono::milliseconds nginx_check_interval{1000};
 
