@@ -47,11 +47,11 @@ std::string Join(const std::vector<std::string>& names) {
 }  // namespace
 
 void RegisterDomainRoutes(ApiContext& ctx) {
-  httplib::Server& http = ctx.http;
+  HttpServer& http = ctx.http;
   Deployer& deployer = ctx.deployer;
   Store& store = ctx.store;
 
-  http.Get(R"(/v1/apps/([^/]+)/domains)", ctx.ForApp([&](const httplib::Request&, httplib::Response& res,
+  http.Get(R"(/v1/apps/([^/]+)/domains)", ctx.ForApp([&](const HttpRequest&, HttpResponse& res,
                                                          const Principal&, const std::string& app) {
     App a;
     if (Status s = store.GetApp(app, &a); !s.ok()) return SendError(res, s);
@@ -62,7 +62,7 @@ void RegisterDomainRoutes(ApiContext& ctx) {
     SendJson(res, out);
   }));
 
-  http.Post(R"(/v1/apps/([^/]+)/domains)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Post(R"(/v1/apps/([^/]+)/domains)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                           const Principal& who, const std::string& app) {
     json body;
     Status s = ParseJsonBody(req, &body);
@@ -99,7 +99,7 @@ void RegisterDomainRoutes(ApiContext& ctx) {
     SendJson(res, out);
   }));
 
-  http.Delete(R"(/v1/apps/([^/]+)/domains/([^/]+))", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Delete(R"(/v1/apps/([^/]+)/domains/([^/]+))", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                                     const Principal& who, const std::string& app) {
     std::string name = ToLower(req.matches[2]);
     Status s = store.RemoveDomain(app, name);
@@ -118,7 +118,7 @@ void RegisterDomainRoutes(ApiContext& ctx) {
     SendJson(res, out);
   }));
 
-  http.Post(R"(/v1/apps/([^/]+)/certs)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Post(R"(/v1/apps/([^/]+)/certs)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                        const Principal& who, const std::string& app) {
     if (!ctx.certs) return SendError(res, Status::Unavailable("certificates are not managed by this bimd"));
     json body;
@@ -135,7 +135,7 @@ void RegisterDomainRoutes(ApiContext& ctx) {
     SendJson(res, out);
   }));
 
-  http.Delete(R"(/v1/apps/([^/]+)/certs)", ctx.ForApp([&](const httplib::Request&, httplib::Response& res,
+  http.Delete(R"(/v1/apps/([^/]+)/certs)", ctx.ForApp([&](const HttpRequest&, HttpResponse& res,
                                                          const Principal& who, const std::string& app) {
     if (!ctx.certs) return SendError(res, Status::Unavailable("certificates are not managed by this bimd"));
     Status s = ctx.certs->Remove(app);
