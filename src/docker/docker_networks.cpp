@@ -36,6 +36,7 @@ Status DockerClient::CreateNetwork(const BridgeNetworkSpec& spec, std::string* i
                {"Labels", json::object()}};
   for (const auto& [k, v] : spec.labels) body["Labels"][k] = v;
   if (!spec.bridge_name.empty()) body["Options"] = {{kBridgeNameOption, spec.bridge_name}};
+  if (!spec.subnet.empty()) body["IPAM"] = {{"Config", json::array({{{"Subnet", spec.subnet}}})}};
   engine::Request request;
   request.method = "POST";
   request.target = "/networks/create";
@@ -47,8 +48,10 @@ Status DockerClient::CreateNetwork(const BridgeNetworkSpec& spec, std::string* i
   std::string what = "docker network create " + spec.name;
   if (response.status >= 400) {
     Status e = engine::ErrorStatus(response, what);
-    // A bridge name already in use comes back as a 500 ("... already exists"): a conflict too.
-    if (e.message().find("exists") != std::string::npos) return Status::Conflict(e.message());
+    // A bridge name already in use comes back as a 500 ("... already exists"), a subnet another network
+    // took as a 403 ("Pool overlaps with other one on this address space"): conflicts too.
+    if (e.message().find("exists") != std::string::npos || e.message().find("overlaps") != std::string::npos)
+      return Status::Conflict(e.message());
     return e;
   }
   answer = json::parse(response.body, nullptr, false);

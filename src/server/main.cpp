@@ -131,6 +131,13 @@ int main(int argc, char** argv) {
   bool teardown = false;
   cli.add_flag("--teardown", teardown, "Remove everything this data dir's bimd created on the host (containers, images, "
                "networks, firewall rules, build cgroups; stops its nginx), keep the data dir, and exit");
+  cli.add_option("--app-subnets", options.local_engine.app_subnet_pool,
+                 "IPv4 pool each app's own network takes a subnet from (\"\" = Docker's default pools, about 30 "
+                 "networks)")
+      ->capture_default_str();
+  cli.add_option("--app-subnet-prefix", options.local_engine.app_subnet_prefix,
+                 "Size of each app network's subnet, as a prefix length (26 = 64 addresses)")
+      ->capture_default_str();
   cli.add_option("--https-listen", options.nginx.https_listen,
                  "Where nginx serves apps' custom domains over HTTPS, HOST:PORT (e.g. 0.0.0.0:443)");
   cli.add_option("--acme-email", options.acme.email,
@@ -165,6 +172,7 @@ int main(int argc, char** argv) {
 
   if (sodium_init() < 0) return Fail(Status::Internal("libsodium failed to initialise"));
   if (Status s = ValidateDomain(options.domain); !s.ok()) return Fail(s.Wrap("--domain"));
+  if (Status s = CheckSubnetPool(options.local_engine); !s.ok()) return Fail(s.Wrap("--app-subnets"));
   // Without --templates: next to an installed binary (<prefix>/share/bim/templates/nginx) or in the
   // source tree the binary was built from.
   if (options.nginx.template_dir.empty()) options.nginx.template_dir = FindTemplateDir("nginx", "app.conf.mustache");
@@ -221,7 +229,7 @@ int main(int argc, char** argv) {
       return Fail(s.Wrap("isolating apps' networks (bimd --no-network-isolation runs without, apps can then reach "
                          "each other and the host)"));
   }
-  LocalEngineOptions engine_options;
+  LocalEngineOptions engine_options = options.local_engine;
   if (options.isolate_networks) engine_options.firewall = &firewall;
   EngineSetup engine;
   if (Status s = SetUpEngine(&options, &docker, engine_options, &engine); !s.ok()) return Fail(s);
