@@ -16,10 +16,13 @@ bool ParseNumber(std::string_view text, size_t max_digits, unsigned* out) {
 
 }  // namespace
 
-std::string Ipv4Net::ToString() const {
-  return std::to_string(address >> 24) + "." + std::to_string((address >> 16) & 255) + "." +
-         std::to_string((address >> 8) & 255) + "." + std::to_string(address & 255) + "/" + std::to_string(prefix);
+std::string Ipv4Net::Host(uint32_t offset) const {
+  const uint32_t a = address + offset;
+  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) + "." +
+         std::to_string(a & 255);
 }
+
+std::string Ipv4Net::ToString() const { return Host() + "/" + std::to_string(prefix); }
 
 Status ParseIpv4Net(std::string_view text, Ipv4Net* out) {
   const std::string shown(text.substr(0, 60));

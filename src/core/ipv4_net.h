@@ -24,6 +24,9 @@ struct Ipv4Net {
   bool Overlaps(const Ipv4Net& other) const { return address <= other.last() && other.address <= last(); }
   bool operator==(const Ipv4Net& o) const { return address == o.address && prefix == o.prefix; }
   std::string ToString() const;  // "10.192.0.64/26"
+  // The dotted quad of the address `offset` into the network: Host(1) is the first host address
+  // (where Docker puts a bridge network's gateway).
+  std::string Host(uint32_t offset = 0) const;
 };
 
 // Parses "A.B.C.D/N". InvalidArgument naming the text for anything else, including host bits set

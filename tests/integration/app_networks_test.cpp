@@ -51,6 +51,7 @@ TEST_F(AppNetworksTest, FortyAppsGetFortyNetworksOnSubnetsOfTheirOwnFromThePool)
     Ipv4Net net;
     ASSERT_TRUE(ParseIpv4Net(n.subnet, &net).ok()) << n.name << " has subnet \"" << n.subnet << "\"";
     EXPECT_EQ(net.prefix, options.app_subnet_prefix) << n.subnet;
+    EXPECT_EQ(n.gateway, net.Host(1)) << n.name;
     EXPECT_TRUE(net.Overlaps(pool) && net.address >= pool.address && net.last() <= pool.last()) << n.subnet;
     subnets.insert(n.subnet);
   }

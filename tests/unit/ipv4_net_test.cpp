@@ -15,6 +15,7 @@ Ipv4Net Net(const std::string& text) {
 TEST(Ipv4NetTest, ParsesCidrAndRefusesEverythingElseNamingIt) {
   EXPECT_EQ(Net("10.192.0.0/12").ToString(), "10.192.0.0/12");
   EXPECT_EQ(Net("0.0.0.0/0").size(), uint64_t{1} << 32);
+  EXPECT_EQ(Net("10.192.0.64/26").Host(1), "10.192.0.65");
   EXPECT_EQ(Net("172.17.0.0/16").last(), Net("172.17.255.255/32").address);
   for (const char* bad : {"10.0.0.0", "10.0.0/8", "10.0.0.0/33", "10.0.0.256/32", "10.0.0.0/", "/8", "a.b.c.d/8",
                           "10.0.0.0/8 ", "10..0.0/8", "10.0.0.0.0/8", "-1.0.0.0/8", "10.0.0.0/+8", "1000.0.0.0/8"}) {
