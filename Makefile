@@ -60,6 +60,7 @@ bench:
 	@$(BUILD)/routing_bench --routes 10000,50000 --apps 10,100,1000 --ready 10 --releases 200
 	@bash bench/upload_bench.sh
 	@bash bench/http_bench.sh $(BUILD)
+	@bash bench/cluster_bench.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -2,7 +2,12 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <functional>
+#include <thread>
+
 #include "base/health_probe.h"
+#include "core/ipv4_net.h"
 
 namespace bim {
 
@@ -175,17 +180,47 @@ Status LocalEngine::EnsureNetwork(const NetworkSpec& spec) {
   Status s = docker_->InspectNetwork(spec.name, &info);
   if (s.ok()) return Status::OK();
   if (!s.IsNotFound()) return s.Wrap("inspecting network " + spec.name);
-  BridgeNetworkSpec bridge{spec.name, spec.labels, spec.internal, ""};
+  BridgeNetworkSpec bridge{spec.name, spec.labels, spec.internal, "", ""};
   // The bridge's name must match the firewall's pattern for its rules to cover it; a random name that
-  // is taken (by chance) fails the creation with Conflict, so try another.
+  // is taken (by chance) fails the creation with Conflict, so try another. Likewise the subnet: another
+  // network (of this bimd or anyone else on the host) may take it between the listing and the creation.
   for (int attempt = 0; attempt < options_.start_attempts; ++attempt) {
     if (options_.firewall) bridge.bridge_name = options_.firewall->NewBridgeName();
+    // Where the search for a free subnet starts: from the network's name, so that networks created at
+    // the same moment (by this bimd or another on the host) rarely pick the same one; a retry after a
+    // collision starts elsewhere, once the other creation had time to show in the list.
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+    const uint64_t start = std::hash<std::string>{}(spec.name) + static_cast<uint64_t>(attempt) * 7919;
+    if (!options_.app_subnet_pool.empty() && !(s = FreeSubnet(start, &bridge.subnet)).ok()) break;
     s = docker_->CreateNetwork(bridge, nullptr);
     // Conflict on the network's own name: created meanwhile by a concurrent call.
     if (s.ok() || (s.code() == Code::kConflict && docker_->InspectNetwork(spec.name, &info).ok())) return Status::OK();
     if (s.code() != Code::kConflict) break;
   }
   return s.Wrap("creating network " + spec.name);
+}
+
+Status CheckSubnetPool(const LocalEngineOptions& options) {
+  if (options.app_subnet_pool.empty()) return Status::OK();
+  Ipv4Net pool, first;
+  if (Status s = ParseIpv4Net(options.app_subnet_pool, &pool); !s.ok()) return s;
+  return FirstFreeSubnet(pool, options.app_subnet_prefix, {}, &first);
+}
+
+Status LocalEngine::FreeSubnet(uint64_t start, std::string* out) {
+  Ipv4Net pool;
+  if (Status s = ParseIpv4Net(options_.app_subnet_pool, &pool); !s.ok()) return s.Wrap("app subnet pool");
+  std::vector<NetworkInfo> networks;
+  if (Status s = docker_->ListNetworks({}, &networks); !s.ok()) return s;
+  std::vector<Ipv4Net> taken;
+  for (const auto& n : networks) {
+    Ipv4Net net;
+    if (!n.subnet.empty() && ParseIpv4Net(n.subnet, &net).ok()) taken.push_back(net);
+  }
+  Ipv4Net subnet;
+  if (Status s = FirstFreeSubnet(pool, options_.app_subnet_prefix, taken, &subnet, start); !s.ok()) return s;
+  *out = subnet.ToString();
+  return Status::OK();
 }
 
 Status LocalEngine::RemoveNetwork(const std::string& name) {

@@ -20,10 +20,20 @@ struct LocalEngineOptions {
   // Networks get bridge names this firewall's rules cover (docker/network_firewall.h); nullptr: Docker
   // names them and nothing keeps their containers from the host. Not owned; must outlive the engine.
   const NetworkFirewall* firewall = nullptr;
+  // Each app network's subnet: a free /app_subnet_prefix of this pool that no Docker network on the
+  // host overlaps (where the search starts depends on the network's name) ("" = Docker picks from its default pools, which hold only about 30 networks).
+  // /26 leaves 61 addresses per app (releases overlap during a switch; builds join the network too);
+  // 10.192.0.0/12 holds 16,384 of them.
+  std::string app_subnet_pool = "10.192.0.0/12";
+  int app_subnet_prefix = 26;
   // Every container runs without NET_RAW (no forged packets, no ARP games on its network) and with
   // no-new-privileges (setuid binaries in the image cannot raise privileges).
   bool harden = true;
 };
+
+// OK if options' subnet pool is "" or an IPv4 network that holds subnets of app_subnet_prefix;
+// InvalidArgument naming the problem otherwise (checked at bimd's start, before anything runs).
+Status CheckSubnetPool(const LocalEngineOptions& options);
 
 class LocalEngine : public Engine {
  public:
@@ -42,13 +52,17 @@ class LocalEngine : public Engine {
   Status PublishImage(const std::string& local_ref, std::string* engine_ref) override;
   // This host alone (role "local"), with its containers of the asked workloads.
   Status Nodes(const Labels& labels, std::vector<EngineNode>* out) override;
-  // A bridge network named spec.name whose Linux bridge the firewall covers (a taken random bridge name
-  // is retried).
+  // A bridge network named spec.name whose Linux bridge the firewall covers, on a subnet of its own from
+  // options.app_subnet_pool (a taken random bridge name or subnet is retried). TooLarge when the pool
+  // has no free subnet left.
   Status EnsureNetwork(const NetworkSpec& spec) override;
   Status RemoveNetwork(const std::string& name) override;
 
  private:
   Instance InstanceOf(const ContainerInfo& info) const;
+  // The first subnet of the pool from its subnet number `start` on (wrapping) that no network on this
+  // dockerd overlaps, as "A.B.C.D/N".
+  Status FreeSubnet(uint64_t start, std::string* out);
   DockerClient* docker_;
   const LocalEngineOptions options_;
 };

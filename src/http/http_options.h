@@ -7,8 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+
+struct ssl_ctx_st;
 
 namespace bim {
 
@@ -16,6 +19,11 @@ struct HttpServerOptions {
   // TLS: both set = every connection is HTTPS (PEM files; the chain file may hold intermediates).
   std::string tls_cert;
   std::string tls_key;
+  // TLS with a certificate the caller picks (e.g. per handshake, for renewals without a restart):
+  // when set and tls_cert is empty, every connection is HTTPS and this is called once, at Bind(), on
+  // the server's SSL_CTX (TLS 1.2+ already set) to install the certificate or a certificate callback.
+  // Whatever it attaches must outlive the server.
+  std::function<void(ssl_ctx_st* ctx)> tls_attach;
 
   // Open connections, all states. At the cap a new connection evicts the one that has waited longest
   // for its request headers (slow, idle keep-alive or lingering); if every connection is busy with a

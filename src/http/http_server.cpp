@@ -214,6 +214,11 @@ Status HttpServer::Impl::LoadTls(std::shared_ptr<net::ssl::context>* out) const 
                            net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
                            net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
                        ec);
+  if (options.tls_cert.empty() && options.tls_attach) {  // the caller's certificate (callback)
+    options.tls_attach(context->native_handle());
+    *out = std::move(context);
+    return Status::OK();
+  }
   const std::string problem = "cannot load the TLS certificate " + options.tls_cert + " or key " + options.tls_key +
                               " (PEM files, readable by bimd, key matching the cert)";
   if (context->use_certificate_chain_file(options.tls_cert, ec); ec) return Status::InvalidArgument(problem);
@@ -248,7 +253,7 @@ void HttpServer::SetLogger(std::function<void(const HttpRequest&, int)> logger) 
 
 Status HttpServer::Bind(const std::string& host, int port, int* bound_port) {
   Impl& s = *impl_;
-  if (!s.options.tls_cert.empty() || !s.options.tls_key.empty()) {
+  if (!s.options.tls_cert.empty() || !s.options.tls_key.empty() || s.options.tls_attach) {
     if (Status st = s.LoadTls(&s.tls); !st.ok()) return st;
   }
   boost::system::error_code ec;
@@ -270,7 +275,9 @@ Status HttpServer::Bind(const std::string& host, int port, int* bound_port) {
 
 Status HttpServer::ReloadTls() {
   Impl& s = *impl_;
-  if (s.options.tls_cert.empty()) return Status::FailedPrecondition("bimd serves plain HTTP; there is no certificate to reload");
+  if (s.options.tls_cert.empty())
+    return Status::FailedPrecondition(s.options.tls_attach ? "the API's certificate is managed by bimd (--api-domain); nothing to reload"
+                                                           : "bimd serves plain HTTP; there is no certificate to reload");
   std::shared_ptr<net::ssl::context> fresh;
   if (Status st = s.LoadTls(&fresh); !st.ok()) return st;
   net::post(s.io, [&s, fresh] { s.tls = fresh; });

@@ -9,10 +9,12 @@
 
 namespace bim {
 
-HttpServerOptions ApiHttpOptions(const ServerOptions& options) {
+HttpServerOptions ApiHttpOptions(const ServerOptions& options, ApiTls* tls) {
   HttpServerOptions http = options.http;
   http.tls_cert = options.tls_cert;
   http.tls_key = options.tls_key;
+  // With --api-domain the certificate is ApiTls's, picked per handshake (renewals without a restart).
+  if (tls) http.tls_attach = [tls](ssl_ctx_st* ctx) { tls->Attach(ctx); };
   http.max_streams_per_client[kLogStreams] = options.max_log_streams_per_token;
   http.max_streams_per_client[kReleaseStreams] = options.max_releases_per_token;
   return http;
@@ -20,17 +22,19 @@ HttpServerOptions ApiHttpOptions(const ServerOptions& options) {
 
 ApiServer::ApiServer(const ServerOptions& options, Deployer* deployer, Store* store, Authenticator* auth)
     : options_(options),
+      tls_(options.certs.api_domain.empty() ? nullptr : std::make_unique<ApiTls>()),
       deployer_(deployer),
       store_(store),
       auth_(auth),
-      http_(std::make_unique<HttpServer>(ApiHttpOptions(options))) {
+      http_(std::make_unique<HttpServer>(ApiHttpOptions(options, tls_.get()))) {
   Routes();
 }
 
 ApiServer::~ApiServer() = default;
 
 Status ApiServer::Bind(int* bound_port) {
-  if (Status s = CheckListenPolicy(options_.listen, options_.tls_cert, options_.tls_key, options_.insecure); !s.ok())
+  // With --api-domain the API is always TLS, like with --tls-cert.
+  if (Status s = CheckListenPolicy(options_.listen, options_.tls_cert, options_.tls_key, options_.insecure || tls_ != nullptr); !s.ok())
     return s;
   size_t colon = options_.listen.rfind(':');
   if (colon == std::string::npos)
@@ -62,6 +66,7 @@ void ApiServer::Routes() {
                                  }});
 
   context_ = std::make_unique<ApiContext>(ApiContext{options_, http, *deployer_, *store_, *auth_});
+  context_->api_tls = tls_.get();
   RegisterAppRoutes(*context_);
   RegisterReleaseRoutes(*context_);
   RegisterSecurityRoutes(*context_);

@@ -2,7 +2,8 @@
 // requests are bounded). Every route except GET /healthz needs a bearer token.
 //
 //   GET    /healthz                     liveness probe, no auth: {"ok":true,"service":"bimd"}
-//   GET    /v1/server                   {"service","instance","token","domain","http_listen","engine","registry","app_url_pattern"}
+//   GET    /v1/server                   {"service","instance","token","domain","http_listen","engine","registry","app_url_pattern",
+//                                        "api_certificate"? (with --api-domain: domain, serving, state, error...)}
 //   GET    /v1/apps                     {"apps":[{"app","url","live","status","latest",...}]}
 //   GET    /v1/apps/{app}               status of one app: settings, live and latest release, container
 //   DELETE /v1/apps/{app}               destroy (cancels a release in progress first): route, containers,
@@ -48,6 +49,7 @@
 #include <string>
 
 #include "http/http_server.h"
+#include "server/api_tls.h"
 #include "server/auth.h"
 #include "server/cert_manager.h"
 #include "server/deployer.h"
@@ -68,10 +70,14 @@ class ApiServer {
   // Custom domains and certificates are handled with `certs` (not owned; must outlive the server).
   // Without it the domain routes answer 503.
   void SetCertManager(CertManager* certs);
+  // With options.certs.api_domain: the API's swappable certificate (serve one before Serve(); the
+  // CertManager installs renewals through it). Null otherwise (plain HTTP, or --tls-cert files).
+  ApiTls* tls() { return tls_.get(); }
   // Serves until Stop() is called from another thread (or a signal handler thread).
   void Serve();
   void Stop();
-  // Loads --tls-cert/--tls-key again (e.g. renewed); new connections use them.
+  // Loads --tls-cert/--tls-key again (e.g. renewed); new connections use them. With --api-domain,
+  // FailedPrecondition (renewals go through tls()).
   Status ReloadTls();
   HttpServer::Stats Stats() const { return http_->GetStats(); }
 
@@ -79,6 +85,7 @@ class ApiServer {
   void Routes();
 
   const ServerOptions options_;
+  std::unique_ptr<ApiTls> tls_;  // before http_: the TLS context refers to it
   Deployer* deployer_;
   Store* store_;
   Authenticator* auth_;
@@ -86,7 +93,8 @@ class ApiServer {
   std::unique_ptr<ApiContext> context_;
 };
 
-// The HTTP layer's options for bimd: options.http with the TLS files and per-token stream caps.
-HttpServerOptions ApiHttpOptions(const ServerOptions& options);
+// The HTTP layer's options for bimd: options.http with the TLS files (or `tls`, --api-domain's
+// per-handshake certificate, when not null) and per-token stream caps.
+HttpServerOptions ApiHttpOptions(const ServerOptions& options, ApiTls* tls = nullptr);
 
 }  // namespace bim

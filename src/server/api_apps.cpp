@@ -35,6 +35,20 @@ void AppendJsonField(std::string* out, const char* key, std::string_view value, 
   *out += '"';
 }
 
+// With --api-domain: which certificate the API serves and the state of getting its own (the CA's
+// reason when the last attempt failed), for `bim server`.
+json ApiCertificateJson(const ApiContext& ctx) {
+  json j{{"domain", ctx.options.certs.api_domain}, {"serving", ctx.api_tls->serving()}, {"state", cert_state::kPending}};
+  Certificate c;
+  if (ctx.certs && ctx.certs->ApiCertificate(&c).ok()) {
+    j["state"] = c.state;
+    j["error"] = c.error;
+    j["not_after_ms"] = c.not_after_ms;
+    j["next_attempt_ms"] = c.next_attempt_ms;
+  }
+  return j;
+}
+
 }  // namespace
 
 void RegisterAppRoutes(ApiContext& ctx) {
@@ -54,6 +68,7 @@ void RegisterAppRoutes(ApiContext& ctx) {
              {"engine", options.engine},
              {"registry", options.registry_listen},
              {"app_url_pattern", deployer.AppUrl("<app>")}};
+    if (ctx.api_tls) out["api_certificate"] = ApiCertificateJson(ctx);
     if (who.IsAdmin()) {  // the API's own load, for operators
       HttpServer::Stats stats = http.GetStats();
       out["api"] = {{"connections", stats.connections},

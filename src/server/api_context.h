@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "http/http_server.h"
 #include "server/auth.h"
+#include "server/api_tls.h"
 #include "server/cert_manager.h"
 #include "server/deployer.h"
 #include "server/options.h"
@@ -53,6 +54,7 @@ struct ApiContext {
   Store& store;
   Authenticator& auth;
   CertManager* certs = nullptr;  // set by ApiServer::SetCertManager before serving
+  ApiTls* api_tls = nullptr;     // the API's own certificate with --api-domain, else null
 
   // A route that runs only for a valid token: 401 is answered when the headers are in, before any
   // of the body is read. The token's name is the client its caps count against; admin-level
