@@ -171,7 +171,11 @@ class Connection final : public ConnectionBase,
     if (closed_) return;
     if (server_.stopping) return Close();
     SetPhase(Phase::kHeaders);
-    if (fresh_deadline) deadline_ms_ = NowMs() + HeaderBudgetMs();
+    if (fresh_deadline) {
+      deadline_ms_ = NowMs() + HeaderBudgetMs();
+      served_ = true;  // the previous request was answered: idle keep-alive until the next head
+    }
+    head_started_ = false;
     req_ = std::make_shared<HttpRequest>();
     req_->remote = remote_;
     route_ = nullptr;
@@ -180,13 +184,35 @@ class Connection final : public ConnectionBase,
     parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(boost::none);  // set per route once the headers are in
     ExpireAt(deadline_ms_);
-    bhttp::async_read_header(stream_, buffer_, *parser_, [self = Self()](const error_code& ec, size_t) {
-      self->OnHeader(ec);
+    ReadHeaderSome();
+  }
+
+  // Reads the head piece by piece (what async_read_header does, but visible between pieces), so
+  // eviction knows a connection whose head arrived in part and stalls from one not read yet.
+  void ReadHeaderSome() {
+    if (buffer_.size() > 0) {  // what arrived so far (or a pipelined request after the last answer)
+      error_code ec;
+      buffer_.consume(parser_->put(buffer_.data(), ec));
+      if (ec == bhttp::error::need_more) ec = {};
+      if (ec || parser_->is_header_done()) {
+        head_started_ = false;
+        return OnHeader(ec);  // complete (no error), or malformed / too large
+      }
+      head_started_ = true;
+    }
+    const size_t room = buffer_.max_size() - buffer_.size();
+    if (room == 0) return OnHeader(bhttp::error::header_limit);
+    stream_.async_read_some(buffer_.prepare(std::min<size_t>(room, 4096)), [self = Self()](error_code ec, size_t n) {
+      if (self->closed_) return;
+      self->buffer_.commit(n);
+      if (ec) return self->OnHeader(ec);
+      self->ReadHeaderSome();
     });
   }
 
   void OnHeader(const error_code& ec) {
     if (closed_) return;
+    if (ec == beast::error::timeout) ++server_.stat_header_timeouts;
     if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow)
       return Refuse(Status::TooLarge("request headers are larger than " +
                                      std::to_string(server_.options.max_header_bytes) + " bytes"),

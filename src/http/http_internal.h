@@ -53,8 +53,18 @@ class ConnectionBase {
   virtual ~ConnectionBase() = default;
   virtual void Start() = 0;
   virtual void Close() = 0;
-  // Waiting for a request's headers (or lingering): holds no request, so it may be evicted.
+  // Waiting for a request's headers (or lingering): holds no request (closed first when stopping).
   bool Evictable() const { return phase_ == Phase::kHeaders || phase_ == Phase::kLinger; }
+  // May be evicted at the connection cap now: lingering; or waiting for headers and known to be slow
+  // or idle: part of a head arrived and the rest has not (a trickling client), or it was served
+  // before (idle keep-alive), or it has sent nothing for `grace_ms` since it was accepted. A fresh
+  // connection whose first bytes the I/O thread has not processed yet is never evicted: its request
+  // may be complete and merely unread (under a flood, the I/O thread accepts many connections per turn).
+  bool EvictableNow(long long now_ms, long long grace_ms) const {
+    if (phase_ == Phase::kLinger) return true;
+    if (phase_ != Phase::kHeaders) return false;
+    return head_started_ || served_ || now_ms - phase_since_ms_ >= grace_ms;
+  }
   // A stream handler runs for it (closed when the server stops, so the stream ends).
   virtual bool Streaming() const = 0;
   // Bytes the client sent that the server has not read yet (the socket's receive queue): a request
@@ -70,6 +80,8 @@ class ConnectionBase {
   }
   Phase phase_ = Phase::kHeaders;
   long long phase_since_ms_ = 0;
+  bool head_started_ = false;  // bytes of the current head were parsed; the head is not complete
+  bool served_ = false;        // a request on this connection was answered (now idle keep-alive)
 };
 
 class HttpServer::Impl {
@@ -105,6 +117,7 @@ class HttpServer::Impl {
   std::atomic<int> stat_streams{0};
   std::atomic<long long> stat_evicted{0};
   std::atomic<long long> stat_refused{0};
+  std::atomic<long long> stat_header_timeouts{0};
 
   // Route lookup: the entry for method+path (groups in *matches), or null with *status 404/405.
   const RouteEntry* FindRoute(const std::string& method, const std::string& path, std::vector<std::string>* matches,

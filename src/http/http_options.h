@@ -25,9 +25,11 @@ struct HttpServerOptions {
   // Whatever it attaches must outlive the server.
   std::function<void(ssl_ctx_st* ctx)> tls_attach;
 
-  // Open connections, all states. At the cap a new connection evicts the one that has waited longest
-  // for its request headers (slow, idle keep-alive or lingering); if every connection is busy with a
-  // request, the new one is closed.
+  // Open connections, all states. At the cap a new connection evicts a connection that holds no
+  // request and is known to be slow or idle: lingering after a refusal first, then, longest waiting
+  // first, one whose head arrived only in part, an idle keep-alive one, or one silent for 250 ms since
+  // its accept. A connection whose complete head merely awaits the I/O thread is never evicted. If none
+  // qualifies, the new connection is closed.
   int max_connections = 1024;
   // Total time from a connection's start (or the end of its previous response) to the end of a
   // request's headers, TLS handshake included. Never more than read_timeout_seconds.

@@ -13,8 +13,14 @@
 namespace bim {
 
 namespace {
-constexpr int kAcceptBatch = 256;  // connections taken from the backlog per wakeup
-constexpr size_t kEvictionProbes = 32;  // oldest header-waiters checked for an unread request
+// Connections taken from the backlog per turn of the event loop, at most: enough that an admin's
+// connection queued behind a flood's reconnects is reached soon, few enough (an eighth of the
+// connection cap) that read completions and the poller run between batches, so a connection's
+// request is read long before that many newer connections could push it out.
+int AcceptBatch(const HttpServerOptions& o) { return std::clamp(o.max_connections / 8, 1, 64); }
+// A connection that has sent nothing at all is not taken for slow before this (see EvictableNow).
+long long SilentGraceMs(const HttpServerOptions& o) { return std::min(250, std::max(1, o.header_timeout_ms / 2)); }
+constexpr size_t kEvictionProbes = 32;  // oldest candidates checked for an unread request
 }  // namespace
 
 HttpServer::Impl::Impl(HttpServerOptions o) : options(std::move(o)) {}
@@ -137,7 +143,7 @@ void HttpServer::Impl::Accept() {
     // Take whatever else waits in the backlog now, not one connection per turn of the event loop:
     // under a flood the backlog fills with the flood's reconnects, and an admin's connection queued
     // behind them would otherwise wait for hundreds of turns.
-    for (int i = 0; i < kAcceptBatch && !stopping; ++i) {
+    for (int i = 1; i < AcceptBatch(options) && !stopping; ++i) {
       boost::system::error_code more_ec;
       tcp::socket more = acceptor.accept(more_ec);
       if (more_ec) break;
@@ -149,15 +155,15 @@ void HttpServer::Impl::Accept() {
 
 void HttpServer::Impl::OnAccepted(tcp::socket socket) {
   if (static_cast<int>(connections.size()) >= options.max_connections) {
-    // Make room by dropping a connection without a request in progress (a slow client is the one
-    // that loses, never a request being served): one lingering after a refusal if any, else the one
-    // that has waited longest for its headers, passing over those whose request already sits unread
-    // in the socket (under a flood the I/O thread may reach an admin's request only after many
-    // newer connections were accepted).
+    // Make room by dropping a connection without a request in progress that is known to be slow or
+    // idle (a slow client is the one that loses, never a request being served or one not read yet):
+    // one lingering after a refusal if any, else the one that has waited longest, passing over those
+    // with bytes unread in the socket while it can. Else the newcomer is the one closed.
+    const long long now = NowMs(), grace = SilentGraceMs(options);
     std::vector<ConnectionBase*> evictable;
     ConnectionBase* victim = nullptr;
     for (const auto& c : connections) {
-      if (!c->Evictable()) continue;
+      if (!c->EvictableNow(now, grace)) continue;
       if (c->Lingering() && (victim == nullptr || c->phase_since_ms() < victim->phase_since_ms())) victim = c.get();
       evictable.push_back(c.get());
     }
@@ -302,7 +308,8 @@ void HttpServer::Stop() {
 }
 
 HttpServer::Stats HttpServer::GetStats() const {
-  return Stats{impl_->stat_connections, impl_->stat_streams, impl_->stat_evicted, impl_->stat_refused};
+  return Stats{impl_->stat_connections, impl_->stat_streams, impl_->stat_evicted, impl_->stat_refused,
+               impl_->stat_header_timeouts};
 }
 
 }  // namespace bim

@@ -160,8 +160,9 @@ class HttpServer {
   struct Stats {
     int connections = 0;
     int streams = 0;
-    long long evicted = 0;
-    long long refused = 0;
+    long long evicted = 0;          // slow or idle connections closed to make room at max_connections
+    long long refused = 0;          // new connections closed at max_connections (none could be evicted)
+    long long header_timeouts = 0;  // connections closed at header_timeout_ms without a complete head
   };
   Stats GetStats() const;
 

@@ -74,7 +74,8 @@ void RegisterAppRoutes(ApiContext& ctx) {
       out["api"] = {{"connections", stats.connections},
                     {"streams", stats.streams},
                     {"evicted_connections", stats.evicted},
-                    {"refused_connections", stats.refused}};
+                    {"refused_connections", stats.refused},
+                    {"header_timeouts", stats.header_timeouts}};
     }
     SendJson(res, out);
   }));
