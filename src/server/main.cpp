@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
                  "Total time a request's headers may take to arrive (TLS handshake included)")
       ->capture_default_str()->check(CLI::Range(100, 600000));
   cli.add_option("--max-connections", options.http.max_connections,
-                 "Open API connections; at the cap the slowest one still sending headers is dropped")
+                 "Open API connections; at the cap a slow or idle one without a request in progress is dropped")
       ->capture_default_str()->check(CLI::Range(16, 1000000));
   cli.add_option("--max-body-bytes", options.http.max_body_bytes, "Largest request body of every route but deploy")
       ->capture_default_str()->check(CLI::Range(int64_t{1024}, int64_t{1} << 30));
