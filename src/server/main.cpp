@@ -255,16 +255,18 @@ int main(int argc, char** argv) {
   firewall_options.blocked_egress = options.blocked_egress;
   NetworkFirewall firewall(firewall_options, &runner);
   if (teardown) return TeardownInstance(options, instance_id, &docker, &router, &firewall).ok() ? 0 : 1;
-  // Apps' networks are tenant boundaries only with these rules: no start without them.
+  LocalEngineOptions engine_options = options.local_engine;
+  if (options.isolate_networks) engine_options.firewall = &firewall;
+  EngineSetup engine;
+  if (Status s = SetUpEngine(&options, &docker, engine_options, &engine); !s.ok()) return Fail(s);
+  // Apps' networks are tenant boundaries only with these rules: no start without them. Installed once
+  // the engine is known to work, so a bimd refused at start (e.g. --engine swarm outside a swarm)
+  // leaves no chains behind.
   if (options.isolate_networks) {
     if (Status s = firewall.Install(); !s.ok())
       return Fail(s.Wrap("isolating apps' networks (bimd --no-network-isolation runs without, apps can then reach "
                          "each other and the host)"));
   }
-  LocalEngineOptions engine_options = options.local_engine;
-  if (options.isolate_networks) engine_options.firewall = &firewall;
-  EngineSetup engine;
-  if (Status s = SetUpEngine(&options, &docker, engine_options, &engine); !s.ok()) return Fail(s);
 
   // Build contexts kept per app (<data_dir>/contexts), so a deploy sends only the files that changed.
   ContextStoreOptions context_options;
