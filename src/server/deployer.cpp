@@ -43,6 +43,23 @@ std::string ReleaseSource(const Release& r) {
   return r.git_commit.substr(0, 7) + (r.git_dirty ? "-dirty" : "");
 }
 
+namespace {
+// The most bytes of a failed release's last log lines kept in its record.
+constexpr size_t kMaxStoredLogTail = 64 * 1024;
+
+json LogTailLines(const std::string& text) {
+  json lines = json::array();
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+}  // namespace
+
 json ReleaseJson(const Release& r) {
   return json{{"app", r.app},
               {"release", ReleaseName(r.version)},
@@ -59,6 +76,7 @@ json ReleaseJson(const Release& r) {
               {"env_digest", r.env_digest},
               {"context_digest", r.context_digest},
               {"failure_reason", r.failure_reason},
+              {"log_tail", LogTailLines(r.log_tail)},
               {"created_at_ms", r.created_at_ms},
               {"finished_at_ms", r.finished_at_ms},
               {"build_ms", r.build_ms},
@@ -515,6 +533,12 @@ void Deployer::FailRelease(Attempt* a, const Status& why) {
   a->release.failure_reason = why.message().empty() ? std::string("failed (") + why.CodeName() + ")" : why.message();
   a->release.finished_at_ms = NowMillis();
   a->release.total_ms = MonotonicMillis() - a->started_ms;
+  // Kept with the release (for the dashboard and `bim releases --json`), capped like the reason's source.
+  a->release.log_tail.clear();
+  for (const auto& line : a->log_tail) {
+    if (a->release.log_tail.size() + line.size() > kMaxStoredLogTail) break;
+    a->release.log_tail += line + "\n";
+  }
   Status recorded = a->release.id ? store_->UpdateRelease(a->release) : Status::OK();
   std::fprintf(stderr, "bimd: %s %s (%s) failed after %lld ms: %s%s\n", a->release.app.c_str(),
                ReleaseName(a->release.version).c_str(), a->release.kind.c_str(),

@@ -144,6 +144,12 @@ class Deployer {
   // The hosts apps run on (Swarm's nodes, or this one host) with this bimd's instances on each.
   Status Nodes(nlohmann::json* out);
 
+  // What bimd's machinery holds now, for the dashboard's server page: {"docker": {"state", "error"},
+  // "images": {"count", "bytes"} (this instance's images, sizes as Docker reports each one, so shared
+  // layers count once per image), "proxy": {"state", "error"}, "contexts": {"apps", "bytes"} (stored
+  // build contexts)}. Never fails: a part that does not answer says so in its "state" and "error".
+  nlohmann::json ServerState();
+
   // The env the app runs with: the live release's env, or the stored env when nothing is live.
   Status EffectiveEnv(const std::string& app, EnvList* out);
 

@@ -340,6 +340,30 @@ Status Deployer::DescribeApp(const std::string& app_name, json* out) {
   return Status::OK();
 }
 
+json Deployer::ServerState() {
+  json out;
+  std::vector<ImageInfo> images;
+  Status s = images_->ListImages({{labels::kInstance, instance_id_}}, &images);
+  out["docker"] = {{"state", s.ok() ? "answering" : "error"}, {"error", s.ok() ? "" : s.message()}};
+  long long bytes = 0;
+  for (const auto& img : images) bytes += img.size;
+  out["images"] = {{"count", images.size()}, {"bytes", bytes}};
+  std::vector<int64_t> counts;
+  s = router_->InFlight({}, &counts);
+  out["proxy"] = {{"state", s.ok() ? "answering" : "error"}, {"error", s.ok() ? "" : s.message()}};
+  long long context_bytes = 0;
+  int holding = 0;
+  std::vector<App> apps;
+  if (contexts_ && store_->ListApps(&apps).ok()) {
+    for (const auto& app : apps) {
+      int64_t used = contexts_->UsageBytes(app.name);
+      if (used > 0) ++holding, context_bytes += used;
+    }
+  }
+  out["contexts"] = {{"apps", holding}, {"bytes", context_bytes}};
+  return out;
+}
+
 Status Deployer::Nodes(json* out) {
   std::vector<EngineNode> nodes;
   Status s = engine_->Nodes({{labels::kInstance, instance_id_}}, &nodes);

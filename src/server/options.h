@@ -110,6 +110,17 @@ struct ServerOptions {
   // A stream (deploy, logs) with nothing to say writes {"event":"heartbeat"} this often, because a
   // vanished client is only noticed when a write to it fails (and then the deploy is cancelled).
   std::chrono::milliseconds stream_heartbeat{2000};
+  // The dashboard at /ui/ (ui_routes.cpp): its bounds.
+  struct Ui {
+    size_t max_sessions = 1000;                             // logins kept; the oldest goes beyond this
+    std::chrono::milliseconds session_ttl{12 * 3600 * 1000};  // a login lasts this long
+    int max_log_streams = 8;                                // live-logs pages following at once (each holds an API thread)
+    std::chrono::milliseconds log_stream_max{10 * 60 * 1000};  // one stream's length; the browser then reconnects
+    int log_tail = 200;                                     // lines the live-logs page starts with
+    int max_apps_described = 200;                           // apps whose container state the apps page asks the engine for
+    int releases_shown = 50;                                // newest releases on an app's page
+    int audit_shown = 50;                                   // newest audit entries on an app's page
+  } ui;
 };
 
 // Where the admin token is written for the operator (mode 0600).

@@ -22,7 +22,7 @@ namespace {
 #define RELEASE_COLUMNS                                                                                 \
   "id, app, version, status, kind, image_tag, image_id, container_id, container_name, host_port, "    \
   "git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, total_ms, "     \
-  "context_digest, replicas, engine_image, git_dirty, source_digest"
+  "context_digest, replicas, engine_image, git_dirty, source_digest, log_tail"
 #define AUDIT_COLUMNS "id, at_ms, actor, action, app, result, detail"
 
 // Placement constraints are stored one per line (validated constraints hold no newline).
@@ -80,6 +80,7 @@ void ReadRelease(const Stmt& q, Release* r) {
   r->engine_image = q.Text(20);
   r->git_dirty = q.Int(21) != 0;
   r->source_digest = q.Text(22);
+  r->log_tail = q.Text(23);
 }
 
 void ReadAudit(const Stmt& q, AuditEntry* e) {
@@ -291,14 +292,14 @@ Status Store::CreateRelease(Release* r) {
   Stmt q(db_,
          "INSERT INTO releases(app, version, status, kind, image_tag, image_id, container_id, container_name, "
          "host_port, git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, "
-         "total_ms, context_digest, replicas, engine_image, git_dirty, source_digest) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-         "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
+         "total_ms, context_digest, replicas, engine_image, git_dirty, source_digest, log_tail) VALUES(?1, ?2, ?3, ?4, ?5, "
+         "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)");
   q.Bind(1, r->app).Bind(2, version).Bind(3, r->status).Bind(4, r->kind).Bind(5, r->image_tag);
   q.Bind(6, r->image_id).Bind(7, r->container_id).Bind(8, r->container_name).Bind(9, r->host_port);
   q.Bind(10, r->git_commit).Bind(11, r->env_digest).Bind(12, r->failure_reason).Bind(13, now);
   q.Bind(14, r->finished_at_ms).Bind(15, r->build_ms).Bind(16, r->health_ms).Bind(17, r->total_ms);
   q.Bind(18, r->context_digest).Bind(19, r->replicas).Bind(20, r->engine_image);
-  q.Bind(21, int64_t{r->git_dirty}).Bind(22, r->source_digest);
+  q.Bind(21, int64_t{r->git_dirty}).Bind(22, r->source_digest).Bind(23, r->log_tail);
   if (!(s = q.Run()).ok()) return s;
   int64_t id = sqlite3_last_insert_rowid(db_);
   if (!(s = txn.Commit()).ok()) return s;
@@ -315,12 +316,12 @@ Status Store::UpdateRelease(const Release& r) {
          "UPDATE releases SET status = ?2, kind = ?3, image_tag = ?4, image_id = ?5, container_id = ?6, "
          "container_name = ?7, host_port = ?8, git_commit = ?9, env_digest = ?10, failure_reason = ?11, "
          "finished_at_ms = ?12, build_ms = ?13, health_ms = ?14, total_ms = ?15, context_digest = ?16, "
-         "replicas = ?17, engine_image = ?18, git_dirty = ?19, source_digest = ?20 WHERE id = ?1");
+         "replicas = ?17, engine_image = ?18, git_dirty = ?19, source_digest = ?20, log_tail = ?21 WHERE id = ?1");
   q.Bind(1, r.id).Bind(2, r.status).Bind(3, r.kind).Bind(4, r.image_tag).Bind(5, r.image_id);
   q.Bind(6, r.container_id).Bind(7, r.container_name).Bind(8, r.host_port).Bind(9, r.git_commit);
   q.Bind(10, r.env_digest).Bind(11, r.failure_reason).Bind(12, r.finished_at_ms).Bind(13, r.build_ms);
   q.Bind(14, r.health_ms).Bind(15, r.total_ms).Bind(16, r.context_digest).Bind(17, r.replicas).Bind(18, r.engine_image);
-  q.Bind(19, int64_t{r.git_dirty}).Bind(20, r.source_digest);
+  q.Bind(19, int64_t{r.git_dirty}).Bind(20, r.source_digest).Bind(21, r.log_tail);
   if (Status s = q.Run(); !s.ok()) return s;
   if (sqlite3_changes(db_) == 0) return Status::NotFound(fmt::format("no release with id {}", r.id));
   return Status::OK();

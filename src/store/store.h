@@ -68,6 +68,7 @@ struct Release {
   // carry their source release's digest.
   std::string context_digest;
   std::string failure_reason;
+  std::string log_tail;             // a failed release's last log lines ('\n'-separated), "" otherwise
   int64_t created_at_ms = 0;
   int64_t finished_at_ms = 0;
   int64_t build_ms = 0;

@@ -159,6 +159,11 @@ CREATE TABLE app_https(
   hsts        INTEGER NOT NULL DEFAULT 0
 );
 )sql",
+    // 8: a failed release keeps its last log lines, for the dashboard and `bim releases --json`
+    // (renumber after compose's migration at merge).
+    R"sql(
+ALTER TABLE releases ADD COLUMN log_tail TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));
