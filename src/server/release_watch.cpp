@@ -136,9 +136,12 @@ bool ReleaseWatch::Check(Active* a, WatchVerdict* verdict) {
         const Instance& i = down ? *down : w.instances.front();
         verdict->evidence = json{{"exit_code", i.exit_code}, {"restarts", restarts}, {"state", i.state},
                                  {"oom_killed", i.oom_killed}};
-        std::string how = down ? "it stopped (" + i.state + ", exit code " + std::to_string(i.exit_code) + ")"
-                               : "it exited with code " + std::to_string(i.exit_code) + " and was restarted";
-        if (i.oom_killed) how += " out of memory";
+        // Seen here before its die event arrived (or the event was missed): worded like the event.
+        std::string how = down && i.exit_code == 0 && i.state != "restarting"
+                              ? "it stopped (" + i.state + ")"
+                              : "it exited with code " + std::to_string(i.exit_code);
+        if (i.oom_killed) how += " (out of memory)";
+        if (!down) how += " and was restarted";
         return fail(how, MonotonicMillis());
       }
     }
