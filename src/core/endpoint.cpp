@@ -33,8 +33,12 @@ Status ValidateEndpoint(const Endpoint& endpoint) {
 }
 
 Status ParseEndpoint(std::string_view text, Endpoint* out) {
-  size_t colon = text.rfind(':');
   Endpoint e;
+  if (!text.empty() && text.front() == '~') {
+    e.standby = true;
+    text.remove_prefix(1);
+  }
+  size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || !ParseNumber(text.substr(colon + 1), 65535, &e.port))
     return Status::InvalidArgument("\"" + std::string(text) + "\" is not an endpoint (write it like 127.0.0.1:8080)");
   e.host = std::string(text.substr(0, colon));
@@ -47,6 +51,7 @@ std::string JoinEndpoints(const std::vector<Endpoint>& endpoints) {
   std::string out;
   for (const auto& e : endpoints) {
     if (!out.empty()) out += ' ';
+    if (e.standby) out += '~';
     out += e.ToString();
   }
   return out;

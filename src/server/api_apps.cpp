@@ -129,7 +129,10 @@ void RegisterAppRoutes(ApiContext& ctx) {
     std::vector<Release> releases;
     if (!(s = store.ListReleases(app, static_cast<int>(limit), &releases)).ok()) return SendError(res, s);
     json list = json::array();
-    for (const auto& r : releases) list.push_back(ReleaseJson(r));
+    for (const auto& r : releases) {
+      list.push_back(ReleaseJson(r));
+      if (Watch w; store.GetWatch(r.id, &w).ok()) list.back()["watch"] = WatchJson(w);
+    }
     SendJson(res, json{{"app", app}, {"releases", list}});
   }));
 

@@ -98,6 +98,7 @@ void ApiContext::StreamRelease(httplib::Response& res, ReleaseOperation op) cons
     json result{{"event", "result"}, {"ok", s.ok()}, {"url", outcome.url}};
     if (outcome.release.id) result["release"] = ReleaseJson(outcome.release);
     if (outcome.unchanged) result["unchanged"] = true;
+    if (outcome.release.id && !outcome.watch.is_null()) result["release"]["watch"] = outcome.watch;
     if (!s.ok()) {
       result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
       result["logs"] = outcome.log_tail;

@@ -65,6 +65,14 @@ struct ServerOptions {
   // How often bimd checks that nginx's master runs (and takes over / restarts it if not).
   std::chrono::milliseconds nginx_check_interval{1000};
 
+  // Watch after the switch: a deployed (or env-changed) release is watched this long unless its
+  // bim.toml says otherwise ([health] watch; 0 = off). Meanwhile the release it replaced keeps running
+  // out of routing; if the new one exits or fails watch_failures health checks in a row (one every
+  // watch_check_interval), traffic goes back to the old one and the new one is recorded as failed.
+  std::chrono::milliseconds watch_window{60000};
+  std::chrono::milliseconds watch_check_interval{1000};
+  int watch_failures = 3;
+
   int keep_releases = 5;                         // images kept per app for rollback; older ones are pruned
   int64_t max_upload_bytes = int64_t{1} << 30;   // 1 GiB build context (compressed, as uploaded)
   ContextLimits context_limits;                  // entries and unpacked size of a build context

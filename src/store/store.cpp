@@ -18,7 +18,7 @@ namespace {
 
 #define APP_COLUMNS                                                                               \
   "name, port, health_path, health_timeout_ms, live_version, created_at_ms, updated_at_ms, memory_bytes, " \
-  "nano_cpus, pids, build_timeout_ms, replicas, placement"
+  "nano_cpus, pids, build_timeout_ms, replicas, placement, watch_ms"
 #define RELEASE_COLUMNS                                                                                 \
   "id, app, version, status, kind, image_tag, image_id, container_id, container_name, host_port, "    \
   "git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, total_ms, "     \
@@ -54,6 +54,7 @@ void ReadApp(const Stmt& q, App* a) {
   a->build_timeout_ms = q.Int(10);
   a->replicas = static_cast<int>(q.Int(11));
   a->placement = SplitLines(q.Text(12));
+  a->watch_ms = q.Int(13);
 }
 
 void ReadRelease(const Stmt& q, Release* r) {
@@ -200,15 +201,16 @@ Status Store::PutApp(const App& app) {
   std::lock_guard<std::mutex> l(mu_);
   Stmt q(db_,
          "INSERT INTO apps(name, port, health_path, health_timeout_ms, created_at_ms, updated_at_ms, memory_bytes, "
-         "nano_cpus, pids, build_timeout_ms, replicas, placement) "
-         "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(name) DO UPDATE SET port = excluded.port, "
+         "nano_cpus, pids, build_timeout_ms, replicas, placement, watch_ms) "
+         "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT(name) DO UPDATE SET port = excluded.port, "
          "health_path = excluded.health_path, health_timeout_ms = excluded.health_timeout_ms, "
          "updated_at_ms = excluded.updated_at_ms, memory_bytes = excluded.memory_bytes, "
          "nano_cpus = excluded.nano_cpus, pids = excluded.pids, build_timeout_ms = excluded.build_timeout_ms, "
-         "replicas = excluded.replicas, placement = excluded.placement");
+         "replicas = excluded.replicas, placement = excluded.placement, watch_ms = excluded.watch_ms");
   q.Bind(1, app.name).Bind(2, app.port).Bind(3, app.health_path).Bind(4, app.health_timeout_ms).Bind(5, NowMillis());
   q.Bind(6, app.resources.memory_bytes).Bind(7, app.resources.nano_cpus).Bind(8, app.resources.pids);
   q.Bind(9, app.build_timeout_ms).Bind(10, app.replicas).Bind(11, JoinLines(app.placement));
+  q.Bind(12, app.watch_ms);
   return q.Run();
 }
 
@@ -359,24 +361,27 @@ Status Store::ActivateRelease(const std::string& app, int64_t version) {
   Txn txn(db_);
   Status s = txn.Begin();
   if (!s.ok()) return s;
+  if (!(s = store_internal::ActivateInTxn(db_, app, version)).ok()) return s;
+  return txn.Commit();
+}
+
+Status store_internal::ActivateInTxn(sqlite3* db, const std::string& app, int64_t version) {
   Release target;
-  if (!(s = FindRelease(db_, app, version, &target)).ok()) return s;
+  Status s = FindRelease(db, app, version, &target);
+  if (!s.ok()) return s;
   {
-    Stmt retire(db_, "UPDATE releases SET status = ?3 WHERE app = ?1 AND status = ?2 AND version <> ?4");
+    Stmt retire(db, "UPDATE releases SET status = ?3 WHERE app = ?1 AND status = ?2 AND version <> ?4");
     retire.Bind(1, app).Bind(2, release_status::kLive).Bind(3, release_status::kRetired).Bind(4, version);
     if (!(s = retire.Run()).ok()) return s;
   }
   {
-    Stmt live(db_, "UPDATE releases SET status = ?2 WHERE id = ?1");
+    Stmt live(db, "UPDATE releases SET status = ?2 WHERE id = ?1");
     live.Bind(1, target.id).Bind(2, release_status::kLive);
     if (!(s = live.Run()).ok()) return s;
   }
-  {
-    Stmt point(db_, "UPDATE apps SET live_version = ?2, updated_at_ms = ?3 WHERE name = ?1");
-    point.Bind(1, app).Bind(2, version).Bind(3, NowMillis());
-    if (!(s = point.Run()).ok()) return s;
-  }
-  return txn.Commit();
+  Stmt point(db, "UPDATE apps SET live_version = ?2, updated_at_ms = ?3 WHERE name = ?1");
+  point.Bind(1, app).Bind(2, version).Bind(3, NowMillis());
+  return point.Run();
 }
 
 Status Store::SaveReleaseEnv(int64_t release_id, const EnvList& env) {

@@ -267,6 +267,13 @@ void Bimd::Start(const std::map<std::string, std::string>& env) {
     argv.push_back("--templates");
     argv.push_back(std::string(BIM_SOURCE_DIR) + "/templates/nginx");
   }
+  // The watch after the switch keeps a replaced release running for its window; only the tests
+  // about it (which pass --watch, or set [health] watch) want that, the others see releases retired
+  // at once as before.
+  if (std::find(flags_.begin(), flags_.end(), "--watch") == flags_.end()) {
+    argv.push_back("--watch");
+    argv.push_back("0");
+  }
   for (const auto& f : flags_) argv.push_back(f);
   fs::create_directories(data_dir_);
   pid_ = SpawnLogged(argv, env, data_dir_ + ".log");
