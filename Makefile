@@ -34,7 +34,7 @@ setup:
 test:
 	@$(MAKE) --no-print-directory setup
 	@$(MAKE) --no-print-directory build FAILPOINTS=ON
-	@cd $(BUILD) && ctest --output-on-failure --timeout 1800
+	@cd $(BUILD) && ctest --output-on-failure --timeout 1800 -j 2
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L '^unit$$'

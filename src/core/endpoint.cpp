@@ -1,5 +1,7 @@
 #include "core/endpoint.h"
 
+#include "core/ipv4_net.h"
+
 #include <charconv>
 
 namespace bim {
@@ -16,17 +18,8 @@ bool ParseNumber(std::string_view text, int max, int* out) {
 }
 
 bool IsIPv4(std::string_view host) {
-  int parts = 0;
-  while (true) {
-    size_t dot = host.find('.');
-    std::string_view part = host.substr(0, dot);
-    int value = 0;
-    if (part.size() > 3 || !ParseNumber(part, 255, &value)) return false;
-    ++parts;
-    if (dot == std::string_view::npos) break;
-    host.remove_prefix(dot + 1);
-  }
-  return parts == 4;
+  uint32_t address = 0;
+  return ParseIpv4Address(host, &address);
 }
 
 }  // namespace

@@ -269,12 +269,6 @@ int main(int argc, char** argv) {
   firewall_options.blocked_egress = options.blocked_egress;
   NetworkFirewall firewall(firewall_options, &runner);
   if (teardown) return TeardownInstance(options, instance_id, &docker, &router, &firewall).ok() ? 0 : 1;
-  // Apps' networks are tenant boundaries only with these rules: no start without them.
-  if (options.isolate_networks) {
-    if (Status s = firewall.Install(); !s.ok())
-      return Fail(s.Wrap("isolating apps' networks (bimd --no-network-isolation runs without, apps can then reach "
-                         "each other and the host)"));
-  }
   LocalEngineOptions engine_options = options.local_engine;
   if (options.isolate_networks) engine_options.firewall = &firewall;
   EngineSetup engine;
@@ -285,6 +279,14 @@ int main(int argc, char** argv) {
       return Fail(Status::InvalidArgument(
           "--watch: the watch after the switch is not supported on the Swarm engine yet; pass --watch 0 or drop it"));
     options.watch_window = std::chrono::milliseconds(0);
+  }
+  // Apps' networks are tenant boundaries only with these rules: no start without them. Installed once
+  // the engine is known to work, so a bimd refused at start (e.g. --engine swarm outside a swarm)
+  // leaves no chains behind.
+  if (options.isolate_networks) {
+    if (Status s = firewall.Install(); !s.ok())
+      return Fail(s.Wrap("isolating apps' networks (bimd --no-network-isolation runs without, apps can then reach "
+                         "each other and the host)"));
   }
 
   // Build contexts kept per app (<data_dir>/contexts), so a deploy sends only the files that changed.

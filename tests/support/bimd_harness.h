@@ -131,6 +131,7 @@ class Bimd {
   int pid() const { return pid_; }
 
  private:
+  void StartAndIdentify();  // Start(), then read the admin token and the instance id; throws on failure
   void Cleanup();
   std::vector<std::string> flags_;
   BimdApi api_;
