@@ -320,12 +320,15 @@ std::vector<McpTool> BimMcpTools() {
                          json::array({"dir"})),
                    ReleaseOutput(), Hints(false, false, false), RunDeployTool});
   tools.push_back({"status", "App status",
-                   "The app's URL, live release, container state and restarts, and its latest release "
-                   "with the failure reason if it failed.",
+                   "The app's URL, live release, container state and restarts, its latest release "
+                   "with the failure reason if it failed, and the watch after the switch while one runs "
+                   "(watch.summary: \"watching v7: 42 s left, 0 failures\"; a release that fails it is "
+                   "rolled back automatically).",
                    Input({{"app", AppArg()}}, json::array({"app"})),
                    ResultSchema({{"url", {{"type", "string"}}},
                            {"state", {{"type", "string"}}},
                            {"live", {{"type", json::array({"object", "null"})}}},
+                           {"watch", {{"type", json::array({"object", "null"})}}},
                            {"latest", {{"type", "object"}}},
                            {"container", {{"type", "object"}}}}),
                    Hints(true, false, true), RunStatusTool});

@@ -145,8 +145,7 @@ class HttpServer::Impl {
 std::shared_ptr<ConnectionBase> MakeConnection(HttpServer::Impl& server, tcp::socket socket,
                                                std::shared_ptr<net::ssl::context> tls);
 
-// Path and query decoding (http_request.cpp). False when the percent-encoding is malformed.
+// Path decoding (http_request.cpp). False when the percent-encoding is malformed.
 bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out);
-void ParseQuery(std::string_view query, std::vector<std::pair<std::string, std::string>>* params);
 
 }  // namespace bim

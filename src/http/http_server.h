@@ -97,6 +97,10 @@ class HttpResponse {
   bool streaming_ = false;
 };
 
+// Decodes application/x-www-form-urlencoded text (a query, or a form's body) into its pairs, in order,
+// appending to *params. A malformed escape keeps the text as sent.
+void ParseQuery(std::string_view query, std::vector<std::pair<std::string, std::string>>* params);
+
 using HttpHandler = std::function<void(const HttpRequest& req, HttpResponse& res)>;
 // Runs on the I/O thread once the headers are in, before the body is read: authenticates, sets
 // req.client/privileged/identity. A non-OK Status is the answer (the body is never read). Must be

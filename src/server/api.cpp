@@ -74,6 +74,7 @@ void ApiServer::Routes() {
   RegisterUploadRoutes(*context_);
   RegisterClusterRoutes(*context_);
   RegisterDomainRoutes(*context_);
+  RegisterUiRoutes(*context_);
 }
 
 }  // namespace bim

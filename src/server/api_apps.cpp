@@ -51,6 +51,21 @@ json ApiCertificateJson(const ApiContext& ctx) {
 
 }  // namespace
 
+json ServerJson(const ApiContext& ctx, const Principal& who) {
+  std::string instance;
+  ctx.store.GetMeta("instance_id", &instance);
+  json body{{"service", "bimd"},
+            {"instance", instance},
+            {"token", who.name},
+            {"domain", ctx.options.domain},
+            {"http_listen", ctx.options.nginx.listen},
+            {"engine", ctx.options.engine},
+            {"registry", ctx.options.registry_listen},
+            {"app_url_pattern", ctx.deployer.AppUrl("<app>")}};
+  if (ctx.api_tls) body["api_certificate"] = ApiCertificateJson(ctx);
+  return body;
+}
+
 void RegisterAppRoutes(ApiContext& ctx) {
   HttpServer& http = ctx.http;
   Deployer& deployer = ctx.deployer;
@@ -58,17 +73,7 @@ void RegisterAppRoutes(ApiContext& ctx) {
   const ServerOptions& options = ctx.options;
 
   http.Get("/v1/server", ctx.Authed([&](const HttpRequest&, HttpResponse& res, const Principal& who) {
-    std::string instance;
-    store.GetMeta("instance_id", &instance);
-    json out{{"service", "bimd"},
-             {"instance", instance},
-             {"token", who.name},
-             {"domain", options.domain},
-             {"http_listen", options.nginx.listen},
-             {"engine", options.engine},
-             {"registry", options.registry_listen},
-             {"app_url_pattern", deployer.AppUrl("<app>")}};
-    if (ctx.api_tls) out["api_certificate"] = ApiCertificateJson(ctx);
+    json out = ServerJson(ctx, who);
     if (who.IsAdmin()) {  // the API's own load, for operators
       HttpServer::Stats stats = http.GetStats();
       out["api"] = {{"connections", stats.connections},
@@ -133,7 +138,10 @@ void RegisterAppRoutes(ApiContext& ctx) {
     std::vector<Release> releases;
     if (!(s = store.ListReleases(app, static_cast<int>(limit), &releases)).ok()) return SendError(res, s);
     json list = json::array();
-    for (const auto& r : releases) list.push_back(ReleaseJson(r));
+    for (const auto& r : releases) {
+      list.push_back(ReleaseJson(r));
+      if (Watch w; store.GetWatch(r.id, &w).ok()) list.back()["watch"] = WatchJson(w);
+    }
     SendJson(res, json{{"app", app}, {"releases", list}});
   }));
 

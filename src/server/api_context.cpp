@@ -75,12 +75,14 @@ HttpRoute ApiContext::ForApp(AppHandler handler) const {
                    }};
 }
 
-NdjsonStream::NdjsonStream(HttpResponse& res, std::chrono::milliseconds heartbeat)
-    : res_(res), heartbeat_(heartbeat), last_write_ms_(MonotonicMillis()), gone_(!res.streaming()) {}
+NdjsonStream::NdjsonStream(HttpResponse& res, std::chrono::milliseconds heartbeat, Framing framing)
+    : res_(res), heartbeat_(heartbeat), framing_(framing), last_write_ms_(MonotonicMillis()), gone_(!res.streaming()) {}
 
 void NdjsonStream::Write(const json& event) {
   if (gone_) return;
+  // A dumped object holds no raw newline, so it is always one line and one event's data.
   std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  if (framing_ == Framing::kServerSentEvents) line = "data: " + line + "\n";
   if (!res_.Write(line)) gone_ = true;
   last_write_ms_ = MonotonicMillis();
 }
@@ -98,11 +100,17 @@ void ApiContext::StreamRelease(HttpResponse& res, const ReleaseOperation& op) co
   json result{{"event", "result"}, {"ok", s.ok()}, {"url", outcome.url}};
   if (outcome.release.id) result["release"] = ReleaseJson(outcome.release);
   if (outcome.unchanged) result["unchanged"] = true;
+  if (outcome.release.id && !outcome.watch.is_null()) result["release"]["watch"] = outcome.watch;
   if (!s.ok()) {
     result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
     result["logs"] = outcome.log_tail;
   }
   out.Write(result);
+}
+
+json AuditJson(const AuditEntry& e) {
+  return json{{"id", e.id},         {"at_ms", e.at_ms},   {"actor", e.actor}, {"action", e.action},
+              {"app", e.app},       {"result", e.result}, {"detail", e.detail}};
 }
 
 void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,

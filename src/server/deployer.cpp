@@ -36,12 +36,31 @@ struct Deployer::Attempt {
   bool built_image = false;
   std::vector<std::string> log_tail;
   long long started_ms = 0;    // monotonic
+  std::chrono::milliseconds watch{0};  // watch window after the switch (0: previous is retired at once)
+  bool watched = false;                // the previous release stays on standby (SwitchRoute decided)
 };
 
 std::string ReleaseSource(const Release& r) {
   if (r.git_commit.empty()) return "";
   return r.git_commit.substr(0, 7) + (r.git_dirty ? "-dirty" : "");
 }
+
+namespace {
+// The most bytes of a failed release's last log lines kept in its record.
+constexpr size_t kMaxStoredLogTail = 64 * 1024;
+
+json LogTailLines(const std::string& text) {
+  json lines = json::array();
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+}  // namespace
 
 json ReleaseJson(const Release& r) {
   return json{{"app", r.app},
@@ -59,6 +78,7 @@ json ReleaseJson(const Release& r) {
               {"env_digest", r.env_digest},
               {"context_digest", r.context_digest},
               {"failure_reason", r.failure_reason},
+              {"log_tail", LogTailLines(r.log_tail)},
               {"created_at_ms", r.created_at_ms},
               {"finished_at_ms", r.finished_at_ms},
               {"build_ms", r.build_ms},
@@ -82,6 +102,12 @@ Deployer::Deployer(const ServerOptions& options, DeployerDeps deps, std::string 
       return ProbeHealth(at, path, timeout);
     };
   }
+  WatchOptions watch;
+  watch.check_interval = options_.watch_check_interval;
+  watch.probe_timeout = options_.health_probe_timeout;
+  watch.failures_to_fail = options_.watch_failures;
+  watch_ = std::make_unique<ReleaseWatch>(
+      watch, engine_, probe_, [this](const WatchTarget& t, const WatchVerdict& v) { OnWatchVerdict(t, v); });
   retirer_ = std::thread([this] { RetireLoop(); });
   event_watcher_ = std::thread([this] { WatchEvents(); });
   follower_ = std::thread([this] { FollowLoop(); });
@@ -103,6 +129,7 @@ int Deployer::LastExitCode(const Instance& i) {
 }
 
 Deployer::~Deployer() {
+  watch_.reset();  // no verdict acts on the engine or router from here on
   stop_watching_ = true;
   event_watcher_.join();
   follow_cv_.notify_all();
@@ -130,6 +157,9 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     }
   } cleanup{{&request.context_path, &request.image_archive_path, &written}};
   if (Status s = CheckResources(request.config); !s.ok()) return s;
+  if (options_.engine == "swarm" && request.config.health.watch && request.config.health.watch->count() > 0)
+    return Status::InvalidArgument("[health] watch is not supported on the Swarm engine yet: set watch = \"0\" or "
+                                   "remove it from bim.toml");
   ReleaseSpec spec;
   spec.app = request.config.app;
   spec.kind = "deploy";
@@ -151,6 +181,7 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     // (otherwise the app keeps what `bim scale` set).
     if (request.config.deploy.replicas > 0) app->replicas = request.config.deploy.replicas;
     app->placement = request.config.deploy.placement;
+    app->watch_ms = request.config.health.watch ? request.config.health.watch->count() : -1;
     // The rule: the server's stored env (bim env set) first, then the folder's .env on top; a key in
     // both takes the folder's value.
     EnvList stored;
@@ -164,6 +195,7 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
   // bim.toml [http] shapes the custom domains' redirects: taken once the deploy succeeded (an
   // unchanged deploy too), so a failed deploy changes nothing.
   if (s.ok()) ApplyHttpConfig(spec.app, request.config.http);
+  if (s.ok() && request.wait_watch && out->watch.is_object()) return WaitForWatch(events, cancelled, out);
   return s;
 }
 
@@ -210,6 +242,9 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   }
   if (!(s = store_->PutApp(app)).ok()) return refuse(s);
   a.app = app;
+  // Another release of the app ends the watch of the live one (the class comment has the rule).
+  EndWatch(name, "a newer " + spec.kind + " started");
+  if (a.previous.version > 0) a.watch = WatchWindow(app, spec.kind);
   a.context_path = spec.context_path;
   a.image_archive = spec.image_archive;
   a.build_args = spec.build_args;
@@ -277,6 +312,7 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   out->release = a.release;
   out->url = PublicUrl(a.release.app, a.plan.url);
   out->log_tail = a.log_tail;
+  if (Watch w; s.ok() && a.watch.count() > 0 && store_->GetWatch(a.release.id, &w).ok()) out->watch = WatchJson(w);
   return s;
 }
 
@@ -314,8 +350,11 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
   store_->UpdateRelease(a->release);
   Failpoint("live-recorded");
   // Only now may the previous release go: until the new one is recorded live, a crash must find the
-  // release the database names still running (Reconcile routes back to it).
-  if (a->previous.version > 0 && !a->previous.container_name.empty())
+  // release the database names still running (Reconcile routes back to it). A watched release keeps
+  // it running as its standby until the watch is over (deployer_watch.cpp).
+  if (a->watched)
+    StartWatch(a);
+  else if (a->previous.version > 0 && !a->previous.container_name.empty())
     ScheduleRetire(a->previous.container_name, a->replaced_backends);
   if (observer_) observer_->OnLive(a->release, a->env);
   events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + PublicUrl(a->release.app, a->plan.url)}});
@@ -386,6 +425,12 @@ Status Deployer::BuildRelease(Attempt* a, const EventSink& events, const CancelC
   return Status::OK();
 }
 
+std::vector<Endpoint> Deployer::Routed::Route() const {
+  std::vector<Endpoint> all = backends;
+  all.insert(all.end(), standby.begin(), standby.end());
+  return all;
+}
+
 Status Deployer::SwitchRoute(Attempt* a) {
   const std::string& app = a->release.app;
   std::lock_guard<std::mutex> lock(routed_mu_);
@@ -404,11 +449,37 @@ Status Deployer::SwitchRoute(Attempt* a) {
     // site the router refuses fails the release before any traffic moved.
     if (!(s = router_->PutSite(SiteFor(app))).ok()) return s;
     router_->GetRoute(app, &before);  // what to drain; on failure the drain grace decides
-    if (!(s = router_->SetRoute(app, a->backends)).ok()) return s;
+    std::erase_if(before, [](const Endpoint& e) { return e.standby; });
   }
-  routed_[app] = Routed{a->workload, a->backends};
+  // A watched release keeps the previous one running as its standby until the watch is over.
+  Routed next{a->workload, a->backends, {}};
+  a->watched = a->previous.version > 0 && a->watch.count() > 0 && !a->previous.container_name.empty();
+  if (a->watched)
+    for (Endpoint e : before) next.standby.push_back((e.standby = true, e));
+  if (a->previous.version > 0 && !(s = router_->SetRoute(app, next.Route())).ok()) return s;
+  routed_[app] = std::move(next);
   a->replaced_backends = std::move(before);
   return Status::OK();
+}
+
+void Deployer::StartWatch(Attempt* a) {
+  Watch w;
+  w.release_id = a->release.id;
+  w.app = a->release.app;
+  w.version = a->release.version;
+  w.state = watch_state::kWatching;
+  w.standby_version = a->previous.version;
+  w.window_ms = a->watch.count();
+  w.started_at_ms = NowMillis();
+  w.until_ms = w.started_at_ms + w.window_ms;
+  if (Status s = store_->PutWatch(w); !s.ok()) {
+    // Without its record the watch could not be resumed or reported: do without it, retire at once.
+    std::fprintf(stderr, "bimd: warning: not watching %s %s: %s\n", w.app.c_str(), ReleaseName(w.version).c_str(),
+                 s.message().c_str());
+    RetireStandby(w.app, w.standby_version);
+    return;
+  }
+  watch_->Watch(WatchTarget{w.app, w.version, a->workload, a->backends, a->plan.health_path, w.until_ms});
 }
 
 Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const CancelCheck& cancelled) {
@@ -515,6 +586,12 @@ void Deployer::FailRelease(Attempt* a, const Status& why) {
   a->release.failure_reason = why.message().empty() ? std::string("failed (") + why.CodeName() + ")" : why.message();
   a->release.finished_at_ms = NowMillis();
   a->release.total_ms = MonotonicMillis() - a->started_ms;
+  // Kept with the release (for the dashboard and `bim releases --json`), capped like the reason's source.
+  a->release.log_tail.clear();
+  for (const auto& line : a->log_tail) {
+    if (a->release.log_tail.size() + line.size() > kMaxStoredLogTail) break;
+    a->release.log_tail += line + "\n";
+  }
   Status recorded = a->release.id ? store_->UpdateRelease(a->release) : Status::OK();
   std::fprintf(stderr, "bimd: %s %s (%s) failed after %lld ms: %s%s\n", a->release.app.c_str(),
                ReleaseName(a->release.version).c_str(), a->release.kind.c_str(),

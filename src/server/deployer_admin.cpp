@@ -59,6 +59,7 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
   // next start. Removing things first would let a crash leave an app that is live in the database
   // but has lost its workload.
   if (!(s = store_->DeleteApp(app_name)).ok()) return s;  // its domains and certificate record too
+  watch_->End(app_name);  // its standby goes with everything else below
   Failpoint("destroy");
   std::vector<std::string> problems;
   auto note = [&](const Status& r, const std::string& what) {
@@ -204,9 +205,11 @@ Status Deployer::Reconcile() {
   // 4. Every workload of ours that is not some app's live release is an orphan (a crash between the
   //    switch and the drain, or a release interrupted before it was recorded): drain and remove it.
   //    Live workloads keep running untouched.
+  //    A watch bimd was stopped in the middle of goes on with its standby (ResumeWatches).
+  std::set<std::string> standby = ResumeWatches(apps);
   std::vector<Workload> orphans;
   for (const auto& w : workloads)
-    if (!live_workloads.count(w.name) && !removed.count(w.name)) orphans.push_back(w);
+    if (!live_workloads.count(w.name) && !removed.count(w.name) && !standby.count(w.name)) orphans.push_back(w);
   DrainAndRemove(orphans);
 
   // 5. Images: a crash between a switch and its prune leaves images beyond options.keep_releases, and
@@ -259,20 +262,34 @@ Status Deployer::DescribeApp(const std::string& app_name, json* out) {
   json j{{"app", app.name},
          {"url", PublicUrl(app.name, AppUrl(app.name))},
          {"port", app.port},
-         {"health", {{"path", app.health_path}, {"timeout_ms", app.health_timeout_ms}}},
+         {"health", {{"path", app.health_path}, {"timeout_ms", app.health_timeout_ms},
+                     {"watch_ms", WatchWindow(app, "deploy").count()}}},
          {"created_at_ms", app.created_at_ms},
          {"live", nullptr},
+         {"watch", nullptr},
          {"state", "not deployed"}};
   json domains = DomainsJson(app.name);
   j["domains"] = domains["domains"];
   j["certificate"] = domains["certificate"];
+  // A release's watch, if it had one; the one in progress with its countdown.
+  auto with_watch = [&](const Release& r) {
+    json rj = ReleaseJson(r);
+    Watch w;
+    if (store_->GetWatch(r.id, &w).ok()) {
+      WatchProgress now;
+      bool active = w.state == watch_state::kWatching && watch_->Progress(app.name, &now) && now.version == r.version;
+      rj["watch"] = WatchJson(w, active ? &now : nullptr);
+      if (active) j["watch"] = rj["watch"];
+    }
+    return rj;
+  };
   std::vector<Release> recent;
   store_->ListReleases(app.name, 1, &recent);
-  if (!recent.empty()) j["latest"] = ReleaseJson(recent[0]);
+  if (!recent.empty()) j["latest"] = with_watch(recent[0]);
   if (app.live_version > 0) {
     Release live;
     if (store_->GetRelease(app.name, app.live_version, &live).ok()) {
-      j["live"] = ReleaseJson(live);
+      j["live"] = with_watch(live);
       Workload w;
       Status c = engine_->Inspect(live.container_name, &w);
       if (c.ok() && w.instances.empty()) c = Status::NotFound("it has no instances");
@@ -338,6 +355,30 @@ Status Deployer::DescribeApp(const std::string& app_name, json* out) {
   }
   *out = std::move(j);
   return Status::OK();
+}
+
+json Deployer::ServerState() {
+  json out;
+  std::vector<ImageInfo> images;
+  Status s = images_->ListImages({{labels::kInstance, instance_id_}}, &images);
+  out["docker"] = {{"state", s.ok() ? "answering" : "error"}, {"error", s.ok() ? "" : s.message()}};
+  long long bytes = 0;
+  for (const auto& img : images) bytes += img.size;
+  out["images"] = {{"count", images.size()}, {"bytes", bytes}};
+  std::vector<int64_t> counts;
+  s = router_->InFlight({}, &counts);
+  out["proxy"] = {{"state", s.ok() ? "answering" : "error"}, {"error", s.ok() ? "" : s.message()}};
+  long long context_bytes = 0;
+  int holding = 0;
+  std::vector<App> apps;
+  if (contexts_ && store_->ListApps(&apps).ok()) {
+    for (const auto& app : apps) {
+      int64_t used = contexts_->UsageBytes(app.name);
+      if (used > 0) ++holding, context_bytes += used;
+    }
+  }
+  out["contexts"] = {{"apps", holding}, {"bytes", context_bytes}};
+  return out;
 }
 
 Status Deployer::Nodes(json* out) {

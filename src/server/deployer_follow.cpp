@@ -19,6 +19,7 @@ void Deployer::WatchEvents() {
             std::lock_guard<std::mutex> lock(exits_mu_);
             last_exit_[e.instance_id] = {e.exit_code, NowMillis()};
           }
+          watch_->Notice(e);  // a watched release whose instance died fails its watch at once
           FollowInstances(e);
         },
         [this] { return stop_watching_.load(); });
@@ -87,9 +88,11 @@ bool Deployer::RefreshRoute(const std::string& app_name) {
   auto routed = routed_.find(app_name);
   // A release switched the app meanwhile: its route is newer than what was looked at here.
   if (routed == routed_.end() || routed->second.workload != before.workload) return false;
-  Status s = router_->SetRoute(app_name, healthy);
+  Routed next = routed->second;  // a watched release's standby stays in the route
+  next.backends = healthy;
+  Status s = router_->SetRoute(app_name, next.Route());
   if (s.ok()) {
-    routed->second.backends = healthy;
+    routed->second = std::move(next);
   } else {
     std::fprintf(stderr, "bimd: warning: cannot follow %s's instances: %s\n", app_name.c_str(), s.message().c_str());
     return true;

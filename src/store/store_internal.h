@@ -70,6 +70,10 @@ class Txn {
   bool open_ = false;
 };
 
+// Store::ActivateRelease's work inside the caller's transaction: the app's live release becomes
+// retired, release `version` becomes live, apps.live_version = version. NotFound for no such release.
+Status ActivateInTxn(sqlite3* db, const std::string& app, int64_t version);
+
 // Encrypts one env value with crypto_secretbox under `key` with a fresh random nonce.
 void SealValue(const std::string& key, const std::string& value, std::string* nonce, std::string* ciphertext);
 // Decrypts; Internal (naming no value) if the key is wrong or the row was tampered with.
