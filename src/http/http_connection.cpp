@@ -384,8 +384,7 @@ class Connection final : public ConnectionBase,
       server_.Log(*req_, res.status);
       return SendResponse(res, keep, /*linger=*/!parser_->is_done());
     }
-    if (!streaming_) return Close();
-    if (!chunked_) return Close();
+    if (!streaming_ || !chunked_ || res.aborted()) return Close();  // an aborted body never gets its last chunk
     SetPhase(Phase::kWriting);
     ExpireIn(server_.options.write_timeout_seconds * 1000LL);
     net::async_write(stream_, bhttp::make_chunk_last(), [self = Self(), keep](const error_code& ec, size_t) {
@@ -446,10 +445,13 @@ class Connection final : public ConnectionBase,
     Drain(kLingerBytes);
   }
 
+  // Reads into the server's one drain buffer, as much as the socket holds at once (up to the whole
+  // budget): a flood of refused bodies costs a read or two per connection, not one per 16 KiB.
   void Drain(size_t budget) {
-    scratch_.resize(kPieceBytes);
+    if (server_.drain.empty()) server_.drain.resize(kLingerBytes);
     ExpireAt(deadline_ms_);
-    stream_.async_read_some(net::buffer(scratch_), [self = Self(), budget](const error_code& ec, size_t n) {
+    auto into = net::buffer(server_.drain.data(), std::min(budget, server_.drain.size()));
+    stream_.async_read_some(into, [self = Self(), budget](const error_code& ec, size_t n) {
       if (self->closed_) return;
       if (ec || n >= budget) return self->Close();
       self->Drain(budget - n);

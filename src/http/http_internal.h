@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 #include <regex>
 #include <string>
 
@@ -97,6 +98,12 @@ class HttpServer::Impl {
   net::io_context io{1};
   tcp::acceptor acceptor{io};
   net::steady_timer accept_retry{io};
+  // A newcomer that found no room at max_connections (at most one: accepting waits with it).
+  std::optional<tcp::socket> parked;
+  long long parked_since_ms = 0;
+  net::steady_timer park_timer{io};
+  // Where lingering connections' unwanted body bytes go (I/O thread only; never read).
+  std::vector<char> drain;
   std::shared_ptr<net::ssl::context> tls;  // null: plain HTTP. Swapped on the I/O thread only.
   std::unique_ptr<WorkQueue> workers;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
@@ -135,7 +142,12 @@ class HttpServer::Impl {
   void Log(const HttpRequest& req, int status) const;
 
   void Accept();
-  void OnAccepted(tcp::socket socket);
+  // Places an accepted connection, making room at max_connections; false when there is none yet
+  // and the socket is parked (accepting stops until WaitForRoom places it).
+  bool OnAccepted(tcp::socket socket);
+  bool MakeRoom();
+  void WaitForRoom();
+  void Place(tcp::socket socket);
   void BeginStop();
   void MaybeFinishStop();
   Status LoadTls(std::shared_ptr<net::ssl::context>* out) const;

@@ -29,7 +29,8 @@ struct HttpServerOptions {
   // request and is known to be slow or idle: lingering after a refusal first, then, longest waiting
   // first, one whose head arrived only in part, an idle keep-alive one, or one silent for 250 ms since
   // its accept. A connection whose complete head merely awaits the I/O thread is never evicted. If none
-  // qualifies, the new connection is closed.
+  // qualifies, the new connection (and accepting) waits until one does; after header_timeout_ms of
+  // that it is closed.
   int max_connections = 1024;
   // Total time from a connection's start (or the end of its previous response) to the end of a
   // request's headers, TLS handshake included. Never more than read_timeout_seconds.

@@ -110,7 +110,7 @@ bool HttpResponse::BeginStream(const std::string& type) {
 }
 
 bool HttpResponse::Write(std::string_view data) {
-  if (exchange == nullptr || !streaming_) return false;
+  if (exchange == nullptr || !streaming_ || aborted_) return false;
   return exchange->Write(data);
 }
 

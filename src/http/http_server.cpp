@@ -14,10 +14,14 @@ namespace bim {
 
 namespace {
 // Connections taken from the backlog per turn of the event loop, at most: enough that an admin's
-// connection queued behind a flood's reconnects is reached soon, few enough (an eighth of the
-// connection cap) that read completions and the poller run between batches, so a connection's
-// request is read long before that many newer connections could push it out.
-int AcceptBatch(const HttpServerOptions& o) { return std::clamp(o.max_connections / 8, 1, 64); }
+// connection queued behind a flood's reconnects is reached within a few turns, few enough (a quarter
+// of the connection cap) that read completions and the poller run between batches. A fresh
+// connection is never evicted (EvictableNow) and a newcomer that finds no room waits (below), so a
+// large batch cannot push out a request that was not read yet.
+int AcceptBatch(const HttpServerOptions& o) { return std::clamp(o.max_connections / 4, 1, 64); }
+// A newcomer that finds the table full of connections that may not be evicted waits this long
+// before the next look (sooner when a connection closes).
+constexpr auto kRoomRetry = std::chrono::milliseconds(5);
 // A connection that has sent nothing at all is not taken for slow before this (see EvictableNow).
 long long SilentGraceMs(const HttpServerOptions& o) { return std::min(250, std::max(1, o.header_timeout_ms / 2)); }
 constexpr size_t kEvictionProbes = 32;  // oldest candidates checked for an unread request
@@ -109,6 +113,7 @@ void HttpServer::Impl::Removed(ConnectionBase* c) {
     // this thread so the caller (a method of `c`) does not run on a destroyed object.
     net::post(io, [keep = std::move(*it)] {});
     connections.erase(it);
+    if (parked) park_timer.cancel();  // room for the newcomer waiting in WaitForRoom
     break;
   }
   stat_connections = static_cast<int>(connections.size());
@@ -139,7 +144,7 @@ void HttpServer::Impl::Accept() {
       });
       return;
     }
-    OnAccepted(std::move(socket));
+    if (!OnAccepted(std::move(socket))) return;  // parked: accepting resumes when there is room
     // Take whatever else waits in the backlog now, not one connection per turn of the event loop:
     // under a flood the backlog fills with the flood's reconnects, and an admin's connection queued
     // behind them would otherwise wait for hundreds of turns.
@@ -147,45 +152,83 @@ void HttpServer::Impl::Accept() {
       boost::system::error_code more_ec;
       tcp::socket more = acceptor.accept(more_ec);
       if (more_ec) break;
-      OnAccepted(std::move(more));
+      if (!OnAccepted(std::move(more))) return;
     }
     Accept();
   });
 }
 
-void HttpServer::Impl::OnAccepted(tcp::socket socket) {
-  if (static_cast<int>(connections.size()) >= options.max_connections) {
-    // Make room by dropping a connection without a request in progress that is known to be slow or
-    // idle (a slow client is the one that loses, never a request being served or one not read yet):
-    // one lingering after a refusal if any, else the one that has waited longest, passing over those
-    // with bytes unread in the socket while it can. Else the newcomer is the one closed.
-    const long long now = NowMs(), grace = SilentGraceMs(options);
-    std::vector<ConnectionBase*> evictable;
-    ConnectionBase* victim = nullptr;
-    for (const auto& c : connections) {
-      if (!c->EvictableNow(now, grace)) continue;
-      if (c->Lingering() && (victim == nullptr || c->phase_since_ms() < victim->phase_since_ms())) victim = c.get();
-      evictable.push_back(c.get());
+bool HttpServer::Impl::MakeRoom() {
+  if (static_cast<int>(connections.size()) < options.max_connections) return true;
+  // Drop a connection without a request in progress that is known to be slow or idle (a slow client
+  // is the one that loses, never a request being served or one not read yet): one lingering after a
+  // refusal if any, else the one that has waited longest, passing over those with bytes unread in
+  // the socket while it can.
+  const long long now = NowMs(), grace = SilentGraceMs(options);
+  std::vector<ConnectionBase*> evictable;
+  ConnectionBase* victim = nullptr;
+  for (const auto& c : connections) {
+    if (!c->EvictableNow(now, grace)) continue;
+    if (c->Lingering() && (victim == nullptr || c->phase_since_ms() < victim->phase_since_ms())) victim = c.get();
+    evictable.push_back(c.get());
+  }
+  if (victim == nullptr && !evictable.empty()) {
+    std::sort(evictable.begin(), evictable.end(),
+              [](ConnectionBase* a, ConnectionBase* b) { return a->phase_since_ms() < b->phase_since_ms(); });
+    victim = evictable.front();
+    for (size_t i = 0; i < evictable.size() && i < kEvictionProbes; ++i)
+      if (evictable[i]->BytesWaiting() == 0) {
+        victim = evictable[i];
+        break;
+      }
+  }
+  if (victim == nullptr) return false;
+  ++stat_evicted;
+  victim->Close();
+  return true;
+}
+
+bool HttpServer::Impl::OnAccepted(tcp::socket socket) {
+  if (!MakeRoom()) {
+    // Every connection is busy or too fresh to call slow: this one waits (and accepting with it)
+    // until one closes or turns evictable, which the silent grace bounds. Closing it instead could
+    // drop an admin's connection unanswered; the rest of the flood waits in the kernel's backlog.
+    parked.emplace(std::move(socket));
+    parked_since_ms = NowMs();
+    WaitForRoom();
+    return false;
+  }
+  Place(std::move(socket));
+  return true;
+}
+
+void HttpServer::Impl::WaitForRoom() {
+  park_timer.expires_after(kRoomRetry);
+  park_timer.async_wait([this](const boost::system::error_code&) {  // cancelled = a connection closed: look now
+    if (!parked) return;
+    if (stopping) {
+      boost::system::error_code ignored;
+      parked->close(ignored);
+      parked.reset();
+      return MaybeFinishStop();
     }
-    if (victim == nullptr && !evictable.empty()) {
-      std::sort(evictable.begin(), evictable.end(),
-                [](ConnectionBase* a, ConnectionBase* b) { return a->phase_since_ms() < b->phase_since_ms(); });
-      victim = evictable.front();
-      for (size_t i = 0; i < evictable.size() && i < kEvictionProbes; ++i)
-        if (evictable[i]->BytesWaiting() == 0) {
-          victim = evictable[i];
-          break;
-        }
+    if (MakeRoom()) {
+      Place(std::move(*parked));
+      parked.reset();
+      return Accept();
     }
-    if (victim == nullptr) {
+    if (NowMs() - parked_since_ms >= options.header_timeout_ms) {  // it would have timed out inside too
       ++stat_refused;
       boost::system::error_code ignored;
-      socket.close(ignored);
-      return;
+      parked->close(ignored);
+      parked.reset();
+      return Accept();
     }
-    ++stat_evicted;
-    victim->Close();
-  }
+    WaitForRoom();
+  });
+}
+
+void HttpServer::Impl::Place(tcp::socket socket) {
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   auto connection = MakeConnection(*this, std::move(socket), tls);
@@ -200,6 +243,7 @@ void HttpServer::Impl::BeginStop() {
   boost::system::error_code ignored;
   acceptor.close(ignored);
   accept_retry.cancel();
+  park_timer.cancel();  // a parked newcomer is closed by its timer's handler
   // Connections without a request in progress close now, and so do streams (their handlers see the
   // client as gone and end); short requests close after their answer.
   std::vector<ConnectionBase*> idle;
@@ -210,7 +254,7 @@ void HttpServer::Impl::BeginStop() {
 }
 
 void HttpServer::Impl::MaybeFinishStop() {
-  if (stopping && connections.empty() && stream_threads == 0) keep_running.reset();
+  if (stopping && connections.empty() && stream_threads == 0 && !parked) keep_running.reset();
 }
 
 Status HttpServer::Impl::LoadTls(std::shared_ptr<net::ssl::context>* out) const {
@@ -247,6 +291,9 @@ void HttpServer::Get(const std::string& pattern, HttpRoute route, RouteOptions o
 }
 void HttpServer::Post(const std::string& pattern, HttpRoute route, RouteOptions options) {
   Handle("POST", pattern, std::move(route), std::move(options));
+}
+void HttpServer::Put(const std::string& pattern, HttpRoute route, RouteOptions options) {
+  Handle("PUT", pattern, std::move(route), std::move(options));
 }
 void HttpServer::Delete(const std::string& pattern, HttpRoute route, RouteOptions options) {
   Handle("DELETE", pattern, std::move(route), std::move(options));

@@ -89,12 +89,18 @@ class HttpResponse {
   // Sends one piece and waits until the socket took it (write_timeout_seconds at most). False once
   // the client is gone or the server stops; then every later Write is false too.
   bool Write(std::string_view data);
+  // Stream routes: the body failed after BeginStream (e.g. a download whose source broke). The
+  // connection is closed without the chunked body's last chunk, so the client sees it cut off
+  // rather than complete. Later Writes are false.
+  void Abort() { aborted_ = true; }
+  bool aborted() const { return aborted_; }
   bool streaming() const { return streaming_; }
 
   HttpExchange* exchange = nullptr;   // set by the server
 
  private:
   bool streaming_ = false;
+  bool aborted_ = false;
 };
 
 // Decodes application/x-www-form-urlencoded text (a query, or a form's body) into its pairs, in order,
@@ -141,6 +147,7 @@ class HttpServer {
   void Handle(const std::string& method, const std::string& pattern, HttpRoute route, RouteOptions options = {});
   void Get(const std::string& pattern, HttpRoute route, RouteOptions options = {});
   void Post(const std::string& pattern, HttpRoute route, RouteOptions options = {});
+  void Put(const std::string& pattern, HttpRoute route, RouteOptions options = {});
   void Delete(const std::string& pattern, HttpRoute route, RouteOptions options = {});
 
   // Fills the body of answers the server makes itself (refusals, 404, overload) and of handlers'
@@ -165,7 +172,7 @@ class HttpServer {
     int connections = 0;
     int streams = 0;
     long long evicted = 0;          // slow or idle connections closed to make room at max_connections
-    long long refused = 0;          // new connections closed at max_connections (none could be evicted)
+    long long refused = 0;          // new connections closed after waiting header_timeout_ms for room at max_connections
     long long header_timeouts = 0;  // connections closed at header_timeout_ms without a complete head
   };
   Stats GetStats() const;

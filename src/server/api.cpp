@@ -17,6 +17,7 @@ HttpServerOptions ApiHttpOptions(const ServerOptions& options, ApiTls* tls) {
   if (tls) http.tls_attach = [tls](ssl_ctx_st* ctx) { tls->Attach(ctx); };
   http.max_streams_per_client[kLogStreams] = options.max_log_streams_per_token;
   http.max_streams_per_client[kReleaseStreams] = options.max_releases_per_token;
+  http.max_streams_per_client[kVolumeStreams] = options.max_releases_per_token;
   return http;
 }
 

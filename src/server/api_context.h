@@ -38,9 +38,11 @@ using AppHandler =
     std::function<void(const HttpRequest&, HttpResponse&, const Principal&, const std::string& app)>;
 
 // Stream classes (RouteOptions::stream): long-lived answers counted per token against
-// options.max_log_streams_per_token and options.max_releases_per_token.
+// options.max_log_streams_per_token and options.max_releases_per_token (volume backups: the latter
+// too, as a restore is a release-like stream).
 inline const std::string kLogStreams = "log streams";
 inline const std::string kReleaseStreams = "releases";
+inline const std::string kVolumeStreams = "volume backups";
 
 // What route handlers share. ApiServer builds one in its constructor, owns it, and keeps it until it is
 // destroyed, after Serve() has returned, so handlers may capture it (and the references below) by

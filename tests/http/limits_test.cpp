@@ -35,6 +35,13 @@ class HttpLimitsTest : public ::testing::Test {
     EXPECT_LT(a.first_byte_ms, 1000) << "answered only after waiting for a body";
     EXPECT_NE(a.bytes.find(message), std::string::npos) << "want \"" << message << "\" in: " << a.bytes;
   }
+  // The checks, run together by the tests at the end (each test costs a bimd start).
+  static void OversizedContentLengthIsRefusedBeforeTheBody();
+  static void TransferEncodingIsRefusedOutsideTheDeployRoute();
+  static void AuthAndScopeAreCheckedBeforeTheBody();
+  static void HeadersAreBoundedInSizeAndTime();
+  static void KeepAliveAndPipelinedRequestsAreServedInOrder();
+  static void ChunkedDeployOverTheLimitIsCutOffWhileStreaming();
   static int Port() { return server_->api_port(); }
   static const std::string& Admin() { return server_->token(); }
   static Bimd* server_;
@@ -42,7 +49,7 @@ class HttpLimitsTest : public ::testing::Test {
 
 Bimd* HttpLimitsTest::server_ = nullptr;
 
-TEST_F(HttpLimitsTest, OversizedContentLengthIsRefusedBeforeTheBody) {
+void HttpLimitsTest::OversizedContentLengthIsRefusedBeforeTheBody() {
   ExpectRefusedOnHead("token create", Head("POST /v1/tokens", Admin(), {"Content-Length: 100000000"}), 413,
                       "larger than 1048576 bytes");
   ExpectRefusedOnHead("env set", Head("POST /v1/apps/a/env", Admin(), {"Content-Length: 1048577"}), 413,
@@ -55,7 +62,7 @@ TEST_F(HttpLimitsTest, OversizedContentLengthIsRefusedBeforeTheBody) {
                       413, "build context is larger than " + std::to_string(kMaxUpload) + " bytes");
 }
 
-TEST_F(HttpLimitsTest, TransferEncodingIsRefusedOutsideTheDeployRoute) {
+void HttpLimitsTest::TransferEncodingIsRefusedOutsideTheDeployRoute() {
   for (std::string te : {"chunked", "CHUNKED", "Chunked", "gzip, chunked", "identity"}) {
     ExpectRefusedOnHead("env " + te, Head("POST /v1/apps/a/env", Admin(), {"Transfer-Encoding: " + te}), 411,
                         "Content-Length");
@@ -81,7 +88,7 @@ TEST_F(HttpLimitsTest, TransferEncodingIsRefusedOutsideTheDeployRoute) {
                       "Content-Length");
 }
 
-TEST_F(HttpLimitsTest, AuthAndScopeAreCheckedBeforeTheBody) {
+void HttpLimitsTest::AuthAndScopeAreCheckedBeforeTheBody() {
   ExpectRefusedOnHead("no token", Head("POST /v1/apps/a/deploy", "", {"Content-Length: 200000"}), 401, "missing token");
   ExpectRefusedOnHead("bad token", Head("POST /v1/apps/a/deploy", "bim_nope", {"Transfer-Encoding: chunked"}), 401,
                       "invalid or revoked token");
@@ -92,7 +99,7 @@ TEST_F(HttpLimitsTest, AuthAndScopeAreCheckedBeforeTheBody) {
                       "app name");
 }
 
-TEST_F(HttpLimitsTest, ChunkedDeployOverTheLimitIsCutOffWhileStreaming) {
+void HttpLimitsTest::ChunkedDeployOverTheLimitIsCutOffWhileStreaming() {
   // A chunked upload announces no size: bimd counts while it reads and stops at the limit.
   std::string app = "c-" + UniqueSuffix();
   std::string head = Head("POST /v1/apps/" + app + "/deploy", Admin(),
@@ -133,7 +140,7 @@ TEST_F(HttpLimitsTest, ChunkedDeployOverTheLimitIsCutOffWhileStreaming) {
   EXPECT_TRUE(std::filesystem::is_empty(server_->data_dir() + "/uploads"));
 }
 
-TEST_F(HttpLimitsTest, HeadersAreBoundedInSizeAndTime) {
+void HttpLimitsTest::HeadersAreBoundedInSizeAndTime() {
   // Over 16 KiB of headers: 431, without waiting for the rest.
   RawAnswer big = RawExchange(Port(), Head("GET /v1/apps", Admin(), {"X-Pad: " + std::string(20000, 'a')}, false),
                               4000, true);
@@ -155,7 +162,7 @@ TEST_F(HttpLimitsTest, HeadersAreBoundedInSizeAndTime) {
   EXPECT_LT(waited, 5.5);
 }
 
-TEST_F(HttpLimitsTest, KeepAliveAndPipelinedRequestsAreServedInOrder) {
+void HttpLimitsTest::KeepAliveAndPipelinedRequestsAreServedInOrder() {
   std::string two = Head("GET /healthz", "") + Head("GET /v1/server", Admin(), {"Connection: close"});
   RawAnswer a = RawExchange(Port(), two, 4000);
   EXPECT_TRUE(a.closed);
@@ -169,6 +176,21 @@ TEST_F(HttpLimitsTest, KeepAliveAndPipelinedRequestsAreServedInOrder) {
   RawAnswer put = RawExchange(Port(), Head("PUT /v1/apps", Admin(), {"Content-Length: 0"}), 4000, true);
   EXPECT_EQ(put.Status(), 405) << put.bytes;
   EXPECT_NE(put.bytes.find("\"code\":\"invalid_argument\""), std::string::npos) << put.bytes;
+}
+
+// The checks above share one bimd (a start costs seconds); a failure names its check.
+TEST_F(HttpLimitsTest, RequestsAreRefusedOnTheirHeads) {
+  const std::pair<const char*, void (*)()> checks[] = {
+      {"oversized Content-Length", &OversizedContentLengthIsRefusedBeforeTheBody},
+      {"Transfer-Encoding outside deploy", &TransferEncodingIsRefusedOutsideTheDeployRoute},
+      {"auth and scope", &AuthAndScopeAreCheckedBeforeTheBody},
+      {"header size and deadline", &HeadersAreBoundedInSizeAndTime},
+      {"keep-alive and pipelining", &KeepAliveAndPipelinedRequestsAreServedInOrder},
+      {"chunked deploy over the limit", &ChunkedDeployOverTheLimitIsCutOffWhileStreaming}};
+  for (const auto& [name, check] : checks) {
+    SCOPED_TRACE(name);
+    check();
+  }
 }
 
 TEST_F(HttpLimitsTest, StopEndsOpenStreamsPromptly) {
