@@ -122,5 +122,6 @@ void RegisterDomainRoutes(ApiContext& ctx);    // custom domains and certificate
 struct DeployUpload;
 Status ResolveDeploySource(ApiContext& ctx, const std::string& app, DeployUpload* upload, DeployRequest* request);
 void RegisterClusterRoutes(ApiContext& ctx);     // nodes, scale (api_cluster.cpp)
+void RegisterVolumeRoutes(ApiContext& ctx);    // volumes: list, backup, restore (api_volumes.cpp)
 
 }  // namespace bim

@@ -111,6 +111,10 @@ int main(int argc, char** argv) {
   int drain_ms = static_cast<int>(options.drain_grace.count());
   cli.add_option("--drain-grace-ms", drain_ms, "Max time a replaced release keeps running for in-flight requests")
       ->capture_default_str();
+  int settle_ms = static_cast<int>(options.service_settle.count());
+  cli.add_option("--settle-ms", settle_ms,
+                 "How long a service without an HTTP port or healthcheck must keep running to count as started")
+      ->capture_default_str()->check(CLI::Range(0, 600000));
   cli.add_option("--keep-releases", options.keep_releases, "Images kept per app for rollback; older ones are pruned")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
@@ -156,6 +160,7 @@ int main(int argc, char** argv) {
   // Everything bimd creates (database, WAL, tokens, nginx's files, history) is its own alone.
   umask(077);
   options.drain_grace = std::chrono::milliseconds(drain_ms);
+  options.service_settle = std::chrono::milliseconds(settle_ms);
   // Checked before anything starts, so a refused address leaves no nginx or state behind.
   if (Status s = CheckListenPolicy(options.listen, options.tls_cert, options.tls_key, options.insecure); !s.ok())
     return Fail(s);

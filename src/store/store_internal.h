@@ -70,6 +70,9 @@ class Txn {
   bool open_ = false;
 };
 
+// OK if a release with this id exists, NotFound otherwise.
+Status ReleaseExists(sqlite3* db, int64_t id);
+
 // Encrypts one env value with crypto_secretbox under `key` with a fresh random nonce.
 void SealValue(const std::string& key, const std::string& value, std::string* nonce, std::string* ciphertext);
 // Decrypts; Internal (naming no value) if the key is wrong or the row was tampered with.
