@@ -42,8 +42,16 @@ int RunServer(const Output& out) {
   body["ok"] = true;
   body["server"] = server.url;
   out.Json(body);
-  out.Text("Server:   " + server.url + "\nInstance: " + body.value("instance", "") + "\nApps at:  " +
-           body.value("app_url_pattern", "") + "\n");
+  std::string text = "Server:   " + server.url + "\nInstance: " + body.value("instance", "") + "\nApps at:  " +
+                     body.value("app_url_pattern", "") + "\n";
+  // bimd --api-domain: which certificate the API serves, and why not the CA's yet.
+  if (const json& api = body.value("api_certificate", json()); api.is_object()) {
+    std::string line = "API cert: " + api.value("domain", "") + ": serving " + api.value("serving", "") +
+                       " (state " + api.value("state", "") + ")";
+    if (!api.value("error", "").empty()) line += ", last attempt failed: " + api.value("error", "");
+    text += line + "\n";
+  }
+  out.Text(text);
   return exit_code::kOk;
 }
 

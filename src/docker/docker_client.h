@@ -156,6 +156,7 @@ struct BridgeNetworkSpec {
   Labels labels;
   bool internal = false;             // no route out of the network
   std::string bridge_name;           // the Linux bridge's name ("" = Docker's br-<id>); 15 chars at most
+  std::string subnet;                // IPv4 CIDR the network gets ("" = one from Docker's default pools)
 };
 
 struct NetworkInfo {
@@ -283,8 +284,8 @@ class DockerClient : public ImageBuilder {
   Status PushImage(const std::string& repo, const std::string& tag, const LineSink& on_output, PushResult* result,
                    const CancelCheck& cancelled = nullptr) const;
 
-  // Bridge networks (docker_networks.cpp). CreateNetwork: Conflict if the name (or the bridge name)
-  // is taken. RemoveNetwork: NotFound if absent, FailedPrecondition while containers use it.
+  // Bridge networks (docker_networks.cpp). CreateNetwork: Conflict if the name, the bridge name
+  // or (overlapping) the subnet is taken. RemoveNetwork: NotFound if absent, FailedPrecondition while containers use it.
   Status CreateNetwork(const BridgeNetworkSpec& spec, std::string* id) const;
   Status RemoveNetwork(const std::string& id_or_name) const;
   Status InspectNetwork(const std::string& id_or_name, NetworkInfo* out) const;

@@ -1,6 +1,7 @@
 // DockerClient's network calls (bridge networks for app isolation) and daemon facts.
 #include <fmt/format.h>
 
+#include "core/ipv4_net.h"
 #include "docker/docker_client.h"
 #include "docker/engine_http.h"
 #include "docker/engine_json.h"
@@ -36,6 +37,13 @@ Status DockerClient::CreateNetwork(const BridgeNetworkSpec& spec, std::string* i
                {"Labels", json::object()}};
   for (const auto& [k, v] : spec.labels) body["Labels"][k] = v;
   if (!spec.bridge_name.empty()) body["Options"] = {{kBridgeNameOption, spec.bridge_name}};
+  if (!spec.subnet.empty()) {
+    // The gateway is named too: Docker picks the same first address by itself, but then leaves it out
+    // of the network's description.
+    Ipv4Net subnet;
+    if (Status s = ParseIpv4Net(spec.subnet, &subnet); !s.ok()) return s.Wrap("network " + spec.name);
+    body["IPAM"] = {{"Config", json::array({{{"Subnet", spec.subnet}, {"Gateway", subnet.Host(1)}}})}};
+  }
   engine::Request request;
   request.method = "POST";
   request.target = "/networks/create";
@@ -47,8 +55,10 @@ Status DockerClient::CreateNetwork(const BridgeNetworkSpec& spec, std::string* i
   std::string what = "docker network create " + spec.name;
   if (response.status >= 400) {
     Status e = engine::ErrorStatus(response, what);
-    // A bridge name already in use comes back as a 500 ("... already exists"): a conflict too.
-    if (e.message().find("exists") != std::string::npos) return Status::Conflict(e.message());
+    // A bridge name already in use comes back as a 500 ("... already exists"), a subnet another network
+    // took as a 403 ("Pool overlaps with other one on this address space"): conflicts too.
+    if (e.message().find("exists") != std::string::npos || e.message().find("overlaps") != std::string::npos)
+      return Status::Conflict(e.message());
     return e;
   }
   answer = json::parse(response.body, nullptr, false);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "base/health_probe.h"
+#include "core/ipv4_net.h"
 
 namespace bim {
 
@@ -238,17 +239,42 @@ Status LocalEngine::EnsureNetwork(const NetworkSpec& spec) {
   Status s = docker_->InspectNetwork(spec.name, &info);
   if (s.ok()) return Status::OK();
   if (!s.IsNotFound()) return s.Wrap("inspecting network " + spec.name);
-  BridgeNetworkSpec bridge{spec.name, spec.labels, spec.internal, ""};
+  BridgeNetworkSpec bridge{spec.name, spec.labels, spec.internal, "", ""};
   // The bridge's name must match the firewall's pattern for its rules to cover it; a random name that
-  // is taken (by chance) fails the creation with Conflict, so try another.
+  // is taken (by chance) fails the creation with Conflict, so try another. Likewise the subnet: another
+  // network (of this bimd or anyone else on the host) may take it between the listing and the creation.
   for (int attempt = 0; attempt < options_.start_attempts; ++attempt) {
     if (options_.firewall) bridge.bridge_name = options_.firewall->NewBridgeName();
+    if (!options_.app_subnet_pool.empty() && !(s = FreeSubnet(&bridge.subnet)).ok()) break;
     s = docker_->CreateNetwork(bridge, nullptr);
     // Conflict on the network's own name: created meanwhile by a concurrent call.
     if (s.ok() || (s.code() == Code::kConflict && docker_->InspectNetwork(spec.name, &info).ok())) return Status::OK();
     if (s.code() != Code::kConflict) break;
   }
   return s.Wrap("creating network " + spec.name);
+}
+
+Status CheckSubnetPool(const LocalEngineOptions& options) {
+  if (options.app_subnet_pool.empty()) return Status::OK();
+  Ipv4Net pool, first;
+  if (Status s = ParseIpv4Net(options.app_subnet_pool, &pool); !s.ok()) return s;
+  return FirstFreeSubnet(pool, options.app_subnet_prefix, {}, &first);
+}
+
+Status LocalEngine::FreeSubnet(std::string* out) {
+  Ipv4Net pool;
+  if (Status s = ParseIpv4Net(options_.app_subnet_pool, &pool); !s.ok()) return s.Wrap("app subnet pool");
+  std::vector<NetworkInfo> networks;
+  if (Status s = docker_->ListNetworks({}, &networks); !s.ok()) return s;
+  std::vector<Ipv4Net> taken;
+  for (const auto& n : networks) {
+    Ipv4Net net;
+    if (!n.subnet.empty() && ParseIpv4Net(n.subnet, &net).ok()) taken.push_back(net);
+  }
+  Ipv4Net subnet;
+  if (Status s = FirstFreeSubnet(pool, options_.app_subnet_prefix, taken, &subnet); !s.ok()) return s;
+  *out = subnet.ToString();
+  return Status::OK();
 }
 
 Status LocalEngine::RemoveNetwork(const std::string& name) {

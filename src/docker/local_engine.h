@@ -20,10 +20,20 @@ struct LocalEngineOptions {
   // Networks get bridge names this firewall's rules cover (docker/network_firewall.h); nullptr: Docker
   // names them and nothing keeps their containers from the host. Not owned; must outlive the engine.
   const NetworkFirewall* firewall = nullptr;
+  // Each app network's subnet: the lowest free /app_subnet_prefix of this pool that no Docker network
+  // on the host overlaps ("" = Docker picks from its default pools, which hold only about 30 networks).
+  // /26 leaves 61 addresses per app (releases overlap during a switch; builds join the network too);
+  // 10.192.0.0/12 holds 16,384 of them.
+  std::string app_subnet_pool = "10.192.0.0/12";
+  int app_subnet_prefix = 26;
   // Every container runs without NET_RAW (no forged packets, no ARP games on its network) and with
   // no-new-privileges (setuid binaries in the image cannot raise privileges).
   bool harden = true;
 };
+
+// OK if options' subnet pool is "" or an IPv4 network that holds subnets of app_subnet_prefix;
+// InvalidArgument naming the problem otherwise (checked at bimd's start, before anything runs).
+Status CheckSubnetPool(const LocalEngineOptions& options);
 
 class LocalEngine : public Engine {
  public:
@@ -49,8 +59,9 @@ class LocalEngine : public Engine {
   Status ExportVolume(const VolumeSpec& spec, const std::string& image, const ByteSink& on_data) override;
   Status ImportVolume(const VolumeSpec& spec, const std::string& image, const std::string& tar_file) override;
   Status CheckVolumes() const override { return Status::OK(); }  // Docker's local volumes
-  // A bridge network named spec.name whose Linux bridge the firewall covers (a taken random bridge name
-  // is retried).
+  // A bridge network named spec.name whose Linux bridge the firewall covers, on a subnet of its own from
+  // options.app_subnet_pool (a taken random bridge name or subnet is retried). TooLarge when the pool
+  // has no free subnet left.
   Status EnsureNetwork(const NetworkSpec& spec) override;
   Status RemoveNetwork(const std::string& name) override;
 
@@ -59,6 +70,8 @@ class LocalEngine : public Engine {
   // A created (never started) container named "<volume>-io" from `image` with the volume mounted at
   // kVolumeMount, for copying files in or out; *name is set even on failure, for cleanup.
   Status VolumeHelper(const VolumeSpec& spec, const std::string& image, std::string* name);
+  // The lowest subnet of the pool no network on this dockerd overlaps, as "A.B.C.D/N".
+  Status FreeSubnet(std::string* out);
   DockerClient* docker_;
   const LocalEngineOptions options_;
 };

@@ -12,7 +12,14 @@ namespace bim {
 
 namespace {
 // httplib::SSLServer is an httplib::Server whose connections are TLS; everything else is shared.
-std::unique_ptr<httplib::Server> MakeServer(const ServerOptions& options) {
+// With --api-domain the certificate is ApiTls's, picked per handshake (renewals without a restart).
+std::unique_ptr<httplib::Server> MakeServer(const ServerOptions& options, ApiTls* tls) {
+  if (tls)
+    return std::make_unique<httplib::SSLServer>([tls](SSL_CTX& ctx) {
+      SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+      tls->Attach(&ctx);
+      return true;
+    });
   if (!options.tls_cert.empty())
     return std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
   return std::make_unique<httplib::Server>();
@@ -20,14 +27,20 @@ std::unique_ptr<httplib::Server> MakeServer(const ServerOptions& options) {
 }  // namespace
 
 ApiServer::ApiServer(const ServerOptions& options, Deployer* deployer, Store* store, Authenticator* auth)
-    : options_(options), deployer_(deployer), store_(store), auth_(auth), http_(MakeServer(options)) {
+    : options_(options),
+      tls_(options.certs.api_domain.empty() ? nullptr : std::make_unique<ApiTls>()),
+      deployer_(deployer),
+      store_(store),
+      auth_(auth),
+      http_(MakeServer(options, tls_.get())) {
   Routes();
 }
 
 ApiServer::~ApiServer() = default;
 
 Status ApiServer::Bind(int* bound_port) {
-  if (Status s = CheckListenPolicy(options_.listen, options_.tls_cert, options_.tls_key, options_.insecure); !s.ok())
+  // With --api-domain the API is always TLS, like with --tls-cert.
+  if (Status s = CheckListenPolicy(options_.listen, options_.tls_cert, options_.tls_key, options_.insecure || tls_ != nullptr); !s.ok())
     return s;
   if (!http_->is_valid())
     return Status::InvalidArgument("cannot load the TLS certificate " + options_.tls_cert + " or key " +
@@ -97,6 +110,7 @@ void ApiServer::Routes() {
   });
 
   context_ = std::make_unique<ApiContext>(ApiContext{options_, http, *deployer_, *store_, *auth_});
+  context_->api_tls = tls_.get();
   RegisterAppRoutes(*context_);
   RegisterReleaseRoutes(*context_);
   RegisterSecurityRoutes(*context_);

@@ -2,7 +2,8 @@
 // (401 without one); a token scoped to one app gets 403 for other apps and for token management.
 //
 //   GET    /healthz                     liveness probe, no auth: {"ok":true,"service":"bimd"}
-//   GET    /v1/server                   {"service","instance","token","domain","http_listen","engine","registry","app_url_pattern"}
+//   GET    /v1/server                   {"service","instance","token","domain","http_listen","engine","registry","app_url_pattern",
+//                                        "api_certificate"? (with --api-domain: domain, serving, state, error...)}
 //   GET    /v1/apps                     {"apps":[{"app","url","live","status","latest",...}]}
 //   GET    /v1/apps/{app}               status of one app: settings, live and latest release, container
 //   DELETE /v1/apps/{app}               destroy (cancels a release in progress first): route, containers,
@@ -43,6 +44,7 @@
 #include <memory>
 #include <string>
 
+#include "server/api_tls.h"
 #include "server/auth.h"
 #include "server/cert_manager.h"
 #include "server/deployer.h"
@@ -66,6 +68,9 @@ class ApiServer {
   // Custom domains and certificates are handled with `certs` (not owned; must outlive the server).
   // Without it the domain routes answer 503.
   void SetCertManager(CertManager* certs);
+  // With options.certs.api_domain: the API's swappable certificate (serve one before Serve(); the
+  // CertManager installs renewals through it). Null otherwise (plain HTTP, or --tls-cert files).
+  ApiTls* tls() { return tls_.get(); }
   // Serves until Stop() is called from another thread (or a signal handler thread).
   void Serve();
   void Stop();
@@ -74,6 +79,7 @@ class ApiServer {
   void Routes();
 
   const ServerOptions options_;
+  std::unique_ptr<ApiTls> tls_;  // before http_: the TLS context refers to it
   Deployer* deployer_;
   Store* store_;
   Authenticator* auth_;

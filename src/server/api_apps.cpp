@@ -36,6 +36,20 @@ void AppendJsonField(std::string* out, const char* key, std::string_view value, 
   *out += '"';
 }
 
+// With --api-domain: which certificate the API serves and the state of getting its own (the CA's
+// reason when the last attempt failed), for `bim server`.
+json ApiCertificateJson(const ApiContext& ctx) {
+  json j{{"domain", ctx.options.certs.api_domain}, {"serving", ctx.api_tls->serving()}, {"state", cert_state::kPending}};
+  Certificate c;
+  if (ctx.certs && ctx.certs->ApiCertificate(&c).ok()) {
+    j["state"] = c.state;
+    j["error"] = c.error;
+    j["not_after_ms"] = c.not_after_ms;
+    j["next_attempt_ms"] = c.next_attempt_ms;
+  }
+  return j;
+}
+
 }  // namespace
 
 void RegisterAppRoutes(ApiContext& ctx) {
@@ -47,14 +61,16 @@ void RegisterAppRoutes(ApiContext& ctx) {
   http.Get("/v1/server", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {
     std::string instance;
     store.GetMeta("instance_id", &instance);
-    SendJson(res, json{{"service", "bimd"},
-                       {"instance", instance},
-                       {"token", who.name},
-                       {"domain", options.domain},
-                       {"http_listen", options.nginx.listen},
-                       {"engine", options.engine},
-                       {"registry", options.registry_listen},
-                       {"app_url_pattern", deployer.AppUrl("<app>")}});
+    json body{{"service", "bimd"},
+              {"instance", instance},
+              {"token", who.name},
+              {"domain", options.domain},
+              {"http_listen", options.nginx.listen},
+              {"engine", options.engine},
+              {"registry", options.registry_listen},
+              {"app_url_pattern", deployer.AppUrl("<app>")}};
+    if (ctx.api_tls) body["api_certificate"] = ApiCertificateJson(ctx);
+    SendJson(res, body);
   }));
 
   http.Get("/v1/apps", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {

@@ -12,6 +12,7 @@
 
 #include "core/status.h"
 #include "server/auth.h"
+#include "server/api_tls.h"
 #include "server/cert_manager.h"
 #include "server/deployer.h"
 #include "server/options.h"
@@ -48,6 +49,7 @@ struct ApiContext {
   Store& store;
   Authenticator& auth;
   CertManager* certs = nullptr;  // set by ApiServer::SetCertManager before serving
+  ApiTls* api_tls = nullptr;     // the API's own certificate with --api-domain, else null
 
   // Wraps a handler so it runs only for a valid token (401 otherwise, before any body is read).
   httplib::Server::Handler Authed(AuthedHandler handler) const;

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "base/certificate.h"
 #include "base/failpoint.h"
 #include "base/file_util.h"
@@ -27,7 +29,63 @@ void RemoveQuietly(const std::string& path) {
   std::filesystem::remove(path, ec);
 }
 
+// The API's certificate record: not an app, so not in the certificates table (whose rows belong to
+// apps) but in the meta table, as JSON.
+constexpr const char* kApiKey = "";  // no app is named ""
+constexpr const char* kApiMeta = "api_certificate";
+
+std::string ToJson(const Certificate& c) {
+  return nlohmann::json{{"source", c.source},       {"names", c.names},
+                        {"cert_path", c.cert_path}, {"key_path", c.key_path},
+                        {"not_before_ms", c.not_before_ms}, {"not_after_ms", c.not_after_ms},
+                        {"state", c.state},         {"error", c.error},
+                        {"attempts", c.attempts},   {"next_attempt_ms", c.next_attempt_ms},
+                        {"updated_at_ms", NowMillis()}}
+      .dump();
+}
+
+bool FromJson(const std::string& text, Certificate* c) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return false;
+  c->app = kApiKey;
+  c->source = j.value("source", "acme");
+  c->names = j.value("names", std::vector<std::string>{});
+  c->cert_path = j.value("cert_path", "");
+  c->key_path = j.value("key_path", "");
+  c->not_before_ms = j.value("not_before_ms", int64_t{0});
+  c->not_after_ms = j.value("not_after_ms", int64_t{0});
+  c->state = j.value("state", "");
+  c->error = j.value("error", "");
+  c->attempts = j.value("attempts", 0);
+  c->next_attempt_ms = j.value("next_attempt_ms", int64_t{0});
+  c->updated_at_ms = j.value("updated_at_ms", int64_t{0});
+  return true;
+}
+
 }  // namespace
+
+bool CertManager::Load(const std::string& key, Certificate* out) {
+  if (key != kApiKey) return store_->GetCertificate(key, out).ok();
+  std::string text;
+  return store_->GetMeta(kApiMeta, &text).ok() && !text.empty() && FromJson(text, out);
+}
+
+Status CertManager::Save(const Certificate& c) {
+  return c.app == kApiKey ? store_->SetMeta(kApiMeta, ToJson(c)) : store_->PutCertificate(c);
+}
+
+Status CertManager::Drop(const std::string& key) {
+  return key == kApiKey ? store_->SetMeta(kApiMeta, "") : store_->DeleteCertificate(key);
+}
+
+Status CertManager::Apply(const std::string& key, const Certificate& c) {
+  if (key != kApiKey) return apply_(key);
+  return api_apply_ ? api_apply_(c.cert_path, c.key_path) : Status::OK();
+}
+
+Status CertManager::ApiCertificate(Certificate* out) {
+  return Load(kApiKey, out) ? Status::OK() : Status::NotFound("no API certificate yet");
+}
 
 CertManager::CertManager(CertManagerOptions options, Store* store, AcmeClient* acme, ApplyFn apply)
     : options_(std::move(options)), store_(store), acme_(acme), apply_(std::move(apply)) {}
@@ -75,6 +133,7 @@ void CertManager::CheckAll() {
     seen.insert(app);
     CheckApp(app, domains);
   }
+  if (!options_.api_domain.empty()) CheckApp(kApiKey, {options_.api_domain});
   // Apps whose last domain went away: their ACME certificate goes too.
   std::vector<App> apps;
   if (!store_->ListApps(&apps).ok()) return;
@@ -91,7 +150,7 @@ void CertManager::CheckAll() {
 void CertManager::CheckApp(const std::string& app, const std::vector<std::string>& domains) {
   std::lock_guard<std::mutex> work(work_mu_);
   Certificate cert;
-  bool has = store_->GetCertificate(app, &cert).ok();
+  bool has = Load(app, &cert);
   if (has && cert.source == "manual") return;  // the user's; `bim status` says what it does not cover
   if (!acme_) return;
   long long now = NowMillis();
@@ -124,7 +183,7 @@ Status CertManager::Install(const std::string& app, const std::string& source, c
                                      return all;
                                    }() +
                                    "); get one for every domain of the app, or remove the domain");
-  std::string dir = options_.certs_dir + "/" + app;
+  std::string dir = app == kApiKey ? options_.api_certs_dir : options_.certs_dir + "/" + app;
   if (!(s = MakeDirs(dir, 0700)).ok()) return s;
   // New names each time: the host table keeps pointing at the old files until the new ones are live.
   std::string stem = dir + "/" + std::to_string(NowMillis()) + "-" + RandomHex(4);
@@ -143,12 +202,12 @@ Status CertManager::Install(const std::string& app, const std::string& source, c
     return s;
   }
   Certificate previous;
-  bool had = store_->GetCertificate(app, &previous).ok();
-  if (!(s = store_->PutCertificate(next)).ok() || !(s = apply_(app)).ok()) {
+  bool had = Load(app, &previous);
+  if (!(s = Save(next)).ok() || !(s = Apply(app, next)).ok()) {
     if (had)
-      store_->PutCertificate(previous);
+      Save(previous);
     else
-      store_->DeleteCertificate(app);
+      Drop(app);
     RemoveQuietly(next.cert_path);
     RemoveQuietly(next.key_path);
     return s.Wrap("the new certificate did not go live");
@@ -160,20 +219,21 @@ Status CertManager::Install(const std::string& app, const std::string& source, c
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
     if (!keep.count(entry.path().string())) RemoveQuietly(entry.path().string());
-  store_->GetCertificate(app, out);
+  Load(app, out);
   AuditEntry e;
   e.actor = "bimd";
   e.action = source == "acme" ? "certs.obtain" : "certs.add";
   e.app = app;
   e.result = "ok";
-  e.detail = "valid until " + FormatUtcMinute(info.not_after_ms);
+  e.detail = (app == kApiKey ? "API certificate for " + options_.api_domain + ", " : std::string()) + "valid until " +
+             FormatUtcMinute(info.not_after_ms);
   store_->AppendAudit(&e);
   return Status::OK();
 }
 
 void CertManager::RecordFailure(const std::string& app, const std::vector<std::string>& names, const Status& why) {
   Certificate c;
-  bool has = store_->GetCertificate(app, &c).ok();
+  bool has = Load(app, &c);
   if (!has) {
     c.app = app;
     c.source = "acme";
@@ -188,12 +248,13 @@ void CertManager::RecordFailure(const std::string& app, const std::vector<std::s
   long long wait = options_.retry_min.count();
   for (int i = 1; i < c.attempts && wait < options_.retry_max.count(); ++i) wait *= 2;
   c.next_attempt_ms = NowMillis() + std::min<long long>(wait, options_.retry_max.count());
-  store_->PutCertificate(c);
+  Save(c);
   AuditEntry e;
   e.actor = "bimd";
   e.action = "certs.obtain";
   e.app = app;
   e.result = why.message();
+  if (app == kApiKey) e.detail = "API certificate for " + options_.api_domain;
   store_->AppendAudit(&e);
 }
 

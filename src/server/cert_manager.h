@@ -12,6 +12,10 @@
 // never take an app offline: it keeps its old certificate or plain HTTP, the record says why, and
 // the next attempt waits retry_min, doubling up to retry_max.
 //
+// bimd's own API name (`--api-domain`, options.api_domain) is kept the same way, with ACME only: its
+// record lives in the store's meta table (it is no app), its files in api_certs_dir, and a new
+// certificate goes live through the `api_apply` callback (ApiTls: the next handshakes use it).
+//
 // Thread-safety: one background thread does all the work, one app at a time (lego shares one ACME
 // account directory). Kick() and the constructor/destructor may be called from any thread.
 #pragma once
@@ -36,15 +40,26 @@ struct CertManagerOptions {
   std::chrono::milliseconds check_interval{60000}; // look at every app this often (and when kicked)
   std::chrono::milliseconds retry_min{30000};     // first wait after a failure; doubles each time
   std::chrono::milliseconds retry_max{3600000};
+  // The API's own name (bimd --api-domain; "" = the API's TLS is not bimd's to obtain) and where its
+  // certificate files live (<data>/api-certs).
+  std::string api_domain;
+  std::string api_certs_dir;
 };
 
 class CertManager {
  public:
   using ApplyFn = std::function<Status(const std::string& app)>;
+  // Serves a new API certificate (its PEM files); on failure the API keeps the one it has.
+  using ApiApplyFn = std::function<Status(const std::string& cert_path, const std::string& key_path)>;
   // `store` must outlive this object; `acme` may be null (ACME off: only uploaded certificates).
   // `apply` puts the app's site again from the store (Deployer::RefreshSite).
   CertManager(CertManagerOptions options, Store* store, AcmeClient* acme, ApplyFn apply);
   ~CertManager();  // stops the thread (an issuance in progress is waited for)
+
+  // Where a new API certificate goes live (with options.api_domain set). Call before Start().
+  void SetApiApply(ApiApplyFn apply) { api_apply_ = std::move(apply); }
+  // The API certificate's record (state, error, next attempt). NotFound before the first attempt.
+  Status ApiCertificate(Certificate* out);
 
   void Start();
   // Looks at every app soon (after a domain change), without waiting for check_interval.
@@ -66,6 +81,11 @@ class CertManager {
 
  private:
   void Loop();
+  // One record per key: an app's, or the API's (kApiKey), kept in the store either way.
+  bool Load(const std::string& key, Certificate* out);
+  Status Save(const Certificate& c);
+  Status Drop(const std::string& key);
+  Status Apply(const std::string& key, const Certificate& c);
   void CheckApp(const std::string& app, const std::vector<std::string>& domains);
   // Writes the PEM files under new names and makes them live through apply_. On failure the previous
   // record and files stay as they were.
@@ -78,6 +98,7 @@ class CertManager {
   Store* store_;
   AcmeClient* acme_;
   ApplyFn apply_;
+  ApiApplyFn api_apply_;
   std::mutex work_mu_;  // one app at a time: the loop, AddManual
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,8 +1,8 @@
 #include "server/limit_flags.h"
 
-#include <arpa/inet.h>
 
 #include "core/app_config.h"
+#include "core/ipv4_net.h"
 
 namespace bim {
 
@@ -29,17 +29,6 @@ Status Count(const std::string& flag, int64_t n, int64_t* out, int64_t min) {
   return Status::OK();
 }
 
-// IPv4 CIDR "a.b.c.d/n" (n 0-32).
-Status Cidr(const std::string& text) {
-  size_t slash = text.find('/');
-  in_addr addr;
-  std::string bits = slash == std::string::npos ? "" : text.substr(slash + 1);
-  bool ok = slash != std::string::npos && inet_pton(AF_INET, text.substr(0, slash).c_str(), &addr) == 1 &&
-            !bits.empty() && bits.size() <= 2 && bits.find_first_not_of("0123456789") == std::string::npos &&
-            std::stoi(bits) <= 32;
-  if (ok) return Status::OK();
-  return Status::InvalidArgument("--block-egress \"" + text.substr(0, 60) + "\" is not an IPv4 CIDR like 10.0.0.0/8");
-}
 
 }  // namespace
 
@@ -97,7 +86,8 @@ Status ApplyLimitFlags(const LimitFlags& f, ServerOptions* o) {
     if (!(s = ParseDuration(f.build_timeout, &o->build_timeout)).ok()) return s.Wrap("--build-timeout");
   }
   for (const std::string& cidr : f.block_egress) {
-    if (!(s = Cidr(cidr)).ok()) return s;
+    Ipv4Net net;
+    if (!(s = ParseIpv4Net(cidr, &net)).ok()) return s.Wrap("--block-egress");
     o->blocked_egress.push_back(cidr);
   }
   if (f.no_isolation) o->isolate_networks = false;

@@ -87,6 +87,30 @@ Status ChooseChallengePort(Store* store, std::string* listen) {
   return Status::OK();
 }
 
+// --api-domain: a valid name, an ACME account to get its certificate from, and no second source.
+Status CheckApiDomain(const ServerOptions& options) {
+  const std::string& name = options.certs.api_domain;
+  if (name.empty()) return Status::OK();
+  if (Status s = ValidateDomain(name); !s.ok()) return s.Wrap("--api-domain");
+  if (name.find('*') != std::string::npos)
+    return Status::InvalidArgument("--api-domain " + name + ": wildcards cannot be obtained over HTTP-01; name the host");
+  if (options.acme.email.empty())
+    return Status::InvalidArgument("--api-domain needs an ACME account for its certificate; add --acme-email ADDR");
+  if (!options.tls_cert.empty())
+    return Status::InvalidArgument("--api-domain and --tls-cert both give the API a certificate; pass one of them");
+  return Status::OK();
+}
+
+// The API's certificate at start (--api-domain): the one obtained before if it is still good, else a
+// self-signed one until the CA issues it (the CertManager's first pass asks right away).
+Status ServeApiCertificate(const ServerOptions& options, CertManager* certs, ApiTls* tls) {
+  Certificate c;
+  if (certs->ApiCertificate(&c).ok() && !c.cert_path.empty() && NowMillis() < c.not_after_ms &&
+      c.names == std::vector<std::string>{options.certs.api_domain} && tls->UseFiles(c.cert_path, c.key_path, "acme").ok())
+    return Status::OK();
+  return tls->UseSelfSigned(options.certs.api_domain, options.data_dir + "/api-self-signed");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,6 +159,13 @@ int main(int argc, char** argv) {
   bool teardown = false;
   cli.add_flag("--teardown", teardown, "Remove everything this data dir's bimd created on the host (containers, images, "
                "networks, firewall rules, build cgroups; stops its nginx), keep the data dir, and exit");
+  cli.add_option("--app-subnets", options.local_engine.app_subnet_pool,
+                 "IPv4 pool each app's own network takes a subnet from (\"\" = Docker's default pools, about 30 "
+                 "networks)")
+      ->capture_default_str();
+  cli.add_option("--app-subnet-prefix", options.local_engine.app_subnet_prefix,
+                 "Size of each app network's subnet, as a prefix length (26 = 64 addresses)")
+      ->capture_default_str();
   cli.add_option("--https-listen", options.nginx.https_listen,
                  "Where nginx serves apps' custom domains over HTTPS, HOST:PORT (e.g. 0.0.0.0:443)");
   cli.add_option("--acme-email", options.acme.email,
@@ -144,6 +175,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--acme-ca-file", options.acme.ca_file, "PEM roots to trust for the ACME directory's TLS (private CAs)");
   cli.add_option("--lego", options.acme.lego_binary, "lego binary (the ACME client)")->capture_default_str();
+  cli.add_option("--api-domain", options.certs.api_domain,
+                 "Serve the API over HTTPS as NAME with a certificate bimd obtains and renews from the ACME CA "
+                 "(needs --acme-email; self-signed until the CA issues it)");
   cli.add_option("--cert-renew-fraction", options.certs.renew_fraction,
                  "Renew a certificate once this fraction of its lifetime has passed")
       ->capture_default_str()->check(CLI::Range(0.0001, 0.99));
@@ -161,15 +195,20 @@ int main(int argc, char** argv) {
   umask(077);
   options.drain_grace = std::chrono::milliseconds(drain_ms);
   options.service_settle = std::chrono::milliseconds(settle_ms);
-  // Checked before anything starts, so a refused address leaves no nginx or state behind.
-  if (Status s = CheckListenPolicy(options.listen, options.tls_cert, options.tls_key, options.insecure); !s.ok())
+  // Checked before anything starts, so a refused address leaves no nginx or state behind. With
+  // --api-domain the API is TLS too.
+  if (Status s = CheckListenPolicy(options.listen, options.tls_cert, options.tls_key,
+                                   options.insecure || !options.certs.api_domain.empty());
+      !s.ok())
     return Fail(s);
+  if (Status s = CheckApiDomain(options); !s.ok()) return Fail(s);
   for (const std::string& pem : {options.tls_cert, options.tls_key})
     if (!pem.empty() && access(pem.c_str(), R_OK) != 0)
       return Fail(Status::InvalidArgument("cannot read TLS file " + pem + " (pass readable PEM files to --tls-cert/--tls-key)"));
 
   if (sodium_init() < 0) return Fail(Status::Internal("libsodium failed to initialise"));
   if (Status s = ValidateDomain(options.domain); !s.ok()) return Fail(s.Wrap("--domain"));
+  if (Status s = CheckSubnetPool(options.local_engine); !s.ok()) return Fail(s.Wrap("--app-subnets"));
   // Without --templates: next to an installed binary (<prefix>/share/bim/templates/nginx) or in the
   // source tree the binary was built from.
   if (options.nginx.template_dir.empty()) options.nginx.template_dir = FindTemplateDir("nginx", "app.conf.mustache");
@@ -180,6 +219,7 @@ int main(int argc, char** argv) {
   if (Status s = MakeDirs(options.data_dir, 0700); !s.ok()) return Fail(s);
   options.acme.state_dir = options.data_dir + "/acme";
   options.certs.certs_dir = options.data_dir + "/certs";
+  options.certs.api_certs_dir = options.data_dir + "/api-certs";
 
   // One bimd per data dir: a second one would fight over nginx and the database.
   int lock_fd = open((options.data_dir + "/bimd.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -226,7 +266,7 @@ int main(int argc, char** argv) {
       return Fail(s.Wrap("isolating apps' networks (bimd --no-network-isolation runs without, apps can then reach "
                          "each other and the host)"));
   }
-  LocalEngineOptions engine_options;
+  LocalEngineOptions engine_options = options.local_engine;
   if (options.isolate_networks) engine_options.firewall = &firewall;
   EngineSetup engine;
   if (Status s = SetUpEngine(&options, &docker, engine_options, &engine); !s.ok()) return Fail(s);
@@ -268,7 +308,6 @@ int main(int argc, char** argv) {
   std::unique_ptr<LegoClient> acme;
   if (!options.acme.email.empty()) acme = std::make_unique<LegoClient>(options.acme, &runner);
   CertManager certs(options.certs, store.get(), acme.get(), [&deployer](const std::string& app) { return deployer.RefreshSite(app); });
-  certs.Start();
 
   // Signals are taken by one thread with sigwait, so the API can be stopped cleanly.
   sigset_t signals;
@@ -280,10 +319,16 @@ int main(int argc, char** argv) {
 
   ApiServer api(options, &deployer, store.get(), &auth);
   api.SetCertManager(&certs);
+  if (ApiTls* tls = api.tls()) {
+    if (Status s = ServeApiCertificate(options, &certs, tls); !s.ok()) return Fail(s);
+    certs.SetApiApply([tls](const std::string& cert, const std::string& key) { return tls->UseFiles(cert, key, "acme"); });
+  }
+  certs.Start();
   int port = 0;
   if (Status s = api.Bind(&port); !s.ok()) return Fail(s);
   std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  const char* scheme = options.tls_cert.empty() ? "http" : "https";
+  const char* scheme = options.tls_cert.empty() && !api.tls() ? "http" : "https";
+  if (api.tls()) host = options.certs.api_domain;
   std::printf("bimd: API on %s://%s:%d, apps at %s (nginx on %s); log in with: bim login "
               "%s://%s:%d --token $(cat %s)%s\n",
               scheme, host.c_str(), port, deployer.AppUrl("<app>").c_str(), options.nginx.listen.c_str(), scheme,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "docker/docker_client.h"
+#include "docker/local_engine.h"
 #include "proxy/nginx_process.h"
 #include "server/context_check.h"
 
@@ -89,6 +90,9 @@ struct ServerOptions {
   // Tenants (README "Security"). Every app builds and runs on its own Docker network, which the
   // firewall (docker/network_firewall.h) keeps away from the host itself and from `blocked_egress`.
   bool isolate_networks = true;                  // false: apps share Docker's default bridge (no firewall)
+  // How apps run on one host (docker/local_engine.h): the subnet pool app networks are carved from
+  // (local_engine.app_subnet_pool, --app-subnets) and each one's size. main.cpp sets the firewall.
+  LocalEngineOptions local_engine;
   std::vector<std::string> blocked_egress = {"169.254.0.0/16"};  // link-local: cloud metadata services
   std::string iptables_binary = "iptables";
   std::string cgroup_root = "/sys/fs/cgroup";    // where a build's pids limit is set up (cgroupfs driver)

@@ -119,7 +119,7 @@ class ClusterDeployTest : public ::testing::Test {
   std::string app_;
 };
 
-TEST_F(ClusterDeployTest, ThreeReplicasAcrossThreeHostsRollReleasesRollBackAndChangeEnvUnderLoadWithoutAFailure) {
+TEST_F(ClusterDeployTest, ThreeReplicasAcrossThreeHostsRollFiveReleasesRollBackAndChangeEnvUnderLoadWithoutAFailure) {
   AppFolder folder(app_, "GREETING=v1\n");
   folder.Write("bim.toml", Toml(app_, 3));
   Deploy(folder);
@@ -133,16 +133,17 @@ TEST_F(ClusterDeployTest, ThreeReplicasAcrossThreeHostsRollReleasesRollBackAndCh
 
   BothModesLoad load(bimd_->http_port(), app_ + ".localhost");
   load.Start();
-  for (int v = 2; v <= 4; ++v) {
+  // Five rolling releases (v2..v6) under the load, then a rollback, an env change and a failing release.
+  for (int v = 2; v <= 6; ++v) {
     folder.Write(".env", "GREETING=v" + std::to_string(v) + "\n");
     Deploy(folder);
     EXPECT_EQ(Running().size(), 3u) << "v" << v;
   }
-  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v4\n");
+  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v6\n");
 
   CommandResult rollback = bimd_->Bim({"rollback", app_, "--json"});
   EXPECT_EQ(rollback.exit_code, 0) << rollback.err << bimd_->Log();
-  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v3\n");
+  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v5\n");
 
   CommandResult env = bimd_->Bim({"env", "set", app_, "EXTRA=1", "--json"});
   EXPECT_EQ(env.exit_code, 0) << env.err << bimd_->Log();
@@ -152,12 +153,12 @@ TEST_F(ClusterDeployTest, ThreeReplicasAcrossThreeHostsRollReleasesRollBackAndCh
   folder.Write("bim.toml", Toml(app_, 3, "5s"));
   CommandResult failed = Deploy(folder, 1);
   EXPECT_NE(failed.err.find("did not become healthy"), std::string::npos) << failed.err;
-  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v3\n");
+  EXPECT_EQ(bimd_->Get(app_).body, "Hello from bim! v5\n");
 
-  ExpectNoFailure(load.Stop(), "3 releases, a rollback, an env change and a failed release");
+  ExpectNoFailure(load.Stop(), "5 releases, a rollback, an env change and a failed release");
 
   json releases = bimd_->Bim({"releases", app_, "--json"}).Json();
-  ASSERT_EQ(releases["releases"].size(), 7u) << releases.dump(2);
+  ASSERT_EQ(releases["releases"].size(), 9u) << releases.dump(2);
   EXPECT_EQ(releases["releases"][0]["status"], "failed");
   EXPECT_EQ(releases["releases"][1]["status"], "live");
   EXPECT_EQ(releases["releases"][1]["kind"], "env");

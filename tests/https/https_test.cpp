@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -14,6 +13,8 @@
 
 #include "support/acme_ca.h"
 #include "support/bimd_harness.h"
+#include "support/load_generator.h"
+#include "support/zero_downtime.h"
 
 namespace bim::testing {
 namespace {
@@ -116,8 +117,9 @@ class HttpsTest : public ::testing::Test {
     app_ = "s-" + id;
     shop_ = "shop-" + id + ".test";
     www_ = "www-" + id + ".test";
+    api_ = "api-" + id + ".test";
     ip_ = PrivateLoopbackAddress({80, 443});
-    ca_ = std::make_unique<AcmeCa>(std::map<std::string, std::string>{{shop_, ip_}, {www_, ip_}});
+    ca_ = std::make_unique<AcmeCa>(std::map<std::string, std::string>{{shop_, ip_}, {www_, ip_}, {api_, ip_}});
   }
 
   std::vector<std::string> Flags(std::vector<std::string> extra = {}) const {
@@ -164,7 +166,34 @@ class HttpsTest : public ::testing::Test {
   std::string Https(const std::string& name) const { return "https://" + name + "/"; }
   std::string Http(const std::string& name) const { return "http://" + name + "/"; }
 
-  std::string app_, shop_, www_, ip_;
+  // The strict load generator's target for `name` on this test's address: HTTPS trusting only the
+  // test CA's root, or plain HTTP.
+  HttpTarget Target(const std::string& name, int port, bool tls, const std::string& path = "/") const {
+    HttpTarget t;
+    t.address = ip_;
+    t.port = port;
+    t.host = name;
+    t.path = path;
+    t.tls = tls;
+    if (tls) t.ca_file = ca_->root_pem_path();
+    return t;
+  }
+
+  // How many certificates bimd obtained (audit "certs.obtain" ok) for `app`, or for its API (""). The
+  // CLI runs with the test's names resolving, so it also reaches an API served as one (--api-domain).
+  int Obtained(Bimd& server, const std::string& app) {
+    std::vector<std::string> argv = {BuildPath("bim"), "audit", "--json"};
+    if (!app.empty()) argv.insert(argv.end(), {"--app", app});
+    json answer = RunProcess(ca_->WithTestHosts(argv), server.CliEnv(), 60).Json();
+    json entries = answer.is_object() ? answer.value("entries", json::array()) : json::array();
+    int n = 0;
+    for (const auto& e : entries)
+      n += e.value("action", "") == "certs.obtain" && e.value("result", "") == "ok" &&
+           (!app.empty() || e.value("detail", "").starts_with("API certificate"));
+    return n;
+  }
+
+  std::string app_, shop_, www_, api_, ip_;
   std::unique_ptr<AcmeCa> ca_;
 };
 
@@ -222,78 +251,134 @@ TEST_F(HttpsTest, RenewalUnderLoadDropsNoRequest) {
   std::string first_serial = ServedSerial(shop_, ip_, ca_->root_pem_path());
   ASSERT_FALSE(first_serial.empty());
 
-  // Load over HTTPS and plain HTTP (default name), a new connection for every request.
-  std::atomic<bool> stop{false};
-  std::atomic<long> requests{0}, failures{0};
-  std::mutex mu;
-  std::vector<std::string> problems;
-  auto worker = [&](std::string url) {
-    while (!stop) {
-      Answer a = Fetch(url, ip_, ca_->root_pem_path(), 3000);
-      ++requests;
-      if (a.status != 200) {
-        ++failures;
-        std::lock_guard<std::mutex> lock(mu);
-        if (problems.size() < 10) problems.push_back(url + ": " + std::to_string(a.status) + " " + a.error);
-      }
-    }
-  };
-  // The same over one keep-alive connection (a TLS session made before a renewal keeps its
-  // certificate; no silent retries: curl reports what failed).
-  auto keep_alive = [&](std::string url) {
-    CURL* curl = curl_easy_init();
-    curl_slist* resolve = curl_slist_append(nullptr, (shop_ + ":443:" + ip_).c_str());
-    std::string body;
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
-    curl_easy_setopt(curl, CURLOPT_CAINFO, ca_->root_pem_path().c_str());
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 3000L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    while (!stop) {
-      body.clear();
-      CURLcode rc = curl_easy_perform(curl);
-      long status = 0;
-      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-      ++requests;
-      if (rc != CURLE_OK || status != 200) {
-        ++failures;
-        std::lock_guard<std::mutex> lock(mu);
-        if (problems.size() < 10)
-          problems.push_back(url + " (keep-alive): " + std::to_string(status) + " " + curl_easy_strerror(rc));
-      }
-    }
-    curl_slist_free_all(resolve);
-    curl_easy_cleanup(curl);
-  };
-  std::vector<std::thread> threads;
-  threads.emplace_back(worker, Https(shop_));
-  threads.emplace_back(worker, Https(shop_));
-  threads.emplace_back(keep_alive, Https(shop_));
-  threads.emplace_back(worker, "http://" + app_ + ".localhost/");
+  // The strict load over HTTPS (support/zero_downtime.h: a new connection per request, keep-alive
+  // that never re-sends, slow requests in flight across each renewal, every request within the
+  // latency bound), and plain HTTP on the default name beside it.
+  ProofOptions proof;
+  proof.rate_per_mode = 40;
+  ZeroDowntimeProbe https(Target(shop_, 443, true), proof);
+  LoadGenerator plain(Target(app_ + ".localhost", 80, false), {ConnectionMode::kNewPerRequest, 1, 40});
+  https.Start();
+  plain.Start();
   // Wait for at least two more certificates (each a new key and files, then a host-table change), bounded.
   int renewals = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
   while (renewals < 2 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    CommandResult audit = server.Bim({"audit", "--app", app_, "--json"});
-    json entries = audit.Json().value("entries", json::array());
-    int obtained = 0;
-    for (const auto& e : entries) obtained += e.value("action", "") == "certs.obtain" && e.value("result", "") == "ok";
-    renewals = obtained - 1;
+    renewals = Obtained(server, app_) - 1;
   }
-  stop = true;
-  for (auto& t : threads) t.join();
+  // Let the slow requests started around the last renewal finish on it.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ProofReport report = https.Stop();
+  LoadReport plain_report = plain.Stop();
+  std::printf("[ https    ] %d renewals under load:\n%s\n%s\n", renewals, report.Summary().c_str(),
+              plain_report.Summary().c_str());
   EXPECT_GE(renewals, 2) << "certificates were renewed under load";
-  EXPECT_GT(requests.load(), 50);
-  EXPECT_EQ(failures.load(), 0) << [&] {
-    std::string all;
-    for (const auto& p : problems) all += p + "\n";
-    return all;
-  }();
+  EXPECT_TRUE(NoDowntime(report, {"Hello from bim! renewing\n"}, false));
+  EXPECT_GT(plain_report.requests, 20);
+  EXPECT_EQ(plain_report.errors + plain_report.non_2xx, 0) << plain_report.Summary();
   EXPECT_EQ(Fetch(Https(shop_), ip_, ca_->root_pem_path()).status, 200);
   EXPECT_NE(ServedSerial(shop_, ip_, ca_->root_pem_path()), first_serial) << "new handshakes get the renewed certificate";
+}
+
+TEST_F(HttpsTest, ApiDomainStartsWithoutTheCaGetsItsCertificateLaterAndRenewsItUnderLoad) {
+  // Without an ACME account there is nowhere to get the certificate from: refused before anything starts.
+  std::string nowhere = fs::temp_directory_path().string() + "/bim-api-domain-" + UniqueSuffix();
+  CommandResult refused = RunProcess({BuildPath("bimd"), "--data-dir", nowhere, "--listen", ip_ + ":1", "--api-domain", api_}, {}, 30);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("--api-domain needs an ACME account for its certificate; add --acme-email ADDR"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_FALSE(fs::exists(nowhere));
+
+  // bimd --api-domain with the CA down at start: the API still starts, over TLS with a self-signed
+  // certificate for the name, and `bim server` says why it is not the CA's yet.
+  ca_->Stop();
+  BimdApi api;
+  api.listen_address = ip_;
+  api.url_host = api_;
+  api.tls = true;
+  api.ca_file = ca_->root_pem_path();
+  Bimd server(Flags({"--api-domain", api_, "--cert-renew-fraction", "0.0001"}), api);
+  // The CLI with the test's names resolving to this test's address.
+  auto bim = [&](std::vector<std::string> args, std::map<std::string, std::string> env) {
+    args.insert(args.begin(), BuildPath("bim"));
+    return RunProcess(ca_->WithTestHosts(args), env, 60);
+  };
+  std::map<std::string, std::string> self_signed = server.CliEnv();
+  self_signed["BIM_CA_CERT"] = server.data_dir() + "/api-self-signed/self-signed.crt";
+  json api_cert;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        CommandResult r = bim({"server", "--json"}, self_signed);
+        api_cert = r.Json().is_object() ? r.Json().value("api_certificate", json()) : json();
+        return api_cert.is_object() && api_cert.value("state", "") == "error";
+      },
+      30))
+      << api_cert.dump() << server.Log();
+  EXPECT_EQ(api_cert.value("serving", ""), "self-signed");
+  EXPECT_EQ(api_cert.value("domain", ""), api_);
+  EXPECT_FALSE(api_cert.value("error", "").empty());
+  CommandResult human = bim({"server"}, self_signed);
+  EXPECT_NE(human.out.find("API cert: " + api_ + ": serving self-signed (state error), last attempt failed: "),
+            std::string::npos)
+      << human.out << human.err;
+  CommandResult untrusted = bim({"server", "--json"}, server.CliEnv());
+  EXPECT_EQ(untrusted.exit_code, 5) << "the self-signed certificate is not the CA's: " << untrusted.out;
+
+  // The CA is back: bimd obtains the API's certificate over HTTP-01 through its nginx and serves it
+  // without a restart; `bim login https://NAME:PORT` trusting only the CA's root works.
+  ca_->Start();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        CommandResult r = bim({"server", "--json"}, server.CliEnv());
+        api_cert = r.Json().is_object() ? r.Json().value("api_certificate", json()) : json();
+        return r.exit_code == 0 && api_cert.value("state", "") == "valid" && api_cert.value("serving", "") == "acme";
+      },
+      60))
+      << api_cert.dump() << server.Log();
+  const std::string url = "https://" + api_ + ":" + std::to_string(server.api_port());
+  EXPECT_NE(server.Log().find("bim login " + url), std::string::npos) << "bimd prints the login line";
+  std::string home = server.data_dir() + "-login";
+  fs::create_directories(home);
+  std::map<std::string, std::string> fresh = {{"HOME", home}, {"BIM_CA_CERT", ca_->root_pem_path()}};
+  CommandResult login = bim({"login", url, "--token", server.token()}, fresh);
+  EXPECT_EQ(login.exit_code, 0) << login.out << login.err;
+  CommandResult apps = bim({"apps", "--json"}, fresh);
+  EXPECT_EQ(apps.exit_code, 0) << apps.out << apps.err;
+  EXPECT_TRUE(apps.Json().value("ok", false)) << apps.out;
+
+  // Renewals (every pass here) under strict load on the API: each new handshake takes the current
+  // certificate, open connections keep theirs, nothing fails or waits past the bound.
+  LoadOptions bounded;
+  bounded.timeout = std::chrono::milliseconds(2000);
+  bounded.rate_per_second = 40;
+  LoadOptions fresh_mode = bounded, keepalive_mode = bounded;
+  fresh_mode.mode = ConnectionMode::kNewPerRequest;
+  keepalive_mode.mode = ConnectionMode::kKeepAlive;
+  HttpTarget healthz = Target(api_, server.api_port(), true, "/healthz");
+  LoadGenerator new_connections(healthz, fresh_mode), keepalive(healthz, keepalive_mode);
+  new_connections.Start();
+  keepalive.Start();
+  const int before = Obtained(server, "");
+  int renewals = 0;
+  auto start = std::chrono::steady_clock::now(), deadline = start + std::chrono::seconds(40);
+  // At least two renewals and at least 3 s of load (a few hundred handshakes), bounded.
+  while ((renewals < 2 || std::chrono::steady_clock::now() < start + std::chrono::seconds(3)) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    renewals = Obtained(server, "") - before;
+  }
+  LoadReport a = new_connections.Stop(), b = keepalive.Stop();
+  std::printf("[ https    ] API: %d renewals under load:\n%s\n%s\n", renewals, a.Summary().c_str(), b.Summary().c_str());
+  EXPECT_GE(renewals, 2) << server.Log();
+  for (const LoadReport* r : {&a, &b}) {
+    EXPECT_GT(r->requests, 20) << r->mode;
+    EXPECT_EQ(r->errors + r->non_2xx, 0) << r->Summary();  // an error includes any request over 2 s
+  }
+  EXPECT_GT(b.reused, 0) << b.Summary();
+  EXPECT_EQ(bim({"apps", "--json"}, fresh).exit_code, 0) << "the renewed certificate is trusted too";
+  fs::remove_all(home);
 }
 
 TEST_F(HttpsTest, CaDownKeepsTheAppServingShowsTheReasonAndRecoversWhenBack) {

@@ -114,7 +114,7 @@ AcmeCa::~AcmeCa() {
 void AcmeCa::Start() {
   if (pid_ > 0) return;
   // unshare -m makes a private mount namespace (propagation private), where /etc/hosts is ours.
-  std::string script = "mount --bind '" + dir_ + "/hosts' /etc/hosts && exec caddy run --config '" + dir_ +
+  std::string script = "mount --bind '" + hosts_file() + "' /etc/hosts && exec caddy run --config '" + dir_ +
                        "/Caddyfile' --adapter caddyfile";
   std::map<std::string, std::string> env = {{"HOME", dir_},
                                             {"XDG_DATA_HOME", dir_ + "/xdg"},
@@ -149,6 +149,14 @@ void AcmeCa::Stop() {
 std::string AcmeCa::directory() const { return "https://127.0.0.1:" + std::to_string(port_) + "/acme/local/directory"; }
 
 std::string AcmeCa::root_pem_path() const { return dir_ + "/data/pki/authorities/local/root.crt"; }
+
+std::vector<std::string> AcmeCa::WithTestHosts(const std::vector<std::string>& argv) const {
+  // unshare --mount makes the namespace's propagation private: the bind never reaches the machine.
+  std::vector<std::string> out = {"/usr/bin/unshare", "--mount", "sh", "-c",
+                                  "mount --bind '" + hosts_file() + "' /etc/hosts && exec \"$@\"", "sh"};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
 
 std::string AcmeCa::Log() const {
   std::ifstream in(dir_ + "/caddy.log");

@@ -25,6 +25,11 @@ class AcmeCa {
   std::string directory() const;              // https://127.0.0.1:PORT/acme/local/directory
   std::string root_pem_path() const;          // the CA's root certificate (exists after Start)
   std::string Log() const;
+  // The hosts file the CA resolves with (the machine's plus the test's names): a test runs a client
+  // under `unshare --mount` with it bound over /etc/hosts (WithTestHosts) to reach the names too.
+  std::string hosts_file() const { return dir_ + "/hosts"; }
+  // argv run with the test's names resolving (a private mount namespace whose /etc/hosts is ours).
+  std::vector<std::string> WithTestHosts(const std::vector<std::string>& argv) const;
 
  private:
   std::map<std::string, std::string> hosts_;

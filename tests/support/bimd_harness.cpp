@@ -1,6 +1,9 @@
 #include "support/bimd_harness.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,12 +25,28 @@
 #include "base/health_probe.h"
 #include "base/random.h"
 #include "support/local_base_image.h"
+#include "store/store.h"
 
 extern char** environ;
 
 namespace bim::testing {
 
 namespace fs = std::filesystem;
+
+namespace {
+// Whether something accepts TCP connections on address:port (IPv4).
+bool Accepts(const std::string& address, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = inet_pton(AF_INET, address.c_str(), &addr.sin_addr) == 1 &&
+            connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+}  // namespace
 
 namespace {
 
@@ -200,7 +219,7 @@ void AppFolder::Write(const std::string& relative, const std::string& contents) 
   std::ofstream(dir_ + "/" + relative, std::ios::binary | std::ios::trunc) << contents;
 }
 
-Bimd::Bimd(std::vector<std::string> extra_flags) : flags_(std::move(extra_flags)) {
+Bimd::Bimd(std::vector<std::string> extra_flags, BimdApi api) : flags_(std::move(extra_flags)), api_(std::move(api)) {
   data_dir_ = (fs::temp_directory_path() / ("bim-test-" + UniqueSuffix())).string();
   home_ = data_dir_ + "-home";
   fs::create_directories(home_);
@@ -209,9 +228,16 @@ Bimd::Bimd(std::vector<std::string> extra_flags) : flags_(std::move(extra_flags)
   Start();
   token_ = ReadAll(data_dir_ + "/admin.token");
   while (!token_.empty() && token_.back() == '\n') token_.pop_back();
-  CommandResult info = RunProcess({BuildPath("bim"), "server", "--json"},
-                                  {{"BIM_SERVER", "http://127.0.0.1:" + std::to_string(api_port_)},
-                                   {"BIM_TOKEN", token_}, {"HOME", home_}});
+  if (api_.tls) {
+    // The API's certificate may not be verifiable yet (self-signed until the CA issues one): read the
+    // instance id where bimd keeps it.
+    std::string key = ReadAll(data_dir_ + "/secret.key");
+    std::unique_ptr<Store> store;
+    if (Store::Open(data_dir_ + "/bim.db", key, &store).ok()) store->GetMeta("instance_id", &instance_);
+    if (instance_.empty()) throw std::runtime_error("cannot read bimd's instance id from its database: " + Log());
+    return;
+  }
+  CommandResult info = RunProcess({BuildPath("bim"), "server", "--json"}, CliEnv());
   nlohmann::json j = info.Json();
   if (j.is_object()) instance_ = j.value("instance", "");
   if (instance_.empty()) throw std::runtime_error("bimd did not report its instance id: " + info.err + Log());
@@ -219,7 +245,7 @@ Bimd::Bimd(std::vector<std::string> extra_flags) : flags_(std::move(extra_flags)
 
 void Bimd::Start(const std::map<std::string, std::string>& env) {
   std::vector<std::string> argv = {BuildPath("bimd"), "--data-dir", data_dir_,
-                                   "--listen", "127.0.0.1:" + std::to_string(api_port_),
+                                   "--listen", api_.listen_address + ":" + std::to_string(api_port_),
                                    "--domain", "localhost"};
   // Tests may serve apps elsewhere (e.g. their own loopback address on port 80); otherwise a free port.
   if (std::find(flags_.begin(), flags_.end(), "--http-listen") == flags_.end()) {
@@ -235,7 +261,9 @@ void Bimd::Start(const std::map<std::string, std::string>& env) {
   fs::create_directories(data_dir_);
   pid_ = SpawnLogged(argv, env, data_dir_ + ".log");
   for (int i = 0; i < 300; ++i) {
-    if (HttpGet(api_port_, "/healthz", "", 500).status == 200) return;
+    if (api_.tls ? Accepts(api_.listen_address, api_port_)
+                 : HttpGetUrl("http://" + api_.listen_address + ":" + std::to_string(api_port_) + "/healthz", 500).status == 200)
+      return;
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = 0;
@@ -273,10 +301,14 @@ CommandResult Bimd::Bim(const std::vector<std::string>& args, int timeout_second
 }
 
 std::map<std::string, std::string> Bimd::CliEnv() const {
-  return {{"BIM_SERVER", "http://127.0.0.1:" + std::to_string(api_port_)},
-          {"BIM_TOKEN", token_},
-          {"HOME", home_},
-          {"XDG_CACHE_HOME", home_ + "/.cache"}};  // the CLI's caches stay with this test's server
+  std::map<std::string, std::string> env = {
+      {"BIM_SERVER", std::string(api_.tls ? "https://" : "http://") +
+                         (api_.url_host.empty() ? api_.listen_address : api_.url_host) + ":" + std::to_string(api_port_)},
+      {"BIM_TOKEN", token_},
+      {"HOME", home_},
+      {"XDG_CACHE_HOME", home_ + "/.cache"}};  // the CLI's caches stay with this test's server
+  if (!api_.ca_file.empty()) env["BIM_CA_CERT"] = api_.ca_file;
+  return env;
 }
 
 HttpResult Bimd::Get(const std::string& app, const std::string& path) const {

@@ -86,10 +86,19 @@ class AppFolder {
   std::string dir_;
 };
 
+// How the harness and `bim` reach bimd's API. The default: plain HTTP on 127.0.0.1.
+struct BimdApi {
+  std::string listen_address = "127.0.0.1";  // the API's --listen host (the port is picked)
+  std::string url_host;  // the host in BIM_SERVER ("" = listen_address), e.g. a name the test resolves
+  bool tls = false;      // the API serves HTTPS (bimd --api-domain): BIM_SERVER is https://
+  std::string ca_file;   // BIM_CA_CERT for the CLI ("" = none)
+};
+
 class Bimd {
  public:
-  // Starts bimd and waits for it to answer. Extra flags are appended to its command line.
-  explicit Bimd(std::vector<std::string> extra_flags = {});
+  // Starts bimd and waits for it to answer (with `api.tls`: to accept connections, since the
+  // certificate it serves may not be verifiable yet). Extra flags are appended to its command line.
+  explicit Bimd(std::vector<std::string> extra_flags = {}, BimdApi api = {});
   ~Bimd();  // stops bimd and its nginx; removes every container and image of this instance
 
   // Runs `bim ARGS...` with BIM_SERVER/BIM_TOKEN for this server and HOME in the temp dir.
@@ -101,7 +110,11 @@ class Bimd {
   HttpResult Get(const std::string& app, const std::string& path = "/") const;
   // Where load for <app> goes: this bimd's nginx, Host <app>.localhost.
   HttpTarget Target(const std::string& app, const std::string& path = "/") const {
-    return {"127.0.0.1", http_port_, app + ".localhost", path};
+    HttpTarget t;
+    t.port = http_port_;
+    t.host = app + ".localhost";
+    t.path = path;
+    return t;
   }
 
   // Stops bimd with `signal` and waits for it to exit (nginx keeps running). Start() runs it again,
@@ -121,6 +134,7 @@ class Bimd {
  private:
   void Cleanup();
   std::vector<std::string> flags_;
+  BimdApi api_;
   std::string data_dir_;
   std::string home_;
   int api_port_ = 0;

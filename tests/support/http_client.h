@@ -4,13 +4,18 @@
 // is one request, and any failure to get a complete answer is reported as an error.
 //
 // Only what the tests need: GET, numeric IPv4/IPv6 targets, Content-Length, chunked and
-// close-delimited bodies. Not for production use.
+// close-delimited bodies, and optionally TLS (OpenSSL: SNI, the server's certificate verified against
+// a CA file and the name; a TLS session is never resumed, each connection is a full handshake). Not
+// for production use.
 //
 // Thread-safety: an HttpConnection is used by one thread at a time; distinct objects are independent.
 #pragma once
 
 #include <chrono>
 #include <string>
+
+struct ssl_st;
+struct ssl_ctx_st;
 
 namespace bim::testing {
 
@@ -22,6 +27,12 @@ struct HttpTarget {
   int port = 0;
   std::string host;                    // Host header; "" sends "<address>:<port>"
   std::string path = "/";              // path and query
+  // HTTPS: a TLS handshake on every new connection, sending SNI `tls_name` ("" = `host` without a
+  // port) and verifying the server's chain against `ca_file` ("" = the system's roots) and that name.
+  // A handshake or verification failure is the answer's error ("tls: ...").
+  bool tls = false;
+  std::string ca_file;
+  std::string tls_name;
   // The same target with another path.
   HttpTarget WithPath(std::string p) const {
     HttpTarget t = *this;
@@ -61,8 +72,13 @@ class HttpConnection {
 
  private:
   bool Connect(long long deadline_us, std::string* error);
+  bool Handshake(long long deadline_us, std::string* error);  // TLS targets, after Connect
+  // Whether an idle open connection can carry another request (the server has not closed it).
+  bool IdleUsable();
   HttpTarget target_;
   int fd_ = -1;
+  ssl_st* ssl_ = nullptr;      // TLS targets: the connection's session on fd_
+  ssl_ctx_st* ctx_ = nullptr;  // TLS targets: roots loaded once per HttpConnection
   int requests_on_fd_ = 0;
 };
 

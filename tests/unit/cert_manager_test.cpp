@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "base/certificate.h"
 #include "base/file_util.h"
 #include "fakes.h"
 #include "server/acme.h"
@@ -17,8 +18,9 @@ namespace {
 
 class FakeAcme : public AcmeClient {
  public:
-  Status Obtain(const std::vector<std::string>& names, std::string*, std::string*) override {
+  Status Obtain(const std::vector<std::string>& names, std::string* chain, std::string* key) override {
     asked.push_back(names);
+    if (answer.ok()) return MakeSelfSignedCertificate(names.at(0), chain, key);  // a valid one for the name
     return answer;
   }
   std::vector<std::vector<std::string>> asked;
@@ -73,6 +75,45 @@ TEST_F(CertManagerTest, AFailedIssuanceIsRecordedWithTheReasonAndBacksOff) {
   EXPECT_EQ(acme_.asked.size(), 2u);
   ASSERT_TRUE(store_->GetCertificate("shop", &c).ok());
   EXPECT_EQ(c.attempts, 2);
+}
+
+TEST_F(CertManagerTest, TheApiDomainGetsItsOwnCertificateRecordFilesAndApplyCallback) {
+  options_.api_domain = "api.example.com";
+  options_.api_certs_dir = dir_ + "/api-certs";
+  CertManager certs(options_, store_.get(), &acme_, [this](const std::string&) {
+    ++applied_;
+    return Status::OK();
+  });
+  std::vector<std::string> served;
+  certs.SetApiApply([&](const std::string& cert, const std::string& key) {
+    served.push_back(cert);
+    return std::filesystem::exists(key) ? Status::OK() : Status::NotFound(key);
+  });
+  Certificate c;
+  EXPECT_TRUE(certs.ApiCertificate(&c).IsNotFound());
+  // The CA is down: the reason is recorded, nothing is served, the apps' records are untouched.
+  certs.CheckAll();
+  ASSERT_EQ(acme_.asked.size(), 1u);
+  EXPECT_EQ(acme_.asked[0], std::vector<std::string>{"api.example.com"});
+  ASSERT_TRUE(certs.ApiCertificate(&c).ok());
+  EXPECT_EQ(c.state, cert_state::kError);
+  EXPECT_NE(c.error.find("connection refused"), std::string::npos) << c.error;
+  EXPECT_TRUE(served.empty());
+  EXPECT_TRUE(store_->GetCertificate("shop", &c).IsNotFound());
+  // The CA answers (after the backoff): the certificate's files are written under api_certs_dir and served.
+  acme_.answer = Status::OK();
+  ASSERT_TRUE(store_->SetMeta("api_certificate", "").ok());  // as if the backoff had passed
+  certs.CheckAll();
+  ASSERT_TRUE(certs.ApiCertificate(&c).ok());
+  EXPECT_EQ(c.state, cert_state::kValid);
+  EXPECT_EQ(c.names, std::vector<std::string>{"api.example.com"});
+  ASSERT_EQ(served.size(), 1u);
+  EXPECT_EQ(served[0], c.cert_path);
+  EXPECT_EQ(c.cert_path.rfind(options_.api_certs_dir + "/", 0), 0u) << c.cert_path;
+  EXPECT_EQ(applied_, 0) << "no app's site changed";
+  // Not due yet (2/3 of its lifetime): no new request.
+  certs.CheckAll();
+  EXPECT_EQ(acme_.asked.size(), 2u);
 }
 
 TEST_F(CertManagerTest, UploadsAreCheckedBeforeAnythingChanges) {

@@ -47,7 +47,13 @@ class HelloServer {
       waitpid(pid_, nullptr, 0);
     }
   }
-  HttpAnswer Get(const std::string& path) { return HttpFetch({"127.0.0.1", port_, "hello", path}); }
+  HttpAnswer Get(const std::string& path) {
+    HttpTarget target;
+    target.port = port_;
+    target.host = "hello";
+    target.path = path;
+    return HttpFetch(target);
+  }
   bool Exited() {
     if (exit_code_ >= 0) return true;
     int status = 0;

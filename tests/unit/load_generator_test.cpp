@@ -48,7 +48,12 @@ class TinyServer {
     acceptor_.join();
     for (auto& t : threads_) t.join();
   }
-  HttpTarget Target() const { return {"127.0.0.1", port_, "tiny.localhost", "/"}; }
+  HttpTarget Target() const {
+    HttpTarget target;
+    target.port = port_;
+    target.host = "tiny.localhost";
+    return target;
+  }
 
  private:
   std::function<void(int, int)> handle_;
