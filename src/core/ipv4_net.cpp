@@ -50,7 +50,8 @@ Status ParseIpv4Net(std::string_view text, Ipv4Net* out) {
   return Status::OK();
 }
 
-Status FirstFreeSubnet(const Ipv4Net& pool, int prefix, const std::vector<Ipv4Net>& taken, Ipv4Net* out) {
+Status FirstFreeSubnet(const Ipv4Net& pool, int prefix, const std::vector<Ipv4Net>& taken, Ipv4Net* out,
+                       uint64_t start) {
   if (prefix < pool.prefix || prefix > 30)
     return Status::InvalidArgument("subnets of /" + std::to_string(prefix) + " cannot be carved from " + pool.ToString() +
                                    " (use a prefix between /" + std::to_string(pool.prefix) + " and /30)");
@@ -59,18 +60,25 @@ Status FirstFreeSubnet(const Ipv4Net& pool, int prefix, const std::vector<Ipv4Ne
     if (t.Overlaps(pool)) in_pool.push_back(t);
   std::sort(in_pool.begin(), in_pool.end(), [](const Ipv4Net& a, const Ipv4Net& b) { return a.address < b.address; });
   const uint64_t step = uint64_t{1} << (32 - prefix);
-  uint64_t candidate = pool.address;
-  const uint64_t end = uint64_t{pool.address} + pool.size();
-  // Walk the taken networks in address order; each one that overlaps the candidate pushes it past
-  // that network's end, rounded up to the next subnet boundary.
-  for (const Ipv4Net& t : in_pool) {
-    if (candidate + step <= t.address) break;  // the candidate ends before this (and every later) network
-    if (uint64_t{t.last()} >= candidate) candidate = (uint64_t{t.last()} + 1 + step - 1) / step * step;
-  }
-  if (candidate + step > end)
+  const uint64_t begin = pool.address, end = uint64_t{pool.address} + pool.size();
+  const uint64_t from = begin + (start % (pool.size() / step)) * step;
+  // The first free subnet in [lo, hi): walk the taken networks in address order; each one that
+  // overlaps the candidate pushes it past that network's end, rounded up to a subnet boundary.
+  auto first_free = [&](uint64_t lo, uint64_t hi, uint64_t* found) {
+    uint64_t candidate = lo;
+    for (const Ipv4Net& t : in_pool) {
+      if (candidate + step <= t.address) break;  // the candidate ends before this (and every later) network
+      if (uint64_t{t.last()} >= candidate) candidate = (uint64_t{t.last()} + 1 + step - 1) / step * step;
+    }
+    if (candidate + step > hi) return false;
+    *found = candidate;
+    return true;
+  };
+  uint64_t found = 0;
+  if (!first_free(from, end, &found) && !(from > begin && first_free(begin, from, &found)))
     return Status::TooLarge("every /" + std::to_string(prefix) + " of " + pool.ToString() +
                             " is in use; give bimd a larger pool with --app-subnets");
-  *out = Ipv4Net{static_cast<uint32_t>(candidate), prefix};
+  *out = Ipv4Net{static_cast<uint32_t>(found), prefix};
   return Status::OK();
 }
 

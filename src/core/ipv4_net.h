@@ -33,9 +33,12 @@ struct Ipv4Net {
 // ("10.0.0.1/8": did you mean 10.0.0.0/8?).
 Status ParseIpv4Net(std::string_view text, Ipv4Net* out);
 
-// The lowest subnet of `pool` with the given prefix length that overlaps none of `taken`.
-// InvalidArgument if `prefix` is shorter than the pool's or longer than 30 (no room for a gateway
-// and a container); TooLarge ("every /26 of 10.192.0.0/12 is in use") when none is free.
-Status FirstFreeSubnet(const Ipv4Net& pool, int prefix, const std::vector<Ipv4Net>& taken, Ipv4Net* out);
+// The first subnet of `pool` with the given prefix length that overlaps none of `taken`, searching
+// from the pool's subnet number `start` (modulo their count) to the pool's end, then from its
+// beginning. Callers that allocate concurrently pass different starts, so that they rarely pick the
+// same subnet. InvalidArgument if `prefix` is shorter than the pool's or longer than 30 (no room for
+// a gateway and a container); TooLarge ("every /26 of 10.192.0.0/12 is in use") when none is free.
+Status FirstFreeSubnet(const Ipv4Net& pool, int prefix, const std::vector<Ipv4Net>& taken, Ipv4Net* out,
+                       uint64_t start = 0);
 
 }  // namespace bim

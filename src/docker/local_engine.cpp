@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <unistd.h>
 
+#include <chrono>
+#include <functional>
+#include <thread>
+
 #include "base/health_probe.h"
 #include "core/ipv4_net.h"
 
@@ -245,7 +249,12 @@ Status LocalEngine::EnsureNetwork(const NetworkSpec& spec) {
   // network (of this bimd or anyone else on the host) may take it between the listing and the creation.
   for (int attempt = 0; attempt < options_.start_attempts; ++attempt) {
     if (options_.firewall) bridge.bridge_name = options_.firewall->NewBridgeName();
-    if (!options_.app_subnet_pool.empty() && !(s = FreeSubnet(&bridge.subnet)).ok()) break;
+    // Where the search for a free subnet starts: from the network's name, so that networks created at
+    // the same moment (by this bimd or another on the host) rarely pick the same one; a retry after a
+    // collision starts elsewhere, once the other creation had time to show in the list.
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+    const uint64_t start = std::hash<std::string>{}(spec.name) + static_cast<uint64_t>(attempt) * 7919;
+    if (!options_.app_subnet_pool.empty() && !(s = FreeSubnet(start, &bridge.subnet)).ok()) break;
     s = docker_->CreateNetwork(bridge, nullptr);
     // Conflict on the network's own name: created meanwhile by a concurrent call.
     if (s.ok() || (s.code() == Code::kConflict && docker_->InspectNetwork(spec.name, &info).ok())) return Status::OK();
@@ -261,7 +270,7 @@ Status CheckSubnetPool(const LocalEngineOptions& options) {
   return FirstFreeSubnet(pool, options.app_subnet_prefix, {}, &first);
 }
 
-Status LocalEngine::FreeSubnet(std::string* out) {
+Status LocalEngine::FreeSubnet(uint64_t start, std::string* out) {
   Ipv4Net pool;
   if (Status s = ParseIpv4Net(options_.app_subnet_pool, &pool); !s.ok()) return s.Wrap("app subnet pool");
   std::vector<NetworkInfo> networks;
@@ -272,7 +281,7 @@ Status LocalEngine::FreeSubnet(std::string* out) {
     if (!n.subnet.empty() && ParseIpv4Net(n.subnet, &net).ok()) taken.push_back(net);
   }
   Ipv4Net subnet;
-  if (Status s = FirstFreeSubnet(pool, options_.app_subnet_prefix, taken, &subnet); !s.ok()) return s;
+  if (Status s = FirstFreeSubnet(pool, options_.app_subnet_prefix, taken, &subnet, start); !s.ok()) return s;
   *out = subnet.ToString();
   return Status::OK();
 }

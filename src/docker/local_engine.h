@@ -20,8 +20,8 @@ struct LocalEngineOptions {
   // Networks get bridge names this firewall's rules cover (docker/network_firewall.h); nullptr: Docker
   // names them and nothing keeps their containers from the host. Not owned; must outlive the engine.
   const NetworkFirewall* firewall = nullptr;
-  // Each app network's subnet: the lowest free /app_subnet_prefix of this pool that no Docker network
-  // on the host overlaps ("" = Docker picks from its default pools, which hold only about 30 networks).
+  // Each app network's subnet: a free /app_subnet_prefix of this pool that no Docker network on the
+  // host overlaps (where the search starts depends on the network's name) ("" = Docker picks from its default pools, which hold only about 30 networks).
   // /26 leaves 61 addresses per app (releases overlap during a switch; builds join the network too);
   // 10.192.0.0/12 holds 16,384 of them.
   std::string app_subnet_pool = "10.192.0.0/12";
@@ -70,8 +70,9 @@ class LocalEngine : public Engine {
   // A created (never started) container named "<volume>-io" from `image` with the volume mounted at
   // kVolumeMount, for copying files in or out; *name is set even on failure, for cleanup.
   Status VolumeHelper(const VolumeSpec& spec, const std::string& image, std::string* name);
-  // The lowest subnet of the pool no network on this dockerd overlaps, as "A.B.C.D/N".
-  Status FreeSubnet(std::string* out);
+  // The first subnet of the pool from its subnet number `start` on (wrapping) that no network on this
+  // dockerd overlaps, as "A.B.C.D/N".
+  Status FreeSubnet(uint64_t start, std::string* out);
   DockerClient* docker_;
   const LocalEngineOptions options_;
 };

@@ -96,8 +96,24 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
   Labels mine{{labels::kInstance, instance_id_}, {labels::kApp, app_name}};
   std::vector<Workload> found;
   if (note(engine_->List(mine, &found), "listing its workloads")) {
-    for (const auto& w : found)
-      if (note(engine_->Remove(w.name, 0), "removing " + w.name)) containers.push_back(w.name);
+    // A replaced release may still be draining: this removes it now instead of the retire loop. The
+    // loop may be removing one right now; Docker then answers Conflict ("removal already in
+    // progress") until it is gone, which is waited out rather than reported.
+    {
+      std::lock_guard<std::mutex> retiring(retire_mu_);
+      std::erase_if(retire_queue_, [&found](const Retirement& r) {
+        return std::any_of(found.begin(), found.end(), [&r](const Workload& w) { return w.name == r.workload; });
+      });
+    }
+    for (const auto& w : found) {
+      Status r = engine_->Remove(w.name, 0);
+      for (long long until = MonotonicMillis() + (options_.stop_timeout_seconds + 5) * 1000LL;
+           r.code() == Code::kConflict && MonotonicMillis() < until;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        r = engine_->Remove(w.name, 0);
+      }
+      if (note(r, "removing " + w.name)) containers.push_back(w.name);
+    }
   }
   std::vector<ImageInfo> imgs;
   if (note(images_->ListImages(mine, &imgs), "listing its images")) {

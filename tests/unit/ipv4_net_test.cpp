@@ -53,6 +53,14 @@ TEST(Ipv4NetTest, FirstFreeSubnetSkipsEveryOverlapAndSaysWhenThePoolIsFull) {
   // The last subnet of a pool that ends at 255.255.255.255 is found without overflow.
   ASSERT_TRUE(FirstFreeSubnet(Net("255.255.255.0/24"), 25, {Net("255.255.255.0/25")}, &out).ok());
   EXPECT_EQ(out.ToString(), "255.255.255.128/25");
+  // A start in the middle searches to the end, then wraps to the beginning.
+  ASSERT_TRUE(FirstFreeSubnet(pool, 26, {Net("10.192.0.128/26")}, &out, 2).ok());
+  EXPECT_EQ(out.ToString(), "10.192.0.192/26");
+  ASSERT_TRUE(FirstFreeSubnet(pool, 26, {Net("10.192.0.128/25")}, &out, 2).ok());
+  EXPECT_EQ(out.ToString(), "10.192.0.0/26");
+  ASSERT_TRUE(FirstFreeSubnet(pool, 26, {Net("10.192.0.0/26")}, &out, 4 + 1).ok());  // 5 mod 4 subnets = 1
+  EXPECT_EQ(out.ToString(), "10.192.0.64/26");
+  EXPECT_EQ(FirstFreeSubnet(pool, 26, {Net("10.192.0.0/24")}, &out, 3).code(), Code::kTooLarge);
   EXPECT_EQ(FirstFreeSubnet(pool, 23, {}, &out).code(), Code::kInvalidArgument);
   EXPECT_EQ(FirstFreeSubnet(pool, 31, {}, &out).code(), Code::kInvalidArgument);
 }
