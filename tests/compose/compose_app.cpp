@@ -78,6 +78,15 @@ std::map<std::string, std::vector<ServiceContainer>> ContainersByService(const s
   return out;
 }
 
+std::map<std::string, std::string> AppNetworkSubnets(const std::string& app) {
+  DockerClient docker;
+  std::vector<NetworkInfo> found;
+  docker.ListNetworks({{"im.backend.bim.app", app}}, &found);
+  std::map<std::string, std::string> out;
+  for (const auto& n : found) out[n.name] = n.subnet;
+  return out;
+}
+
 std::map<std::string, std::string> TarMembers(const std::string& tar) {
   std::map<std::string, std::string> out;
   std::unique_ptr<archive, decltype(&archive_read_free)> a(archive_read_new(), archive_read_free);

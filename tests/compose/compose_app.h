@@ -50,6 +50,9 @@ struct ServiceContainer {
 // The app's containers by service label (all, running or not).
 std::map<std::string, std::vector<ServiceContainer>> ContainersByService(const std::string& app);
 
+// The subnets of the app's networks ("A.B.C.D/N"), by network name.
+std::map<std::string, std::string> AppNetworkSubnets(const std::string& app);
+
 // The members of a tar archive (plain), by name without a leading "./"; directories left out.
 std::map<std::string, std::string> TarMembers(const std::string& tar);
 // A tar archive (plain) of `files` (name -> contents), entries "./name".

@@ -17,6 +17,8 @@
 
 #include "base/file_util.h"
 #include "compose/compose_app.h"
+#include "core/ipv4_net.h"
+#include "docker/local_engine.h"
 #include "support/bimd_harness.h"
 #include "support/load_generator.h"
 #include "support/zero_downtime.h"
@@ -131,6 +133,17 @@ TEST(ComposeTest, FiveDeploysUnderLoadReplaceOnlyWhatChangedAndTheDatabaseKeepsI
   EXPECT_NE(all_logs.out.find("db | db d1 started"), std::string::npos) << all_logs.out;
   ServiceContainer db = Only(app, "db"), worker = Only(app, "worker"), web = Only(app, "web");
   EXPECT_EQ(db.name, "bim-" + app + "-v1-db");
+  // The services' network is carved from bimd's own subnet pool (--app-subnets), like every app's.
+  const LocalEngineOptions defaults;
+  Ipv4Net pool, net;
+  ASSERT_TRUE(ParseIpv4Net(defaults.app_subnet_pool, &pool).ok());
+  std::map<std::string, std::string> networks = AppNetworkSubnets(app);
+  EXPECT_EQ(networks.size(), 1u) << "one private network for all of the app's services";
+  for (const auto& [name, subnet] : networks) {
+    ASSERT_TRUE(ParseIpv4Net(subnet, &net).ok()) << name << " has subnet \"" << subnet << "\"";
+    EXPECT_EQ(net.prefix, defaults.app_subnet_prefix) << name << " " << subnet;
+    EXPECT_TRUE(net.address >= pool.address && net.last() <= pool.last()) << name << " " << subnet << " is outside " << pool.ToString();
+  }
 
   struct Step {
     std::string greeting, worker_version;
