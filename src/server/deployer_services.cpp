@@ -77,8 +77,14 @@ Status Deployer::ResolveImages(Attempt* a, const EventSink& events) {
 }
 
 void Deployer::DecideKept(Attempt* a) {
+  // What bim.toml sets for every service (placement, [resources]) goes into each workload too
+  // (MakeWorkload): a change there is a change of every service.
+  const ResourceLimits limits = ContainerLimits(a->app);
+  const std::string app_settings =
+      json{{"placement", a->app.placement}, {"limits", {limits.memory_bytes, limits.nano_cpus, limits.pids}}}.dump();
+  auto digest_env = [this](const EnvList& env) { return store_->DigestEnv(env); };
   for (ServiceAttempt& svc : a->services) {
-    svc.digest = ServiceDigest(svc.spec, svc.image_id, [this](const EnvList& env) { return store_->DigestEnv(env); });
+    svc.digest = digest_env({{"service", ServiceDigest(svc.spec, svc.image_id, digest_env)}, {"app", app_settings}});
     svc.workload = svc.plan.workload;
     if (!svc.previous || svc.previous->digest != svc.digest) continue;
     // Same image, env and settings: leave it running, if it still exists.

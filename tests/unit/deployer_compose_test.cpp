@@ -111,6 +111,20 @@ TEST_F(ComposeDeployerTest, OnlyChangedServicesAreReplacedAndTheRestRunUntouched
   EXPECT_EQ(Started(), (std::vector<std::string>{"bim-shop-v4-db", "bim-shop-v4", "bim-shop-v4-worker"}));
 }
 
+TEST_F(ComposeDeployerTest, ABimTomlChangeThatReachesEveryWorkloadReplacesEveryService) {
+  ASSERT_TRUE(DeployCompose(kApp).ok());
+  {
+    std::lock_guard<std::mutex> lock(engine_.mu);
+    engine_.started.clear();
+  }
+  // bim.toml [resources] (like [deploy] placement) goes into every service's workload.
+  AppConfig config;
+  config.resources.memory_bytes = 96 << 20;
+  ASSERT_TRUE(DeployCompose(kApp, config).ok());
+  EXPECT_EQ(Started(), (std::vector<std::string>{"bim-shop-v2-db", "bim-shop-v2", "bim-shop-v2-worker"}));
+  EXPECT_EQ(engine_.specs["bim-shop-v2-worker"].limits.memory_bytes, 96 << 20);
+}
+
 TEST_F(ComposeDeployerTest, AFailingWorkerNeverGoesLiveAndLeavesTheOldSetRunning) {
   ASSERT_TRUE(DeployCompose(kApp).ok());
   images_.contents = {{"Dockerfile", "web-2"}, {"Dockerfile.worker", "worker-2"}};
