@@ -5,6 +5,7 @@
 #   make unit    build and run the fast unit tests only (no apt, no Docker)
 #   make install install bim, bimd, templates and bimd.service under PREFIX (default /usr/local)
 #   make deb     build the Debian package (build/package/bim_<version>_<arch>.deb)
+#   make screenshots  run the dashboard suite in headless chromium and refresh docs/dashboard-apps.png
 BUILD ?= build
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -17,7 +18,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 endif
 
-.PHONY: all build setup test unit demo demo-stop bench clean install deb
+.PHONY: all build setup test unit demo demo-stop bench clean install deb screenshots
 
 all: build
 
@@ -34,10 +35,16 @@ setup:
 test:
 	@$(MAKE) --no-print-directory setup
 	@$(MAKE) --no-print-directory build FAILPOINTS=ON
-	@cd $(BUILD) && ctest --output-on-failure --timeout 1800
+	@cd $(BUILD) && ctest --output-on-failure --timeout 1800 -j 2
 
 unit: build
 	@cd $(BUILD) && ctest --output-on-failure -L '^unit$$'
+
+# The README's dashboard picture: the dashboard suite's screenshot of the apps page.
+screenshots: build
+	@cd $(BUILD) && ctest --output-on-failure -L '^dashboard$$'
+	@mkdir -p docs && cp $(BUILD)/dashboard-screenshots/apps.png docs/dashboard-apps.png
+	@echo "updated docs/dashboard-apps.png"
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX) --strip

@@ -4,6 +4,8 @@
 #   - bim rollback: end to end, median of runs
 #   - errors seen by a steady load through nginx during bim deploys, and during the same number of
 #     naive `docker stop && docker run && nginx -s reload` swaps, for comparison
+#   - watch after the switch: a release that dies after going live, the time from bimd noticing it to
+#     traffic back on the previous release, and the errors a steady load sees across it
 # Loopback only; the load is bounded (hey -z, ~300 req/s). Cleans up everything it starts.
 # Usage: bench/deploy_bench.sh [BUILD_DIR]    (make bench)
 set -euo pipefail
@@ -82,6 +84,18 @@ for i in $(seq 1 "$SWAPS"); do
 done
 wait "$HEY_PID" || true
 
+# Watch after the switch: a release that exits 3 s after it started is rolled back automatically; bimd
+# records the time from noticing the failure to the route being back on the old release.
+printf 'app = "%s"\nport = 8080\n[health]\npath = "/healthz"\ntimeout = "30s"\nwatch = "30s"\n' "$APP" >"$WORK/app/bim.toml"
+echo "GREETING=before" >"$WORK/app/.env"
+"$BUILD/bim" deploy "$WORK/app" >/dev/null 2>&1
+load 12 "$APP.localhost" "$HTTP_PORT" "$WORK/hey-watch.txt"
+sleep 1
+printf 'GREETING=dies\nEXIT_AFTER_MS=3000\n' >"$WORK/app/.env"
+"$BUILD/bim" deploy "$WORK/app" --wait-watch >/dev/null 2>&1 || true
+wait "$HEY_PID" || true
+watch_ms=$("$BUILD/bim" status "$APP" --json | sed -n 's/.*"switched_ms_after_detection": \([0-9]*\).*/\1/p' | head -n 1)
+
 cat <<REPORT
 bim deploy benchmark (demo app, $(nproc) cores, $(date -u +%Y-%m-%d))
   deploy, cold (no build cache):      ${cold} ms
@@ -89,4 +103,6 @@ bim deploy benchmark (demo app, $(nproc) cores, $(date -u +%Y-%m-%d))
   rollback, end to end (median of 3): ${rollback} ms
   load during $SWAPS bim deploys:          $(total_in "$WORK/hey-bim.txt") requests, $(errors_in "$WORK/hey-bim.txt")
   load during $SWAPS naive stop/run/reload: $(total_in "$WORK/hey-naive.txt") requests, $(errors_in "$WORK/hey-naive.txt")
+  watched release dies -> traffic back on the previous one: ${watch_ms:-?} ms after bimd saw it
+  load across that automatic rollback:  $(total_in "$WORK/hey-watch.txt") requests, $(errors_in "$WORK/hey-watch.txt")
 REPORT

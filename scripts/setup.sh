@@ -19,6 +19,8 @@ PACKAGES=(
   # HTTPS: lego is bimd's ACME client; caddy's acme_server is the private CA of the https suite;
   # openssl makes the suite's own certificates.
   lego caddy openssl
+  # The dashboard suite drives bimd's /ui/ pages in headless chromium through python3-selenium.
+  chromium chromium-driver python3-selenium
 )
 # iproute2 (ip netns), iptables and util-linux (nsenter): tests run throwaway dockerds in namespaces of
 # their own (the cluster suite's Swarm hosts); docker-registry is the registry bimd runs on a cluster.

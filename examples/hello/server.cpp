@@ -6,9 +6,12 @@
 //                      request that is still in flight when a release switches
 //   GET /healthz       200 "ok" — or HEALTH_STATUS (e.g. 500) when that env var is set, to test failed deploys
 //   GET /version       200 $APP_VERSION
+//   GET /log?line=TEXT 200 "logged\n" after printing TEXT (percent-decoded, one line) to stdout: a log
+//                      line on demand, for tests of log streaming and of how pages show app output
 //   anything else      404
 // Env, all optional, times in ms since the process started (Docker restarts it: the clock starts again):
 //   PORT (default 8080), GREETING, APP_VERSION, HEALTH_STATUS, SLOW_MS
+//   STARTUP_LOG           a line printed to stdout at start (before listening)
 //   STARTUP_DELAY_MS      sleep before listening
 //   EXIT_AFTER_MS         exit with EXIT_CODE (default 3) after that long, to test crash handling
 //   UNHEALTHY_AFTER_MS    from then on /healthz answers UNHEALTHY_STATUS (default 503)
@@ -22,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -71,6 +75,22 @@ std::string QueryParam(const std::string& query, const std::string& key) {
   return "";
 }
 
+// %XX and '+' decoded; a newline or NUL becomes a space (one log line stays one line).
+std::string PercentDecode(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+') c = ' ';
+    if (c == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      c = static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    }
+    out += (c == '\n' || c == '\r' || c == '\0') ? ' ' : c;
+  }
+  return out;
+}
+
 std::string Response(int code, const std::string& body) {
   const char* reason = code == 200 ? "OK" : code == 404 ? "Not Found" : code == 503 ? "Service Unavailable" : "Error";
   return "HTTP/1.1 " + std::to_string(code) + " " + reason +
@@ -113,6 +133,11 @@ void Serve(int fd) {
     } else if (path == "/healthz") {
       int code = After(EnvInt("UNHEALTHY_AFTER_MS", 0)) ? EnvInt("UNHEALTHY_STATUS", 503) : EnvInt("HEALTH_STATUS", 200);
       reply = Response(code ? code : 200, "ok\n");
+    } else if (path == "/log") {
+      std::string line = PercentDecode(QueryParam(query, "line")) + "\n";
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fflush(stdout);
+      reply = Response(200, "logged\n");
     } else if (path == "/version") {
       reply = Response(200, Env("APP_VERSION", "unknown") + "\n");
     } else {
@@ -150,6 +175,7 @@ int main() {
     std::fprintf(stderr, "hello-server: cannot listen on port %d: %s\n", port, std::strerror(errno));
     return 1;
   }
+  if (const char* line = std::getenv("STARTUP_LOG")) std::printf("%s\n", line);
   std::printf("hello-server: listening on port %d\n", port);
   std::fflush(stdout);
   for (;;) {

@@ -16,6 +16,7 @@ void AddAllCommands(CLI::App& cli, CliContext& ctx) {
   AddClusterCommands(cli, ctx);
   AddDomainCommands(cli, ctx);
   AddVolumeCommands(cli, ctx);
+  AddOpenCommand(cli, ctx);
 }
 
 Status CheckCommandWords(CLI::App& cli, int argc, const char* const* argv) {

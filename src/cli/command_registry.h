@@ -26,6 +26,7 @@ void AddMcpCommand(CLI::App& cli, CliContext& ctx);        // mcp (mcp_command.c
 void AddHistoryCommand(CLI::App& cli, CliContext& ctx);    // history (history_command.cpp)
 void AddDomainCommands(CLI::App& cli, CliContext& ctx);    // domains, certs (domain_commands.cpp)
 void AddVolumeCommands(CLI::App& cli, CliContext& ctx);    // volumes, backup, restore (volume_commands.cpp)
+void AddOpenCommand(CLI::App& cli, CliContext& ctx);       // open (open_command.cpp)
 
 // Every command group above, and the global --json flag: the whole `bim` command line. Commands keep
 // their options in statics, so build one CLI per process (tests may build more, one at a time).

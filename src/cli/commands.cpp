@@ -108,6 +108,17 @@ int RunStatus(const Output& out, const std::string& app) {
               "\n";
     if (!live.value("source_digest", "").empty()) text += "Content:  " + live.value("source_digest", "") + "\n";
   }
+  // The watch after the switch: in progress ("watching v7: 42 s left, 0 failures"), else how the live
+  // release's watch ended.
+  const json* watch = body["watch"].is_object() ? &body["watch"]
+                      : body["live"].is_object() && body["live"].contains("watch") ? &body["live"]["watch"]
+                                                                                  : nullptr;
+  if (watch) {
+    text += "Watch:    " + watch->value("summary", "");
+    if (watch->value("state", "") == "watching" && (*watch)["standby"].is_string())
+      text += " (" + (*watch)["standby"].get<std::string>() + " stays ready to take over)";
+    text += "\n";
+  }
   const json instances = body.value("instances", json::array());
   if (body.value("services", json::array()).size() > 1) {
     // A Compose app: one line per service.
@@ -282,6 +293,8 @@ void AddCoreCommands(CLI::App& cli, CliContext& ctx) {
                      "Where the image is built: server (default; only changed files are sent) or local (this "
                      "machine's Docker; only layers the server lacks are sent)")
       ->check(CLI::IsMember({"server", "local"}));
+  deploy->add_flag("--wait-watch", deploy_flags.wait_watch,
+                   "Stay until the watch after the switch is over; exit 1 if bimd rolled the release back");
   ctx.AddJsonFlag(deploy);
   deploy->callback([&ctx] {
     deploy_flags.wait = !no_wait;

@@ -17,6 +17,7 @@ struct DeployFlags {
   std::string app;        // --app overrides bim.toml and the folder name
   bool wait = true;       // --no-wait: fail at once if the app is busy
   std::string build = "server";  // --build local: build with this machine's Docker, send missing layers
+  bool wait_watch = false;  // --wait-watch: stay until the watch after the switch is over
 };
 
 // Where a deploy reports its progress while it runs. Both members may be empty.

@@ -195,7 +195,9 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
             {"env", json::array()},
             {"git_commit", source.commit},
             {"git_dirty", source.dirty},
-            {"wait", flags.wait}};
+            {"wait", flags.wait},
+            {"wait_watch", flags.wait_watch}};
+  if (config.health.watch) meta["health"]["watch_ms"] = config.health.watch->count();
   for (const auto& var : env) meta["env"].push_back({{"key", var.key}, {"value", var.value}});
   if (!config.build_args.empty()) meta["build_args"] = config.build_args;  // [build.args] in bim.toml
   // A Compose app takes its port from the file unless bim.toml names one.
@@ -315,10 +317,19 @@ int RunDeploy(const Output& out, const DeployFlags& flags) {
   }
   doc["ok"] = true;
   out.Json(doc);
+  std::string watched;
+  if (doc.contains("details") && doc["details"].contains("watch") && doc["details"]["watch"].is_object()) {
+    const json& w = doc["details"]["watch"];
+    if (w.value("state", "") == "passed")
+      watched = "; healthy through its " + HumanMillis(w.value("window_ms", int64_t{0})) + " watch";
+    else if (w.value("state", "") == "watching")
+      watched = "; watched for " + HumanMillis(w.value("window_ms", int64_t{0})) + " (`bim status " +
+                doc.value("app", "") + "`)";
+  }
   out.Text(doc.value("app", "") + " " + doc.value("release", "") + " is live at " + doc.value("url", "") +
            (doc.value("unchanged", false) ? " (unchanged, nothing to deploy; checked in "
                                           : " (deployed in ") +
-           HumanMillis(doc.value("duration_ms", int64_t{0})) + ")\n");
+           HumanMillis(doc.value("duration_ms", int64_t{0})) + watched + ")\n");
   return exit_code::kOk;
 }
 

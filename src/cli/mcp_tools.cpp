@@ -336,12 +336,15 @@ std::vector<McpTool> BimMcpTools() {
                    ReleaseOutput(), Hints(false, false, false), RunDeployTool});
   tools.push_back({"status", "App status",
                    "The app's URL, live release, container state and restarts, every service (of a Compose "
-                   "app) with its state, health and restarts, and its latest release with the failure reason "
-                   "if it failed.",
+                   "app) with its state, health and restarts, its latest release with the failure reason "
+                   "if it failed, and the watch after the switch while one runs "
+                   "(watch.summary: \"watching v7: 42 s left, 0 failures\"; a release that fails it is "
+                   "rolled back automatically).",
                    Input({{"app", AppArg()}}, json::array({"app"})),
                    ResultSchema({{"url", {{"type", "string"}}},
                            {"state", {{"type", "string"}}},
                            {"live", {{"type", json::array({"object", "null"})}}},
+                           {"watch", {{"type", json::array({"object", "null"})}}},
                            {"latest", {{"type", "object"}}},
                            {"container", {{"type", "object"}}},
                            {"services", {{"type", "array"}, {"items", {{"type", "object"}}}}}}),

@@ -47,7 +47,7 @@ Status UnknownKey(const std::string& key, const toml::node& node, const char* kn
 Status ParseHealth(const toml::node& node, HealthCheck* health) {
   const toml::table* tbl = node.as_table();
   if (tbl == nullptr)
-    return Invalid("health must be a table (write [health] with path and timeout under it)");
+    return Invalid("health must be a table (write [health] with path, timeout and watch under it)");
   for (auto&& [k, v] : *tbl) {
     const std::string key(k.str());
     if (key == "path") {
@@ -64,8 +64,20 @@ Status ParseHealth(const toml::node& node, HealthCheck* health) {
       if (!s.ok()) return Invalid("health.timeout: " + s.message());
       if (!(s = ValidateHealthTimeout(d)).ok()) return Invalid(s.message());
       health->timeout = d;
+    } else if (key == "watch") {
+      if (!v.is_string())
+        return Invalid("health.watch must be a duration string like \"60s\", or \"0\" to turn it off (got " +
+                       Got(v) + ")");
+      std::string text = *v.value<std::string>();
+      std::chrono::milliseconds d{0};
+      if (text != "0") {
+        Status s = ParseDuration(text, &d);
+        if (!s.ok()) return Invalid("health.watch: " + s.message() + ", or \"0\" to turn it off");
+      }
+      if (d > kMaxWatch) return Invalid("health.watch must be at most 24h (got " + Got(v) + ")");
+      health->watch = d;
     } else {
-      return UnknownKey("health." + key, v, "path, timeout");
+      return UnknownKey("health." + key, v, "path, timeout, watch");
     }
   }
   return Status::OK();

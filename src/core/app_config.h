@@ -5,6 +5,8 @@
 //   [health]
 //   path = "/healthz"      # default "/"; 2xx/3xx counts as healthy
 //   timeout = "30s"        # how long a new release may take to become healthy ("500ms", "30s", "2m")
+//   watch = "60s"          # after the switch, watch the release this long and roll back if it dies
+//                          # or fails its health checks ("0" turns it off; absent: the server's default)
 //   [build]
 //   timeout = "10m"        # the build's deadline, within the server's --build-timeout (default: that)
 //   [build.args]           # Docker build arguments (ARG in the Dockerfile); names like env keys,
@@ -36,6 +38,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 #include <string_view>
@@ -48,6 +51,8 @@ namespace bim {
 struct HealthCheck {
   std::string path = "/";
   std::chrono::milliseconds timeout{30000};
+  // How long to watch a release after it went live; nullopt = the server's default, 0 = not watched.
+  std::optional<std::chrono::milliseconds> watch;
 };
 
 // [resources] of bim.toml: what the app asks for; 0 = the server's default.
@@ -74,6 +79,8 @@ struct RouteConfig {
   std::vector<std::string> domains;  // more host names (validated domains)
   bool operator==(const RouteConfig&) const = default;
 };
+// The longest watch window a bim.toml may ask for.
+inline constexpr std::chrono::hours kMaxWatch{24};
 
 struct AppConfig {
   std::string app;  // empty when bim.toml does not name it (the CLI falls back to the folder name)
@@ -98,7 +105,7 @@ Status ValidateProfileName(std::string_view name);
 
 // Parses bim.toml text into `out`; keys absent from the text keep their defaults. On failure returns
 // InvalidArgument like "bim.toml: port must be an integer 1-65535 (got \"80a\")" and leaves `out`
-// unchanged. Validates the app name, port, health path and timeout (timeout 1s..1h).
+// unchanged. Validates the app name, port, health path, timeout (1s..1h) and watch (0..24h).
 Status ParseAppConfig(std::string_view toml_text, AppConfig* out);
 
 // Docker build args: the name like an env key (ValidateEnvKey), the value at most 4096 printable bytes

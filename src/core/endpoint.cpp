@@ -1,5 +1,7 @@
 #include "core/endpoint.h"
 
+#include "core/ipv4_net.h"
+
 #include <charconv>
 
 namespace bim {
@@ -16,17 +18,8 @@ bool ParseNumber(std::string_view text, int max, int* out) {
 }
 
 bool IsIPv4(std::string_view host) {
-  int parts = 0;
-  while (true) {
-    size_t dot = host.find('.');
-    std::string_view part = host.substr(0, dot);
-    int value = 0;
-    if (part.size() > 3 || !ParseNumber(part, 255, &value)) return false;
-    ++parts;
-    if (dot == std::string_view::npos) break;
-    host.remove_prefix(dot + 1);
-  }
-  return parts == 4;
+  uint32_t address = 0;
+  return ParseIpv4Address(host, &address);
 }
 
 }  // namespace
@@ -40,8 +33,12 @@ Status ValidateEndpoint(const Endpoint& endpoint) {
 }
 
 Status ParseEndpoint(std::string_view text, Endpoint* out) {
-  size_t colon = text.rfind(':');
   Endpoint e;
+  if (!text.empty() && text.front() == '~') {
+    e.standby = true;
+    text.remove_prefix(1);
+  }
+  size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || !ParseNumber(text.substr(colon + 1), 65535, &e.port))
     return Status::InvalidArgument("\"" + std::string(text) + "\" is not an endpoint (write it like 127.0.0.1:8080)");
   e.host = std::string(text.substr(0, colon));
@@ -54,6 +51,7 @@ std::string JoinEndpoints(const std::vector<Endpoint>& endpoints) {
   std::string out;
   for (const auto& e : endpoints) {
     if (!out.empty()) out += ' ';
+    if (e.standby) out += '~';
     out += e.ToString();
   }
   return out;

@@ -16,19 +16,24 @@ namespace bim {
 struct Endpoint {
   std::string host = "127.0.0.1";  // dotted-quad IPv4
   int port = 0;                    // 1-65535
+  // A standby backend of a route: the router sends a request to it only after every other backend
+  // failed to take it (a connect error, or an idempotent request whose connection died before an
+  // answer). A watched release's predecessor waits so, ready to take over (see deployer.h).
+  bool standby = false;
 
   std::string ToString() const { return host + ":" + std::to_string(port); }
   bool operator==(const Endpoint& o) const { return host == o.host && port == o.port; }
   bool operator<(const Endpoint& o) const { return host < o.host || (host == o.host && port < o.port); }
 };
 
-// Parses "A.B.C.D:PORT". InvalidArgument (naming the text) for anything else.
+// Parses "A.B.C.D:PORT" ("~A.B.C.D:PORT" for a standby). InvalidArgument (naming the text) for anything else.
 Status ParseEndpoint(std::string_view text, Endpoint* out);
 
 // OK for a dotted-quad IPv4 host and a port in 1-65535.
 Status ValidateEndpoint(const Endpoint& endpoint);
 
-// "a:1 b:2" (space-separated, in order); the route file and control protocol format.
+// "a:1 b:2 ~c:3" (space-separated, in order, standbys marked "~"); the route file and control
+// protocol format.
 std::string JoinEndpoints(const std::vector<Endpoint>& endpoints);
 
 }  // namespace bim

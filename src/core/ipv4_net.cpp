@@ -16,6 +16,21 @@ bool ParseNumber(std::string_view text, size_t max_digits, unsigned* out) {
 
 }  // namespace
 
+bool ParseIpv4Address(std::string_view text, uint32_t* out) {
+  uint32_t address = 0;
+  for (int part = 0; part < 4; ++part) {
+    size_t dot = part < 3 ? text.find('.') : text.size();
+    if (dot == std::string_view::npos) return false;
+    std::string_view digits = text.substr(0, dot);
+    unsigned octet = 0;
+    if (!ParseNumber(digits, 3, &octet) || octet > 255 || (digits.size() > 1 && digits[0] == '0')) return false;
+    address = (address << 8) | octet;
+    text = part < 3 ? text.substr(dot + 1) : std::string_view();
+  }
+  *out = address;
+  return true;
+}
+
 std::string Ipv4Net::Host(uint32_t offset) const {
   const uint32_t a = address + offset;
   return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) + "." +
@@ -31,15 +46,8 @@ Status ParseIpv4Net(std::string_view text, Ipv4Net* out) {
   if (slash == std::string_view::npos) return invalid();
   unsigned prefix = 0;
   if (!ParseNumber(text.substr(slash + 1), 2, &prefix) || prefix > 32) return invalid();
-  std::string_view rest = text.substr(0, slash);
   uint32_t address = 0;
-  for (int part = 0; part < 4; ++part) {
-    size_t dot = part < 3 ? rest.find('.') : rest.size();
-    unsigned octet = 0;
-    if (dot == std::string_view::npos || !ParseNumber(rest.substr(0, dot), 3, &octet) || octet > 255) return invalid();
-    address = (address << 8) | octet;
-    rest = part < 3 ? rest.substr(dot + 1) : std::string_view();
-  }
+  if (!ParseIpv4Address(text.substr(0, slash), &address)) return invalid();
   Ipv4Net net{address, static_cast<int>(prefix)};
   uint32_t host_bits = prefix == 0 ? ~uint32_t{0} : static_cast<uint32_t>(net.size() - 1);
   if (address & host_bits) {

@@ -29,6 +29,10 @@ struct Ipv4Net {
   std::string Host(uint32_t offset = 0) const;
 };
 
+// Parses a dotted quad "A.B.C.D" into host byte order: four decimal parts of 0-255 without leading
+// zeros ("010" reads as octal elsewhere, so it is refused rather than guessed). false for anything else.
+bool ParseIpv4Address(std::string_view text, uint32_t* out);
+
 // Parses "A.B.C.D/N". InvalidArgument naming the text for anything else, including host bits set
 // ("10.0.0.1/8": did you mean 10.0.0.0/8?).
 Status ParseIpv4Net(std::string_view text, Ipv4Net* out);

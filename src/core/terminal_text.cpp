@@ -11,9 +11,17 @@ void Hex(unsigned char c, std::string* out) {
   *out += kHex[c & 15];
 }
 
-// Length of the valid UTF-8 sequence starting at s[i] (1-4), or 0 if it is not one. Overlong forms,
-// surrogates and code points above U+10FFFF are invalid.
-size_t Utf8Length(std::string_view s, size_t i) {
+// Length of an SGR colour sequence ESC [ digits/';' m at s[i], or 0.
+size_t ColourLength(std::string_view s, size_t i) {
+  if (s.substr(i, 2) != "\x1b[") return 0;
+  size_t j = i + 2;
+  while (j < s.size() && j - i < 32 && ((s[j] >= '0' && s[j] <= '9') || s[j] == ';')) ++j;
+  return j < s.size() && s[j] == 'm' ? j + 1 - i : 0;
+}
+
+}  // namespace
+
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
   unsigned char c = static_cast<unsigned char>(s[i]);
   size_t n;
   unsigned min;
@@ -33,16 +41,6 @@ size_t Utf8Length(std::string_view s, size_t i) {
   return n;
 }
 
-// Length of an SGR colour sequence ESC [ digits/';' m at s[i], or 0.
-size_t ColourLength(std::string_view s, size_t i) {
-  if (s.substr(i, 2) != "\x1b[") return 0;
-  size_t j = i + 2;
-  while (j < s.size() && j - i < 32 && ((s[j] >= '0' && s[j] <= '9') || s[j] == ';')) ++j;
-  return j < s.size() && s[j] == 'm' ? j + 1 - i : 0;
-}
-
-}  // namespace
-
 std::string EscapeTerminalText(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -52,7 +50,7 @@ std::string EscapeTerminalText(std::string_view text) {
       continue;
     }
     unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t n = Utf8Length(text, i);
+    size_t n = Utf8SequenceLength(text, i);
     if (n == 0) {
       Hex(c, &out);
       ++i;

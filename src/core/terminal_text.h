@@ -16,4 +16,8 @@ namespace bim {
 // UTF-8 included, is unchanged. Newlines are escaped too: the result is always one line.
 std::string EscapeTerminalText(std::string_view text);
 
+// Length of the valid UTF-8 sequence starting at text[i] (1-4), or 0 if it is not one: overlong
+// forms, surrogates and code points above U+10FFFF are invalid. (EscapeHtml in core/html.h uses it too.)
+size_t Utf8SequenceLength(std::string_view text, size_t i);
+
 }  // namespace bim

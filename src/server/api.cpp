@@ -119,6 +119,7 @@ void ApiServer::Routes() {
   RegisterClusterRoutes(*context_);
   RegisterDomainRoutes(*context_);
   RegisterVolumeRoutes(*context_);
+  RegisterUiRoutes(*context_);
 }
 
 }  // namespace bim

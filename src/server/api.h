@@ -1,5 +1,6 @@
-// ApiServer: bimd's HTTP API (cpp-httplib). Every route except GET /healthz needs a bearer token
-// (401 without one); a token scoped to one app gets 403 for other apps and for token management.
+// ApiServer: bimd's HTTP API (cpp-httplib). Every route except GET /healthz and the dashboard's (/ui/,
+// which logs in with a session cookie) needs a bearer token (401 without one); a token scoped to one
+// app gets 403 for other apps and for token management.
 //
 //   GET    /healthz                     liveness probe, no auth: {"ok":true,"service":"bimd"}
 //   GET    /v1/server                   {"service","instance","token","domain","http_listen","engine","registry","app_url_pattern",
@@ -30,6 +31,9 @@
 //   DELETE /v1/apps/{app}/domains/{name}  remove one
 //   POST   /v1/apps/{app}/certs         {"cert": PEM chain, "key": PEM key}: use this certificate
 //   DELETE /v1/apps/{app}/certs         drop an uploaded certificate (ACME takes over if on)
+//   GET    /ui/...                      the read-only dashboard (HTML; session cookie, not bearer tokens):
+//                                       /ui/, /ui/login, /ui/logout, /ui/apps/{app}, /ui/apps/{app}/logs,
+//                                       /ui/server (ui_routes.cpp)
 //
 // Errors are {"error":{"code":"not_found","message":"..."}} with the matching HTTP status. Streams
 // (deploy, rollback, env change, logs) answer 200 and end with a {"event":"result"} object that

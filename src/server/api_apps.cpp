@@ -52,6 +52,21 @@ json ApiCertificateJson(const ApiContext& ctx) {
 
 }  // namespace
 
+json ServerJson(const ApiContext& ctx, const Principal& who) {
+  std::string instance;
+  ctx.store.GetMeta("instance_id", &instance);
+  json body{{"service", "bimd"},
+            {"instance", instance},
+            {"token", who.name},
+            {"domain", ctx.options.domain},
+            {"http_listen", ctx.options.nginx.listen},
+            {"engine", ctx.options.engine},
+            {"registry", ctx.options.registry_listen},
+            {"app_url_pattern", ctx.deployer.AppUrl("<app>")}};
+  if (ctx.api_tls) body["api_certificate"] = ApiCertificateJson(ctx);
+  return body;
+}
+
 void RegisterAppRoutes(ApiContext& ctx) {
   httplib::Server& http = ctx.http;
   Deployer& deployer = ctx.deployer;
@@ -59,18 +74,7 @@ void RegisterAppRoutes(ApiContext& ctx) {
   const ServerOptions& options = ctx.options;
 
   http.Get("/v1/server", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {
-    std::string instance;
-    store.GetMeta("instance_id", &instance);
-    json body{{"service", "bimd"},
-              {"instance", instance},
-              {"token", who.name},
-              {"domain", options.domain},
-              {"http_listen", options.nginx.listen},
-              {"engine", options.engine},
-              {"registry", options.registry_listen},
-              {"app_url_pattern", deployer.AppUrl("<app>")}};
-    if (ctx.api_tls) body["api_certificate"] = ApiCertificateJson(ctx);
-    SendJson(res, body);
+    SendJson(res, ServerJson(ctx, who));
   }));
 
   http.Get("/v1/apps", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {
@@ -126,7 +130,10 @@ void RegisterAppRoutes(ApiContext& ctx) {
     std::vector<Release> releases;
     if (!(s = store.ListReleases(app, static_cast<int>(limit), &releases)).ok()) return SendError(res, s);
     json list = json::array();
-    for (const auto& r : releases) list.push_back(ReleaseJson(r));
+    for (const auto& r : releases) {
+      list.push_back(ReleaseJson(r));
+      if (Watch w; store.GetWatch(r.id, &w).ok()) list.back()["watch"] = WatchJson(w);
+    }
     SendJson(res, json{{"app", app}, {"releases", list}});
   }));
 

@@ -6,6 +6,16 @@ namespace bim {
 
 using nlohmann::json;
 
+void KeepScopedTasks(json* nodes, const std::string& app_scope) {
+  if (app_scope.empty()) return;
+  for (json& node : (*nodes)["nodes"]) {
+    json mine = json::array();
+    for (const json& task : node["tasks"])
+      if (task.value("app", "") == app_scope) mine.push_back(task);
+    node["tasks"] = mine;
+  }
+}
+
 void RegisterClusterRoutes(ApiContext& ctx) {
   httplib::Server& http = ctx.http;
   Deployer& deployer = ctx.deployer;
@@ -16,14 +26,7 @@ void RegisterClusterRoutes(ApiContext& ctx) {
     json out;
     Status s = deployer.Nodes(&out);
     if (!s.ok()) return SendError(res, s);
-    if (!who.IsAdmin()) {
-      for (json& node : out["nodes"]) {
-        json mine = json::array();
-        for (const json& task : node["tasks"])
-          if (task.value("app", "") == who.app_scope) mine.push_back(task);
-        node["tasks"] = mine;
-      }
-    }
+    KeepScopedTasks(&out, who.app_scope);
     SendJson(res, out);
   }));
 

@@ -72,12 +72,14 @@ httplib::Server::Handler ApiContext::ForApp(AppHandler handler) const {
   });
 }
 
-NdjsonStream::NdjsonStream(httplib::DataSink& sink, std::chrono::milliseconds heartbeat)
-    : sink_(sink), heartbeat_(heartbeat), last_write_ms_(MonotonicMillis()) {}
+NdjsonStream::NdjsonStream(httplib::DataSink& sink, std::chrono::milliseconds heartbeat, Framing framing)
+    : sink_(sink), heartbeat_(heartbeat), framing_(framing), last_write_ms_(MonotonicMillis()) {}
 
 void NdjsonStream::Write(const json& event) {
   if (gone_) return;
+  // A dumped object holds no raw newline, so it is always one line and one event's data.
   std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  if (framing_ == Framing::kServerSentEvents) line = "data: " + line + "\n";
   if (!sink_.write(line.data(), line.size())) gone_ = true;
   last_write_ms_ = MonotonicMillis();
 }
@@ -96,6 +98,7 @@ void ApiContext::StreamRelease(httplib::Response& res, ReleaseOperation op) cons
     json result{{"event", "result"}, {"ok", s.ok()}, {"url", outcome.url}};
     if (outcome.release.id) result["release"] = ReleaseJson(outcome.release);
     if (outcome.unchanged) result["unchanged"] = true;
+    if (outcome.release.id && !outcome.watch.is_null()) result["release"]["watch"] = outcome.watch;
     if (!s.ok()) {
       result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
       result["logs"] = outcome.log_tail;
@@ -104,6 +107,11 @@ void ApiContext::StreamRelease(httplib::Response& res, ReleaseOperation op) cons
     sink.done();
     return true;
   });
+}
+
+json AuditJson(const AuditEntry& e) {
+  return json{{"id", e.id},         {"at_ms", e.at_ms},   {"actor", e.actor}, {"action", e.action},
+              {"app", e.app},       {"result", e.result}, {"detail", e.detail}};
 }
 
 void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,

@@ -72,6 +72,13 @@ struct ApiContext {
 // 413, 500, 503, ...) and the body {"error":{"code":s.CodeName(),"message":s.message()}}. Messages
 // go to clients as they are, so a Status must never carry a secret.
 void SendError(httplib::Response& res, const Status& s);
+// GET /v1/server's answer for `who` (api_apps.cpp).
+nlohmann::json ServerJson(const ApiContext& ctx, const Principal& who);
+// Deployer::Nodes' answer with only the instances of `app_scope`'s app ("" = all), as a scoped token
+// sees them (api_cluster.cpp).
+void KeepScopedTasks(nlohmann::json* nodes, const std::string& app_scope);
+// An audit entry as the API shows it (GET /v1/audit, the dashboard).
+nlohmann::json AuditJson(const AuditEntry& e);
 // Appends an audit entry for `who` doing `action` on `app` ("" for none) with its result.
 void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,
            const Status& result, const std::string& detail);
@@ -93,8 +100,11 @@ Status QueryCount(const httplib::Request& req, const std::string& name, int64_t 
 // is valid only inside the content provider callback that made this object.
 class NdjsonStream {
  public:
+  // How each object is framed: one NDJSON line, or one server-sent event ("data: <json>\n\n", for
+  // browsers' EventSource: the dashboard's live logs).
+  enum class Framing { kNdjson, kServerSentEvents };
   // `heartbeat`: see Gone().
-  NdjsonStream(httplib::DataSink& sink, std::chrono::milliseconds heartbeat);
+  NdjsonStream(httplib::DataSink& sink, std::chrono::milliseconds heartbeat, Framing framing = Framing::kNdjson);
   // Writes one line. After a failed write (the client went away) every later call does nothing.
   void Write(const nlohmann::json& event);
   // True once a write failed. A vanished client is only noticed when a write fails, so when nothing
@@ -105,6 +115,7 @@ class NdjsonStream {
  private:
   httplib::DataSink& sink_;
   const std::chrono::milliseconds heartbeat_;
+  const Framing framing_;
   long long last_write_ms_;
   bool gone_ = false;
 };
@@ -116,6 +127,7 @@ void RegisterSecurityRoutes(ApiContext& ctx);  // tokens, audit log (api_securit
 void RegisterHistoryRoutes(ApiContext& ctx);   // git-backed deployment history (api_history.cpp)
 void RegisterUploadRoutes(ApiContext& ctx);    // context manifest and image layer plans (api_uploads.cpp)
 void RegisterDomainRoutes(ApiContext& ctx);    // custom domains and certificates (api_domains.cpp)
+void RegisterUiRoutes(ApiContext& ctx);        // the dashboard at /ui/ (ui_routes.cpp)
 
 // Completes a deploy request from what its upload carried (api_uploads.cpp): a planned build-context
 // manifest (storing the "contents" part in the ContextStore), or an image (checking the "image" part

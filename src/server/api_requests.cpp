@@ -109,6 +109,13 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
         if (!(s = ValidateHealthTimeout(timeout)).ok()) return s;
         out->config.health.timeout = timeout;
       }
+      if (h.contains("watch_ms") && !h["watch_ms"].is_null()) {
+        if (!h["watch_ms"].is_number_integer()) return Status::InvalidArgument("health.watch_ms must be an integer");
+        long long ms = h["watch_ms"].get<long long>();
+        if (ms < 0 || ms > std::chrono::milliseconds(kMaxWatch).count())
+          return Status::InvalidArgument("health watch must be between 0 (off) and 24h");
+        out->config.health.watch = std::chrono::milliseconds(ms);
+      }
     }
     out->env.clear();
     if (meta.contains("env") && !(s = ParseEnvEntries(meta["env"], "env", &out->env)).ok()) return s;
@@ -193,6 +200,10 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
     }
     if (!(s = ParseComposeMeta(meta, out)).ok()) return s;
     out->wait = meta.value("wait", true);
+    if (meta.contains("wait_watch")) {
+      if (!meta["wait_watch"].is_boolean()) return Status::InvalidArgument("wait_watch must be true or false");
+      out->wait_watch = meta["wait_watch"].get<bool>();
+    }
   } catch (const json::exception& e) {
     return Status::InvalidArgument(std::string("deploy meta: ") + e.what());
   }

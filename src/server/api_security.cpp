@@ -37,11 +37,6 @@ json TokenJson(const ApiToken& t) {
               {"read_secrets", t.read_secrets}};
 }
 
-json AuditJson(const AuditEntry& e) {
-  return json{{"id", e.id},         {"at_ms", e.at_ms},   {"actor", e.actor}, {"action", e.action},
-              {"app", e.app},       {"result", e.result}, {"detail", e.detail}};
-}
-
 Status RequireAdmin(const Principal& who) {
   if (who.IsAdmin()) return Status::OK();
   return Status::PermissionDenied("token \"" + who.name + "\" is limited to app \"" + who.app_scope +

@@ -24,6 +24,23 @@ std::string ReleaseSource(const Release& r) {
   return r.git_commit.substr(0, 7) + (r.git_dirty ? "-dirty" : "");
 }
 
+namespace {
+// The most bytes of a failed release's last log lines kept in its record.
+constexpr size_t kMaxStoredLogTail = 64 * 1024;
+
+json LogTailLines(const std::string& text) {
+  json lines = json::array();
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+}  // namespace
+
 json ReleaseJson(const Release& r) {
   return json{{"app", r.app},
               {"release", ReleaseName(r.version)},
@@ -40,6 +57,7 @@ json ReleaseJson(const Release& r) {
               {"env_digest", r.env_digest},
               {"context_digest", r.context_digest},
               {"failure_reason", r.failure_reason},
+              {"log_tail", LogTailLines(r.log_tail)},
               {"created_at_ms", r.created_at_ms},
               {"finished_at_ms", r.finished_at_ms},
               {"build_ms", r.build_ms},
@@ -63,6 +81,12 @@ Deployer::Deployer(const ServerOptions& options, DeployerDeps deps, std::string 
       return ProbeHealth(at, path, timeout);
     };
   }
+  WatchOptions watch;
+  watch.check_interval = options_.watch_check_interval;
+  watch.probe_timeout = options_.health_probe_timeout;
+  watch.failures_to_fail = options_.watch_failures;
+  watch_ = std::make_unique<ReleaseWatch>(
+      watch, engine_, probe_, [this](const WatchTarget& t, const WatchVerdict& v) { OnWatchVerdict(t, v); });
   retirer_ = std::thread([this] { RetireLoop(); });
   event_watcher_ = std::thread([this] { WatchEvents(); });
   follower_ = std::thread([this] { FollowLoop(); });
@@ -93,6 +117,7 @@ void Deployer::ForgetRoutesLocked(const std::string& app) {
 }
 
 Deployer::~Deployer() {
+  watch_.reset();  // no verdict acts on the engine or router from here on
   stop_watching_ = true;
   event_watcher_.join();
   follow_cv_.notify_all();
@@ -120,6 +145,9 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     }
   } cleanup{{&request.context_path, &request.image_archive_path, &written}};
   if (Status s = CheckResources(request.config); !s.ok()) return s;
+  if (options_.engine == "swarm" && request.config.health.watch && request.config.health.watch->count() > 0)
+    return Status::InvalidArgument("[health] watch is not supported on the Swarm engine yet: set watch = \"0\" or "
+                                   "remove it from bim.toml");
   ReleaseSpec spec;
   spec.app = request.config.app;
   spec.kind = "deploy";
@@ -139,6 +167,7 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     // (otherwise the app keeps what `bim scale` set).
     if (request.config.deploy.replicas > 0) app->replicas = request.config.deploy.replicas;
     app->placement = request.config.deploy.placement;
+    app->watch_ms = request.config.health.watch ? request.config.health.watch->count() : -1;
     // The rule: the server's stored env (bim env set) first, then the folder's .env on top; a key in
     // both takes the folder's value. A Compose app's services each get it over their own env.
     EnvList stored;
@@ -157,6 +186,10 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
         s = ComposeAppServices(request.config, project, spec->env, &spec->services);
     }
     if (!s.ok()) return s;
+    // The watch after the switch covers an app of one HTTP service replaced start-first (deployer.h).
+    if (request.config.health.watch && request.config.health.watch->count() > 0 && !WatchableServices(spec->services))
+      return Status::InvalidArgument("[health] watch is not supported yet for a Compose app of several services (or "
+                                     "one replaced stop-first): set watch = \"0\" or remove it from bim.toml");
     const ServiceSpec* main = nullptr;
     for (const auto& svc : spec->services.services) {
       if (svc.http.main) main = &svc;
@@ -177,6 +210,7 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
   // bim.toml [http] shapes the custom domains' redirects: taken once the deploy succeeded (an
   // unchanged deploy too), so a failed deploy changes nothing.
   if (s.ok()) ApplyHttpConfig(spec.app, request.config.http);
+  if (s.ok() && request.wait_watch && out->watch.is_object()) return WaitForWatch(events, cancelled, out);
   return s;
 }
 
@@ -224,6 +258,9 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   }
   if (!(s = store_->PutApp(app)).ok()) return refuse(s);
   a.app = app;
+  // Another release of the app ends the watch of the live one (the class comment has the rule).
+  EndWatch(name, "a newer " + spec.kind + " started");
+  if (a.previous.version > 0) a.watch = WatchWindow(app, spec.kind);
   a.context_path = spec.context_path;
   a.image_archive = spec.image_archive;
   a.image_id = spec.image_id;
@@ -301,6 +338,7 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   out->release = a.release;
   out->url = PublicUrl(a.release.app, a.plan.url);
   out->log_tail = a.log_tail;
+  if (Watch w; s.ok() && a.watch.count() > 0 && store_->GetWatch(a.release.id, &w).ok()) out->watch = WatchJson(w);
   return s;
 }
 
@@ -349,11 +387,22 @@ Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelChe
   store_->UpdateRelease(a->release);
   Failpoint("live-recorded");
   // Only now may the previous release's replaced workloads go: until the new one is recorded live, a
-  // crash must find the release the database names still running (Reconcile routes back to it).
-  RetireReplaced(a, before);
+  // crash must find the release the database names still running (Reconcile routes back to it). A
+  // watched release keeps the one it replaced running as its standby until the watch is over
+  // (deployer_watch.cpp).
+  if (a->watched)
+    StartWatch(a);
+  else
+    RetireReplaced(a, before);
   if (observer_) observer_->OnLive(a->release, a->env);
   events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + PublicUrl(a->release.app, a->plan.url)}});
   return Status::OK();
+}
+
+std::vector<Endpoint> Deployer::Routed::Route() const {
+  std::vector<Endpoint> all = backends;
+  all.insert(all.end(), standby.begin(), standby.end());
+  return all;
 }
 
 Status Deployer::SwitchRoutes(Attempt* a, std::map<std::string, std::vector<Endpoint>>* before) {
@@ -373,8 +422,11 @@ Status Deployer::SwitchRoutes(Attempt* a, std::map<std::string, std::vector<Endp
       Workload w;
       if (engine_->Inspect(svc.workload, &w).ok()) backends = w.RunningEndpoints();
     }
-    next[svc.plan.route] = Routed{svc.workload, backends, svc.spec.http.health_path};
+    next[svc.plan.route] = Routed{svc.workload, backends, svc.spec.http.health_path, {}};
   }
+  // A watched release keeps the workload it replaces in its route as the standby until the watch is
+  // over (deployer_watch.cpp); only a release of one HTTP service replacing one start-first is watched.
+  a->watched = a->watch.count() > 0 && Watchable(*a);
   auto undo = [&] {
     for (const auto& [key, old] : *before) old.empty() ? router_->RemoveRoute(key) : router_->SetRoute(key, old);
   };
@@ -390,9 +442,13 @@ Status Deployer::SwitchRoutes(Attempt* a, std::map<std::string, std::vector<Endp
     // The site normally exists and is unchanged (PutSite is then a file compare, no reload). It is
     // put first so that a template nginx now rejects fails the release before any traffic moved.
     if (!(s = router_->PutSite(site)).ok()) return s;
-    for (const auto& [key, target] : next) {
-      router_->GetRoute(key, &(*before)[key]);  // what to drain; on failure the drain grace decides
-      if (!(s = router_->SetRoute(key, target.backends)).ok()) {
+    for (auto& [key, target] : next) {
+      std::vector<Endpoint>& old = (*before)[key];
+      router_->GetRoute(key, &old);  // what to drain; on failure the drain grace decides
+      std::erase_if(old, [](const Endpoint& e) { return e.standby; });
+      if (a->watched)
+        for (Endpoint e : old) target.standby.push_back((e.standby = true, e));
+      if (!(s = router_->SetRoute(key, target.Route())).ok()) {
         before->erase(key);
         return undo(), s;
       }
@@ -434,6 +490,39 @@ void Deployer::RetireReplaced(Attempt* a, const std::map<std::string, std::vecto
   }
 }
 
+void Deployer::StartWatch(Attempt* a) {
+  Watch w;
+  w.release_id = a->release.id;
+  w.app = a->release.app;
+  w.version = a->release.version;
+  w.state = watch_state::kWatching;
+  w.standby_version = a->previous.version;
+  w.window_ms = a->watch.count();
+  w.started_at_ms = NowMillis();
+  w.until_ms = w.started_at_ms + w.window_ms;
+  if (Status s = store_->PutWatch(w); !s.ok()) {
+    // Without its record the watch could not be resumed or reported: do without it, retire at once.
+    std::fprintf(stderr, "bimd: warning: not watching %s %s: %s\n", w.app.c_str(), ReleaseName(w.version).c_str(),
+                 s.message().c_str());
+    RetireStandby(w.app, w.standby_version);
+    return;
+  }
+  const ServiceAttempt* main = a->Main();
+  watch_->Watch(WatchTarget{w.app, w.version, main->workload, main->backends, main->spec.http.health_path, w.until_ms});
+}
+
+bool Deployer::Watchable(const Attempt& a) const {
+  if (a.previous.version == 0 || a.services.size() != 1 || a.previous_services.size() != 1) return false;
+  const ServiceAttempt& svc = a.services.front();
+  const ReleaseService& old = a.previous_services.front();
+  return svc.plan.route == a.release.app && svc.spec.name == old.service && !svc.keep && !svc.stopped_previous &&
+         !old.workload.empty() && old.workload != svc.workload;
+}
+
+bool WatchableServices(const AppServices& services) {
+  return services.services.size() == 1 && services.services.front().http.main && !services.services.front().stop_first;
+}
+
 void Deployer::FailRelease(Attempt* a, const Status& why) {
   ServiceAttempt* failing = a->failing ? a->failing : a->Main();
   if (failing && failing->started)
@@ -456,6 +545,12 @@ void Deployer::FailRelease(Attempt* a, const Status& why) {
   a->release.failure_reason = why.message().empty() ? std::string("failed (") + why.CodeName() + ")" : why.message();
   a->release.finished_at_ms = NowMillis();
   a->release.total_ms = MonotonicMillis() - a->started_ms;
+  // Kept with the release (for the dashboard and `bim releases --json`), capped like the reason's source.
+  a->release.log_tail.clear();
+  for (const auto& line : a->log_tail) {
+    if (a->release.log_tail.size() + line.size() > kMaxStoredLogTail) break;
+    a->release.log_tail += line + "\n";
+  }
   Status recorded = a->release.id ? store_->UpdateRelease(a->release) : Status::OK();
   std::fprintf(stderr, "bimd: %s %s (%s) failed after %lld ms: %s%s\n", a->release.app.c_str(),
                ReleaseName(a->release.version).c_str(), a->release.kind.c_str(),

@@ -14,6 +14,17 @@
 //
 // Volumes (deployer_volumes.cpp) belong to the app, not to a release: they survive deploys,
 // rollbacks, env changes and bimd restarts, and `Destroy` keeps them unless asked not to.
+// Watch after the switch (deploys and env changes, not rollbacks or first releases; deployer_watch.cpp):
+// for the app's watch window the workload a release replaced keeps running as the route's standby (it
+// gets a request only if the new release cannot take it: Endpoint::standby) while ReleaseWatch observes
+// the new one. If it exits or fails its health checks, the route goes back to the previous release, the
+// new one is recorded "failed: rolled back after <reason>" with the evidence, and it is retired; if the
+// window passes, the previous release is retired. Starting another release of the app ends the watch:
+// the watched release is kept (it is what the new release replaces) and the standby retired.
+// Only a release of one HTTP service that replaces one start-first is watched (every plain app; a
+// Compose file of one such service). A Compose app of several services (or one replaced stop-first)
+// is not: the server's default window does not apply to it, and a bim.toml asking for a watch is
+// refused (InvalidArgument, one line) before anything is recorded.
 //
 // It works only through seams, so it never asks "one host or Swarm?": images are built through an
 // ImageBuilder (bimd's own dockerd), workloads run on an Engine (engine.h), traffic is steered by a
@@ -56,6 +67,7 @@
 #include "proxy/router.h"
 #include "server/app_locks.h"
 #include "server/options.h"
+#include "server/release_watch.h"
 #include "store/store.h"
 
 namespace bim {
@@ -87,6 +99,7 @@ struct DeployRequest {
   std::string source_digest;  // "sha256:..." of the build context's content, "" if unknown
   std::string actor;          // who asked (token name), for the audit log
   bool wait = true;           // false: fail with Conflict at once if the app is busy
+  bool wait_watch = false;    // return only when the watch after the switch is over (see Deploy)
 };
 
 // Told about every change of what is live, e.g. to keep the git deployment history. Calls come on
@@ -101,6 +114,12 @@ class ReleaseObserver {
   virtual void OnDestroyed(const std::string& app) = 0;
   // The app's custom domains changed (`summary` says how, e.g. "domains: added shop.example.com").
   virtual void OnDomainsChanged(const std::string& app, const std::string& summary) {}
+  // `failed` (status failed, failure_reason "rolled back after ...") failed its watch and `live`, the
+  // release it replaced, serves again with `env`. By default the same as OnLive(live, env).
+  virtual void OnAutoRollback(const Release& failed, const Release& live, const EnvList& env) {
+    (void)failed;
+    OnLive(live, env);
+  }
 };
 
 struct DeployOutcome {
@@ -108,6 +127,7 @@ struct DeployOutcome {
   bool unchanged = false;     // nothing to do: the live release already runs this source, env and settings
   std::string url;
   std::vector<std::string> log_tail;  // the failed container's last log lines
+  nlohmann::json watch;       // the release's watch (WatchJson), null when it is not watched
 };
 
 // Probes one endpoint's health path: OK for a 2xx/3xx answer, else why not (ProbeHealth's contract).
@@ -131,7 +151,10 @@ class Deployer {
   // Builds and releases a new version. OK when the new release is live; otherwise the status says
   // why (FailedPrecondition for a build failure or an unhealthy release, Cancelled when `cancelled`
   // fired before the switch, Conflict when busy and !wait), and `out` still describes the failed
-  // release (if one was recorded).
+  // release (if one was recorded). With request.wait_watch it returns only when the release's watch
+  // is over (progress events meanwhile): FailedPrecondition if it was rolled back (out->release is
+  // then the failed release, out->log_tail its last lines), OK if it passed or a newer release ended
+  // the watch; a client that goes away stops the waiting, not the watch.
   Status Deploy(const DeployRequest& request, const EventSink& events, const CancelCheck& cancelled,
                 DeployOutcome* out);
 
@@ -158,6 +181,12 @@ class Deployer {
 
   // The hosts apps run on (Swarm's nodes, or this one host) with this bimd's instances on each.
   Status Nodes(nlohmann::json* out);
+
+  // What bimd's machinery holds now, for the dashboard's server page: {"docker": {"state", "error"},
+  // "images": {"count", "bytes"} (this instance's images, sizes as Docker reports each one, so shared
+  // layers count once per image), "proxy": {"state", "error"}, "contexts": {"apps", "bytes"} (stored
+  // build contexts)}. Never fails: a part that does not answer says so in its "state" and "error".
+  nlohmann::json ServerState();
 
   // The env the app runs with: the live release's env, or the stored env when nothing is live.
   Status EffectiveEnv(const std::string& app, EnvList* out);
@@ -186,7 +215,8 @@ class Deployer {
   // removed. Running live workloads are not touched.
   Status Reconcile();
 
-  // A JSON description of the app for `bim status`: settings, live release, container state.
+  // A JSON description of the app for `bim status`: settings, live release, container state, and
+  // "watch" while the live release is being watched ({"summary": "watching v7: 42 s left, 0 failures"}).
   Status DescribeApp(const std::string& app, nlohmann::json* out);
 
   // Registers the one observer (nullptr to clear). Call before serving requests; not owned.
@@ -380,6 +410,29 @@ class Deployer {
   std::map<std::string, CancelState> cancels_;
 
 
+  // Watch after the switch (deployer_watch.cpp).
+  // The window for a new `kind` release of `app` (0: not watched).
+  std::chrono::milliseconds WatchWindow(const App& app, const std::string& kind) const;
+  // Records and starts the watch of a release that just went live, with a.previous on standby.
+  void StartWatch(Attempt* a);
+  // A new release of the app starts: its watch (if any) ends, the watched release stays live and
+  // the standby is retired. Called with the app's lock held.
+  void EndWatch(const std::string& app, const std::string& why);
+  // ReleaseWatch's verdict: roll back to the standby, or retire it.
+  void OnWatchVerdict(const WatchTarget& target, const WatchVerdict& verdict);
+  // Whether the release may keep what it replaces on standby: one HTTP service (the main route)
+  // replacing one of the same name, started anew (not kept, not stop-first).
+  bool Watchable(const Attempt& a) const;
+  // Retires a standby release's workload (it serves no traffic, so it goes after drain_settle).
+  void RetireStandby(const std::string& app, int64_t version);
+  // Marks a watch over (state, reason) and wakes WaitForWatch.
+  void FinishWatch(Watch* w, const std::string& state, const std::string& reason);
+  // Deploy's wait_watch: blocks until the release's watch is over (see Deploy).
+  Status WaitForWatch(const EventSink& events, const CancelCheck& cancelled, DeployOutcome* out);
+  // Reconcile: resumes watches bimd was stopped in the middle of; returns the standby workloads kept.
+  // Reads routed_, so call it after the routes are set.
+  std::set<std::string> ResumeWatches(const std::vector<App>& apps);
+
   // Instance events from the engine: exits are kept so status can show the last exit reason even
   // after the engine restarted the instance (Docker resets State.ExitCode then), and the route of a
   // live workload follows its instances when their endpoints change (e.g. a Swarm task moved).
@@ -414,6 +467,8 @@ class Deployer {
     std::string workload;
     std::vector<Endpoint> backends;
     std::string health_path;  // what a new instance must answer before it is routed ("": the app's)
+    std::vector<Endpoint> standby;  // a watched release's predecessor (Endpoint::standby), else empty
+    std::vector<Endpoint> Route() const;  // backends then standby: what the router gets
   };
   std::mutex routed_mu_;
   std::map<std::string, Routed> routed_;
@@ -443,6 +498,10 @@ class Deployer {
     long long not_before_ms;  // monotonic: options.drain_settle after the switch
     long long deadline_ms;    // monotonic: options.drain_grace after the switch
   };
+  std::unique_ptr<ReleaseWatch> watch_;
+  std::mutex watch_mu_;                  // only for watch_cv_: WaitForWatch sleeps on it
+  std::condition_variable watch_cv_;     // notified whenever a watch is over
+
   std::mutex retire_mu_;
   std::condition_variable retire_cv_;
   bool shutting_down_ = false;
@@ -456,5 +515,10 @@ nlohmann::json ReleaseJson(const Release& r);
 // How a release names its source: "1a2b3c4", "1a2b3c4-dirty" when the folder had uncommitted changes,
 // "" outside git.
 std::string ReleaseSource(const Release& r);
+// A release's watch for the API and CLI: state, window, standby, reason, evidence; with `now` (the
+// watch in progress) also seconds_left, failures and a one-line summary.
+nlohmann::json WatchJson(const Watch& w, const WatchProgress* now = nullptr);
+// Whether a release of `services` can be watched (one HTTP service, the main one, replaced start-first).
+bool WatchableServices(const AppServices& services);
 
 }  // namespace bim

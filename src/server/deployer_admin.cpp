@@ -75,6 +75,7 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
   // next start. Removing things first would let a crash leave an app that is live in the database
   // but has lost its workload.
   if (!(s = store_->DeleteApp(app_name)).ok()) return s;  // its domains and certificate record too
+  watch_->End(app_name);  // its standby goes with everything else below
   Failpoint("destroy");
   std::vector<std::string> problems;
   auto note = [&](const Status& r, const std::string& what) {
@@ -263,9 +264,11 @@ Status Deployer::Reconcile() {
   // 4. Every workload of ours that is not run by some app's live release is an orphan (a crash
   //    between the switch and the drain, or a release interrupted before it was recorded): drain and
   //    remove it. Live workloads keep running untouched.
+  //    A watch bimd was stopped in the middle of goes on with its standby (ResumeWatches).
+  std::set<std::string> standby = ResumeWatches(apps);
   std::vector<Workload> orphans;
   for (const auto& w : workloads)
-    if (!live_workloads.count(w.name) && !removed.count(w.name)) orphans.push_back(w);
+    if (!live_workloads.count(w.name) && !removed.count(w.name) && !standby.count(w.name)) orphans.push_back(w);
   DrainAndRemove(orphans);
 
   // 5. A live service whose workload is gone (a crash while it was replaced stop-first) starts again
@@ -318,6 +321,30 @@ void Deployer::DrainAndRemove(const std::vector<Workload>& workloads) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (const auto& w : workloads) engine_->Remove(w.name, 0);
+}
+
+json Deployer::ServerState() {
+  json out;
+  std::vector<ImageInfo> images;
+  Status s = images_->ListImages({{labels::kInstance, instance_id_}}, &images);
+  out["docker"] = {{"state", s.ok() ? "answering" : "error"}, {"error", s.ok() ? "" : s.message()}};
+  long long bytes = 0;
+  for (const auto& img : images) bytes += img.size;
+  out["images"] = {{"count", images.size()}, {"bytes", bytes}};
+  std::vector<int64_t> counts;
+  s = router_->InFlight({}, &counts);
+  out["proxy"] = {{"state", s.ok() ? "answering" : "error"}, {"error", s.ok() ? "" : s.message()}};
+  long long context_bytes = 0;
+  int holding = 0;
+  std::vector<App> apps;
+  if (contexts_ && store_->ListApps(&apps).ok()) {
+    for (const auto& app : apps) {
+      int64_t used = contexts_->UsageBytes(app.name);
+      if (used > 0) ++holding, context_bytes += used;
+    }
+  }
+  out["contexts"] = {{"apps", holding}, {"bytes", context_bytes}};
+  return out;
 }
 
 Status Deployer::Nodes(json* out) {

@@ -2,6 +2,7 @@
 // Private to src/server; not thread-safe (one release runs on one thread, under the app's lock).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,6 +43,8 @@ struct Deployer::Attempt {
   bool switched = false;           // routes point at this release
   std::vector<std::string> log_tail;
   long long started_ms = 0;        // monotonic
+  std::chrono::milliseconds watch{0};  // watch window after the switch (0: the replaced workloads retire at once)
+  bool watched = false;            // the replaced workload stays on standby (SwitchRoutes decided: Watchable)
 
   ServiceAttempt* Main() {
     for (auto& s : services)

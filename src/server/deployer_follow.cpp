@@ -20,6 +20,7 @@ void Deployer::WatchEvents() {
             std::lock_guard<std::mutex> lock(exits_mu_);
             last_exit_[e.instance_id] = {e.exit_code, NowMillis()};
           }
+          watch_->Notice(e);  // a watched release whose instance died fails its watch at once
           FollowInstances(e);
         },
         [this] { return stop_watching_.load(); });
@@ -99,9 +100,11 @@ bool Deployer::RefreshRoute(const std::string& key) {
   auto routed = routed_.find(key);
   // A release switched the route meanwhile: it is newer than what was looked at here.
   if (routed == routed_.end() || routed->second.workload != before.workload) return false;
-  Status s = router_->SetRoute(key, healthy);
+  Routed next = routed->second;  // a watched release's standby stays in the route
+  next.backends = healthy;
+  Status s = router_->SetRoute(key, next.Route());
   if (s.ok()) {
-    routed->second.backends = healthy;
+    routed->second = std::move(next);
   } else {
     std::fprintf(stderr, "bimd: warning: cannot follow %s's instances: %s\n", key.c_str(), s.message().c_str());
     return true;

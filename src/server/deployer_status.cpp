@@ -32,22 +32,38 @@ Status Deployer::DescribeApp(const std::string& app_name, json* out) {
   json j{{"app", app.name},
          {"url", PublicUrl(app.name, AppUrl(app.name))},
          {"port", app.port},
-         {"health", {{"path", app.health_path}, {"timeout_ms", app.health_timeout_ms}}},
+         {"health", {{"path", app.health_path}, {"timeout_ms", app.health_timeout_ms},
+                     {"watch_ms", WatchWindow(app, "deploy").count()}}},
          {"created_at_ms", app.created_at_ms},
          {"live", nullptr},
+         {"watch", nullptr},
          {"state", "not deployed"},
          {"services", json::array()}};
   json domains = DomainsJson(app.name);
   j["domains"] = domains["domains"];
   j["certificate"] = domains["certificate"];
+  // A release's watch, if it had one; the one in progress with its countdown.
+  auto with_watch = [&](const Release& r) {
+    json rj = ReleaseJson(r);
+    Watch w;
+    if (store_->GetWatch(r.id, &w).ok()) {
+      WatchProgress now;
+      bool active = w.state == watch_state::kWatching && watch_->Progress(app.name, &now) && now.version == r.version;
+      rj["watch"] = WatchJson(w, active ? &now : nullptr);
+      if (active) j["watch"] = rj["watch"];
+    }
+    return rj;
+  };
   std::vector<Release> recent;
   store_->ListReleases(app.name, 1, &recent);
-  if (!recent.empty()) j["latest"] = ReleaseJson(recent[0]);
+  if (!recent.empty()) j["latest"] = with_watch(recent[0]);
   Release live;
   std::vector<ReleaseService> records;
   if (app.live_version > 0 && store_->GetRelease(app.name, app.live_version, &live).ok() &&
       LoadServices(app, live, &records).ok()) {
-    j["live"] = ReleaseJson(live);
+    j["live"] = with_watch(live);
+    // A Compose app of several services is not watched (deployer.h): the default window does not apply.
+    if (records.size() > 1) j["health"]["watch_ms"] = 0;
     bool several = records.size() > 1;
     std::string main_state, main_trouble, trouble;
     for (const ReleaseService& record : records) {

@@ -238,7 +238,7 @@ void DeployHistory::OnDestroyed(const std::string& app) {
                  app.c_str(), s.message().c_str());
 }
 
-Status DeployHistory::RecordLive(const Release& live, const EnvList& env) {
+Status DeployHistory::RecordLive(const Release& live, const EnvList& env, const std::string& message) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!repo_) return Status::FailedPrecondition("deployment history is not open");
   std::string previous;
@@ -246,7 +246,20 @@ Status DeployHistory::RecordLive(const Release& live, const EnvList& env) {
   ordered_json record;
   std::string file = RecordFor(live, env, &record);
   bool committed = false;
-  return CommitFile(AppPath(live.app), &file, MessageFor(live, record, previous), &committed);
+  return CommitFile(AppPath(live.app), &file, message.empty() ? MessageFor(live, record, previous) : message,
+                    &committed);
+}
+
+void DeployHistory::OnAutoRollback(const Release& failed, const Release& live, const EnvList& env) {
+  // failure_reason is "rolled back after <reason>": the subject says why.
+  std::string why = failed.failure_reason;
+  if (why.rfind("rolled back ", 0) == 0) why = why.substr(12);
+  std::string message = live.app + " " + ReleaseName(live.version) + ": automatic rollback from " +
+                        ReleaseName(failed.version) + " " + why + "\n\n" + ReleaseName(failed.version) +
+                        " failed its watch after the switch and was " + failed.failure_reason + ".\n";
+  if (Status s = RecordLive(live, env, message); !s.ok())
+    std::fprintf(stderr, "bimd: warning: %s %s is live again but not in the deployment history: %s\n",
+                 live.app.c_str(), ReleaseName(live.version).c_str(), s.message().c_str());
 }
 
 void DeployHistory::OnDomainsChanged(const std::string& app, const std::string& summary) {

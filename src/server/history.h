@@ -62,10 +62,12 @@ class DeployHistory : public ReleaseObserver {
   // Rewrites the app's file (its "domains" list) and commits "<app>: <summary>". Needs options.store;
   // an app with no live release has no file and gets no commit. Failures are logged, like OnLive.
   void OnDomainsChanged(const std::string& app, const std::string& summary) override;
+  // "hello v6: automatic rollback from v7 after it exited with code 3".
+  void OnAutoRollback(const Release& failed, const Release& live, const EnvList& env) override;
 
   // The same, returning the error instead of logging it (for tests and OnLive/OnDestroyed).
-  // A change that leaves the file as it is makes no commit.
-  Status RecordLive(const Release& live, const EnvList& env);
+  // A change that leaves the file as it is makes no commit. `message` "" = the usual one.
+  Status RecordLive(const Release& live, const EnvList& env, const std::string& message = "");
   Status RecordDestroyed(const std::string& app);
 
   // The commits that changed apps/<app>.json, newest first, at most `limit` (<= 0: all), as a JSON

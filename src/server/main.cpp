@@ -19,6 +19,7 @@
 #include "base/file_util.h"
 #include "base/paths.h"
 #include "base/random.h"
+#include "core/app_config.h"
 #include "core/listen_policy.h"
 #include "core/validate.h"
 #include "docker/docker_client.h"
@@ -139,6 +140,14 @@ int main(int argc, char** argv) {
   cli.add_option("--settle-ms", settle_ms,
                  "How long a service without an HTTP port or healthcheck must keep running to count as started")
       ->capture_default_str()->check(CLI::Range(0, 600000));
+  std::string watch = FormatDuration(options.watch_window);
+  cli.add_option("--watch", watch,
+                 "Default watch after a switch: roll back a release that exits or turns unhealthy within this "
+                 "long (bim.toml [health] watch overrides; 0 = off)")
+      ->capture_default_str();
+  cli.add_option("--watch-failures", options.watch_failures, "Failed health checks in a row that fail a watched release")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   cli.add_option("--keep-releases", options.keep_releases, "Images kept per app for rollback; older ones are pruned")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
@@ -195,6 +204,11 @@ int main(int argc, char** argv) {
   umask(077);
   options.drain_grace = std::chrono::milliseconds(drain_ms);
   options.service_settle = std::chrono::milliseconds(settle_ms);
+  if (watch == "0") {
+    options.watch_window = std::chrono::milliseconds(0);
+  } else if (Status s = ParseDuration(watch, &options.watch_window); !s.ok() || options.watch_window > kMaxWatch) {
+    return Fail(Status::InvalidArgument("--watch: " + (s.ok() ? "at most 24h" : s.message()) + ", or 0 to turn it off"));
+  }
   // Checked before anything starts, so a refused address leaves no nginx or state behind. With
   // --api-domain the API is TLS too.
   if (Status s = CheckListenPolicy(options.listen, options.tls_cert, options.tls_key,
@@ -260,16 +274,25 @@ int main(int argc, char** argv) {
   firewall_options.blocked_egress = options.blocked_egress;
   NetworkFirewall firewall(firewall_options, &runner);
   if (teardown) return TeardownInstance(options, instance_id, &docker, &router, &firewall).ok() ? 0 : 1;
-  // Apps' networks are tenant boundaries only with these rules: no start without them.
+  LocalEngineOptions engine_options = options.local_engine;
+  if (options.isolate_networks) engine_options.firewall = &firewall;
+  EngineSetup engine;
+  if (Status s = SetUpEngine(&options, &docker, engine_options, &engine); !s.ok()) return Fail(s);
+  if (options.engine == "swarm") {
+    // The watch after the switch runs on the local engine only (README "Watch after the switch").
+    if (cli.count("--watch") > 0 && options.watch_window.count() > 0)
+      return Fail(Status::InvalidArgument(
+          "--watch: the watch after the switch is not supported on the Swarm engine yet; pass --watch 0 or drop it"));
+    options.watch_window = std::chrono::milliseconds(0);
+  }
+  // Apps' networks are tenant boundaries only with these rules: no start without them. Installed once
+  // the engine is known to work, so a bimd refused at start (e.g. --engine swarm outside a swarm)
+  // leaves no chains behind.
   if (options.isolate_networks) {
     if (Status s = firewall.Install(); !s.ok())
       return Fail(s.Wrap("isolating apps' networks (bimd --no-network-isolation runs without, apps can then reach "
                          "each other and the host)"));
   }
-  LocalEngineOptions engine_options = options.local_engine;
-  if (options.isolate_networks) engine_options.firewall = &firewall;
-  EngineSetup engine;
-  if (Status s = SetUpEngine(&options, &docker, engine_options, &engine); !s.ok()) return Fail(s);
 
   // Build contexts kept per app (<data_dir>/contexts), so a deploy sends only the files that changed.
   ContextStoreOptions context_options;

@@ -68,6 +68,14 @@ struct ServerOptions {
   // How often bimd checks that nginx's master runs (and takes over / restarts it if not).
   std::chrono::milliseconds nginx_check_interval{1000};
 
+  // Watch after the switch: a deployed (or env-changed) release is watched this long unless its
+  // bim.toml says otherwise ([health] watch; 0 = off). Meanwhile the release it replaced keeps running
+  // out of routing; if the new one exits or fails watch_failures health checks in a row (one every
+  // watch_check_interval), traffic goes back to the old one and the new one is recorded as failed.
+  std::chrono::milliseconds watch_window{60000};
+  std::chrono::milliseconds watch_check_interval{1000};
+  int watch_failures = 3;
+
   int keep_releases = 5;                         // images kept per app for rollback; older ones are pruned
   int64_t max_upload_bytes = int64_t{1} << 30;   // 1 GiB build context (compressed, as uploaded)
   ContextLimits context_limits;                  // entries and unpacked size of a build context
@@ -113,6 +121,17 @@ struct ServerOptions {
   // A stream (deploy, logs) with nothing to say writes {"event":"heartbeat"} this often, because a
   // vanished client is only noticed when a write to it fails (and then the deploy is cancelled).
   std::chrono::milliseconds stream_heartbeat{2000};
+  // The dashboard at /ui/ (ui_routes.cpp): its bounds.
+  struct Ui {
+    size_t max_sessions = 1000;                             // logins kept; the oldest goes beyond this
+    std::chrono::milliseconds session_ttl{12 * 3600 * 1000};  // a login lasts this long
+    int max_log_streams = 8;                                // live-logs pages following at once (each holds an API thread)
+    std::chrono::milliseconds log_stream_max{10 * 60 * 1000};  // one stream's length; the browser then reconnects
+    int log_tail = 200;                                     // lines the live-logs page starts with
+    int max_apps_described = 200;                           // apps whose container state the apps page asks the engine for
+    int releases_shown = 50;                                // newest releases on an app's page
+    int audit_shown = 50;                                   // newest audit entries on an app's page
+  } ui;
 };
 
 // Where the admin token is written for the operator (mode 0600).

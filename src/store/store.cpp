@@ -19,11 +19,11 @@ namespace {
 
 #define APP_COLUMNS                                                                               \
   "name, port, health_path, health_timeout_ms, live_version, created_at_ms, updated_at_ms, memory_bytes, " \
-  "nano_cpus, pids, build_timeout_ms, replicas, placement"
+  "nano_cpus, pids, build_timeout_ms, replicas, placement, watch_ms"
 #define RELEASE_COLUMNS                                                                                 \
   "id, app, version, status, kind, image_tag, image_id, container_id, container_name, host_port, "    \
   "git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, total_ms, "     \
-  "context_digest, replicas, engine_image, git_dirty, source_digest"
+  "context_digest, replicas, engine_image, git_dirty, source_digest, log_tail"
 #define AUDIT_COLUMNS "id, at_ms, actor, action, app, result, detail"
 
 // Placement constraints are stored one per line (validated constraints hold no newline).
@@ -55,6 +55,7 @@ void ReadApp(const Stmt& q, App* a) {
   a->build_timeout_ms = q.Int(10);
   a->replicas = static_cast<int>(q.Int(11));
   a->placement = SplitLines(q.Text(12));
+  a->watch_ms = q.Int(13);
 }
 
 void ReadRelease(const Stmt& q, Release* r) {
@@ -81,6 +82,7 @@ void ReadRelease(const Stmt& q, Release* r) {
   r->engine_image = q.Text(20);
   r->git_dirty = q.Int(21) != 0;
   r->source_digest = q.Text(22);
+  r->log_tail = q.Text(23);
 }
 
 void ReadAudit(const Stmt& q, AuditEntry* e) {
@@ -200,15 +202,16 @@ Status Store::PutApp(const App& app) {
   std::lock_guard<std::mutex> l(mu_);
   Stmt q(db_,
          "INSERT INTO apps(name, port, health_path, health_timeout_ms, created_at_ms, updated_at_ms, memory_bytes, "
-         "nano_cpus, pids, build_timeout_ms, replicas, placement) "
-         "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(name) DO UPDATE SET port = excluded.port, "
+         "nano_cpus, pids, build_timeout_ms, replicas, placement, watch_ms) "
+         "VALUES(?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT(name) DO UPDATE SET port = excluded.port, "
          "health_path = excluded.health_path, health_timeout_ms = excluded.health_timeout_ms, "
          "updated_at_ms = excluded.updated_at_ms, memory_bytes = excluded.memory_bytes, "
          "nano_cpus = excluded.nano_cpus, pids = excluded.pids, build_timeout_ms = excluded.build_timeout_ms, "
-         "replicas = excluded.replicas, placement = excluded.placement");
+         "replicas = excluded.replicas, placement = excluded.placement, watch_ms = excluded.watch_ms");
   q.Bind(1, app.name).Bind(2, app.port).Bind(3, app.health_path).Bind(4, app.health_timeout_ms).Bind(5, NowMillis());
   q.Bind(6, app.resources.memory_bytes).Bind(7, app.resources.nano_cpus).Bind(8, app.resources.pids);
   q.Bind(9, app.build_timeout_ms).Bind(10, app.replicas).Bind(11, JoinLines(app.placement));
+  q.Bind(12, app.watch_ms);
   return q.Run();
 }
 
@@ -292,14 +295,14 @@ Status Store::CreateRelease(Release* r) {
   Stmt q(db_,
          "INSERT INTO releases(app, version, status, kind, image_tag, image_id, container_id, container_name, "
          "host_port, git_commit, env_digest, failure_reason, created_at_ms, finished_at_ms, build_ms, health_ms, "
-         "total_ms, context_digest, replicas, engine_image, git_dirty, source_digest) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-         "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
+         "total_ms, context_digest, replicas, engine_image, git_dirty, source_digest, log_tail) VALUES(?1, ?2, ?3, ?4, ?5, "
+         "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)");
   q.Bind(1, r->app).Bind(2, version).Bind(3, r->status).Bind(4, r->kind).Bind(5, r->image_tag);
   q.Bind(6, r->image_id).Bind(7, r->container_id).Bind(8, r->container_name).Bind(9, r->host_port);
   q.Bind(10, r->git_commit).Bind(11, r->env_digest).Bind(12, r->failure_reason).Bind(13, now);
   q.Bind(14, r->finished_at_ms).Bind(15, r->build_ms).Bind(16, r->health_ms).Bind(17, r->total_ms);
   q.Bind(18, r->context_digest).Bind(19, r->replicas).Bind(20, r->engine_image);
-  q.Bind(21, int64_t{r->git_dirty}).Bind(22, r->source_digest);
+  q.Bind(21, int64_t{r->git_dirty}).Bind(22, r->source_digest).Bind(23, r->log_tail);
   if (!(s = q.Run()).ok()) return s;
   int64_t id = sqlite3_last_insert_rowid(db_);
   if (!(s = txn.Commit()).ok()) return s;
@@ -316,12 +319,12 @@ Status Store::UpdateRelease(const Release& r) {
          "UPDATE releases SET status = ?2, kind = ?3, image_tag = ?4, image_id = ?5, container_id = ?6, "
          "container_name = ?7, host_port = ?8, git_commit = ?9, env_digest = ?10, failure_reason = ?11, "
          "finished_at_ms = ?12, build_ms = ?13, health_ms = ?14, total_ms = ?15, context_digest = ?16, "
-         "replicas = ?17, engine_image = ?18, git_dirty = ?19, source_digest = ?20 WHERE id = ?1");
+         "replicas = ?17, engine_image = ?18, git_dirty = ?19, source_digest = ?20, log_tail = ?21 WHERE id = ?1");
   q.Bind(1, r.id).Bind(2, r.status).Bind(3, r.kind).Bind(4, r.image_tag).Bind(5, r.image_id);
   q.Bind(6, r.container_id).Bind(7, r.container_name).Bind(8, r.host_port).Bind(9, r.git_commit);
   q.Bind(10, r.env_digest).Bind(11, r.failure_reason).Bind(12, r.finished_at_ms).Bind(13, r.build_ms);
   q.Bind(14, r.health_ms).Bind(15, r.total_ms).Bind(16, r.context_digest).Bind(17, r.replicas).Bind(18, r.engine_image);
-  q.Bind(19, int64_t{r.git_dirty}).Bind(20, r.source_digest);
+  q.Bind(19, int64_t{r.git_dirty}).Bind(20, r.source_digest).Bind(21, r.log_tail);
   if (Status s = q.Run(); !s.ok()) return s;
   if (sqlite3_changes(db_) == 0) return Status::NotFound(fmt::format("no release with id {}", r.id));
   return Status::OK();
@@ -359,24 +362,27 @@ Status Store::ActivateRelease(const std::string& app, int64_t version) {
   Txn txn(db_);
   Status s = txn.Begin();
   if (!s.ok()) return s;
+  if (!(s = store_internal::ActivateInTxn(db_, app, version)).ok()) return s;
+  return txn.Commit();
+}
+
+Status store_internal::ActivateInTxn(sqlite3* db, const std::string& app, int64_t version) {
   Release target;
-  if (!(s = FindRelease(db_, app, version, &target)).ok()) return s;
+  Status s = FindRelease(db, app, version, &target);
+  if (!s.ok()) return s;
   {
-    Stmt retire(db_, "UPDATE releases SET status = ?3 WHERE app = ?1 AND status = ?2 AND version <> ?4");
+    Stmt retire(db, "UPDATE releases SET status = ?3 WHERE app = ?1 AND status = ?2 AND version <> ?4");
     retire.Bind(1, app).Bind(2, release_status::kLive).Bind(3, release_status::kRetired).Bind(4, version);
     if (!(s = retire.Run()).ok()) return s;
   }
   {
-    Stmt live(db_, "UPDATE releases SET status = ?2 WHERE id = ?1");
+    Stmt live(db, "UPDATE releases SET status = ?2 WHERE id = ?1");
     live.Bind(1, target.id).Bind(2, release_status::kLive);
     if (!(s = live.Run()).ok()) return s;
   }
-  {
-    Stmt point(db_, "UPDATE apps SET live_version = ?2, updated_at_ms = ?3 WHERE name = ?1");
-    point.Bind(1, app).Bind(2, version).Bind(3, NowMillis());
-    if (!(s = point.Run()).ok()) return s;
-  }
-  return txn.Commit();
+  Stmt point(db, "UPDATE apps SET live_version = ?2, updated_at_ms = ?3 WHERE name = ?1");
+  point.Bind(1, app).Bind(2, version).Bind(3, NowMillis());
+  return point.Run();
 }
 
 Status Store::SaveReleaseEnv(int64_t release_id, const EnvList& env) {

@@ -30,6 +30,7 @@ struct App {
   int port = 8080;                  // container port
   std::string health_path = "/";
   int64_t health_timeout_ms = 30000;
+  int64_t watch_ms = -1;            // [health] watch after the switch: -1 the server's default, 0 off
   int64_t live_version = 0;         // version number of the live release, 0 when none is live
   int replicas = 1;                 // instances each release runs (bim.toml [deploy], bim scale)
   std::vector<std::string> placement;  // Swarm placement constraints, validated (core/placement.h)
@@ -68,6 +69,7 @@ struct Release {
   // carry their source release's digest.
   std::string context_digest;
   std::string failure_reason;
+  std::string log_tail;             // a failed release's last log lines ('\n'-separated), "" otherwise
   int64_t created_at_ms = 0;
   int64_t finished_at_ms = 0;
   int64_t build_ms = 0;
@@ -95,6 +97,30 @@ struct ReleaseService {
   std::string digest;               // ServiceDigest: equal digests need no restart
   std::string spec;                 // ServiceSpecJson, no env values
   EnvList env;                      // encrypted at rest like every env
+};
+
+// How a release's watch after the switch went (watches table, store_watch.cpp).
+namespace watch_state {
+inline constexpr const char* kWatching = "watching";        // in its window, the previous release on standby
+inline constexpr const char* kPassed = "passed";            // healthy through the window: kept
+inline constexpr const char* kRolledBack = "rolled back";   // failed: traffic went back to the standby release
+inline constexpr const char* kEnded = "ended";              // a newer release of the app started: watch over
+inline constexpr const char* kUnrecoverable = "failed";     // failed, but the standby was gone: kept, recorded
+}  // namespace watch_state
+
+struct Watch {
+  int64_t release_id = 0;           // the watched release
+  std::string app;
+  int64_t version = 0;
+  std::string state;                // one of watch_state
+  int64_t standby_version = 0;      // the release kept ready to return to
+  int64_t window_ms = 0;
+  int64_t started_at_ms = 0;        // wall clock
+  int64_t until_ms = 0;             // wall clock end of the window
+  int64_t finished_at_ms = 0;       // when it passed, rolled back or ended; 0 while watching
+  int64_t failures = 0;             // failed health checks in a row at the last check
+  std::string reason;               // why it failed ("" otherwise)
+  std::string evidence = "{}";      // JSON: exit code, last log lines, failing checks, timings
 };
 
 struct AuditEntry {
@@ -197,6 +223,16 @@ class Store {
   Status AppendAudit(AuditEntry* e);  // sets e->id and e->at_ms if 0
   // Newest first; app "" means all apps; limit <= 0 means all.
   Status ListAudit(const std::string& app, int limit, std::vector<AuditEntry>* out);
+
+  // Watches after the switch (store_watch.cpp). Inserts or replaces the release's row.
+  Status PutWatch(const Watch& w);
+  // The release's watch. NotFound if it was never watched.
+  Status GetWatch(int64_t release_id, Watch* out);
+  // Every watch in `state` (any app), oldest first. Used at start to resume watches in progress.
+  Status ListWatches(const std::string& state, std::vector<Watch>* out);
+  // A failed watch, in one transaction: the watched release becomes failed with `failure_reason`,
+  // its watch row becomes `w`, and w.standby_version is live again (as ActivateRelease).
+  Status RollBackWatched(const Watch& w, const std::string& failure_reason);
 
   // API tokens (store_tokens.cpp). Only hashes are stored; the token value never reaches the database.
   // Inserts a token; sets t->id and t->created_at_ms. Conflict if the hash already exists.

@@ -72,6 +72,9 @@ class Txn {
 
 // OK if a release with this id exists, NotFound otherwise.
 Status ReleaseExists(sqlite3* db, int64_t id);
+// Store::ActivateRelease's work inside the caller's transaction: the app's live release becomes
+// retired, release `version` becomes live, apps.live_version = version. NotFound for no such release.
+Status ActivateInTxn(sqlite3* db, const std::string& app, int64_t version);
 
 // Encrypts one env value with crypto_secretbox under `key` with a fresh random nonce.
 void SealValue(const std::string& key, const std::string& value, std::string* nonce, std::string* ciphertext);

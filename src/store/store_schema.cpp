@@ -159,7 +159,32 @@ CREATE TABLE app_https(
   hsts        INTEGER NOT NULL DEFAULT 0
 );
 )sql",
-    // 8: the services of each release: one row for a plain app ("web"), one per service of a Compose
+    // 8: a failed release keeps its last log lines, for the dashboard and `bim releases --json`
+    R"sql(
+ALTER TABLE releases ADD COLUMN log_tail TEXT NOT NULL DEFAULT '';
+)sql",
+    // 9: watch after the switch (issue 13). apps.watch_ms is the app's [health] watch window (-1: the
+    // server's default, 0: off); one watches row per release that was watched, with its outcome and
+    // the evidence of a failure (JSON).
+    R"sql(
+ALTER TABLE apps ADD COLUMN watch_ms INTEGER NOT NULL DEFAULT -1;
+CREATE TABLE watches(
+  release_id      INTEGER PRIMARY KEY REFERENCES releases(id) ON DELETE CASCADE,
+  app             TEXT NOT NULL,
+  version         INTEGER NOT NULL,
+  state           TEXT NOT NULL,
+  standby_version INTEGER NOT NULL DEFAULT 0,
+  window_ms       INTEGER NOT NULL,
+  started_at_ms   INTEGER NOT NULL,
+  until_ms        INTEGER NOT NULL,
+  finished_at_ms  INTEGER NOT NULL DEFAULT 0,
+  failures        INTEGER NOT NULL DEFAULT 0,
+  reason          TEXT NOT NULL DEFAULT '',
+  evidence        TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX watches_by_state ON watches(state);
+)sql",
+    // 10: the services of each release: one row for a plain app ("web"), one per service of a Compose
     // app. `workload` is what runs it, possibly started by an earlier release and kept because its
     // digest (image, env, settings) did not change; `spec` is its settings as JSON (no env values).
     // Releases recorded before this migration have no rows; they ran the one workload in releases.

@@ -1,4 +1,4 @@
-// Store: the services each release runs (migration 3).
+// Store: the services each release runs (migration 10).
 #include <sqlite3.h>
 
 #include "store/store.h"

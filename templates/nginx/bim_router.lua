@@ -26,11 +26,15 @@ local M = {}
 local parsed = {}
 local turn = {}
 
+-- "host:port host:port ~host:port": the route's backends, and (marked "~") its standbys, which get a
+-- request only after every backend failed to take it (see balance).
 local function parse(raw)
-  local list = {}
-  for host, port in raw:gmatch("(%d+%.%d+%.%d+%.%d+):(%d+)") do
-    list[#list + 1] = { host = host, port = tonumber(port), id = host .. ":" .. port }
+  local list, standby = {}, {}
+  for mark, host, port in raw:gmatch("(~?)(%d+%.%d+%.%d+%.%d+):(%d+)") do
+    local into = mark == "~" and standby or list
+    into[#into + 1] = { host = host, port = tonumber(port), id = host .. ":" .. port }
   end
+  list.standby = standby
   return list
 end
 
@@ -188,7 +192,8 @@ function M.balance()
     ctx.bim_tried[ctx.bim_peer] = true
   else
     ctx.bim_tried = {}
-    if #list > 1 then balancer.set_more_tries(#list - 1) end
+    local tries = #list + #list.standby
+    if tries > 1 then balancer.set_more_tries(tries - 1) end
   end
   local n = #list
   local start = turn[key] or 0
@@ -200,6 +205,11 @@ function M.balance()
       pick = b
       break
     end
+  end
+  -- Every backend failed this request: a standby (a watched release's predecessor) takes it.
+  for _, b in ipairs(list.standby) do
+    if pick then break end
+    if not ctx.bim_tried[b.id] then pick = b end
   end
   pick = pick or list[(start % n) + 1]
   local ok, err = balancer.set_current_peer(pick.host, pick.port)

@@ -21,7 +21,8 @@ fi
 
 if [[ "$what" == build ]]; then
   cmake -S "$here" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug >/dev/null
-  cmake --build "$build" -j 2
+  # One job: under `make test` (ctest -j2) this build shares the machine with the host suites.
+  cmake --build "$build" -j "${BIM_FUZZ_JOBS:-1}"
   exit 0
 fi
 

@@ -225,6 +225,17 @@ Bimd::Bimd(std::vector<std::string> extra_flags, BimdApi api) : flags_(std::move
   fs::create_directories(home_);
   PickFreeLoopbackPort(&api_port_);
   PickFreeLoopbackPort(&http_port_);
+  // A constructor that throws gets no destructor: a bimd that failed to start (or to report its
+  // instance) may still have put firewall chains, networks or nginx on the host.
+  try {
+    StartAndIdentify();
+  } catch (...) {
+    Cleanup();
+    throw;
+  }
+}
+
+void Bimd::StartAndIdentify() {
   Start();
   token_ = ReadAll(data_dir_ + "/admin.token");
   while (!token_.empty() && token_.back() == '\n') token_.pop_back();
@@ -256,6 +267,13 @@ void Bimd::Start(const std::map<std::string, std::string>& env) {
   if (std::find(flags_.begin(), flags_.end(), "--templates") == flags_.end()) {
     argv.push_back("--templates");
     argv.push_back(std::string(BIM_SOURCE_DIR) + "/templates/nginx");
+  }
+  // The watch after the switch keeps a replaced release running for its window; only the tests
+  // about it (which pass --watch, or set [health] watch) want that, the others see releases retired
+  // at once as before.
+  if (std::find(flags_.begin(), flags_.end(), "--watch") == flags_.end()) {
+    argv.push_back("--watch");
+    argv.push_back("0");
   }
   for (const auto& f : flags_) argv.push_back(f);
   fs::create_directories(data_dir_);
@@ -344,7 +362,8 @@ void Bimd::Cleanup() {
   }
   // What bimd put on the host besides containers and images: its apps' networks, its firewall rules
   // and build cgroups. `bimd --teardown` removes all of it (containers and images too).
-  if (!instance_.empty())
+  // Also when the instance id never reached the test: --teardown reads it from the database.
+  if (!instance_.empty() || fs::exists(data_dir_ + "/bim.db"))
     RunProcess({BuildPath("bimd"), "--data-dir", data_dir_, "--templates", std::string(BIM_SOURCE_DIR) + "/templates/nginx",
                 "--docker-socket", socket, "--teardown"}, {}, 120);
   if (!instance_.empty()) {

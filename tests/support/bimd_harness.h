@@ -98,6 +98,7 @@ class Bimd {
  public:
   // Starts bimd and waits for it to answer (with `api.tls`: to accept connections, since the
   // certificate it serves may not be verifiable yet). Extra flags are appended to its command line.
+  // Without "--watch" among them bimd runs with --watch 0 (no watch after the switch unless bim.toml asks).
   explicit Bimd(std::vector<std::string> extra_flags = {}, BimdApi api = {});
   ~Bimd();  // stops bimd and its nginx; removes every container and image of this instance
 
@@ -132,6 +133,7 @@ class Bimd {
   int pid() const { return pid_; }
 
  private:
+  void StartAndIdentify();  // Start(), then read the admin token and the instance id; throws on failure
   void Cleanup();
   std::vector<std::string> flags_;
   BimdApi api_;

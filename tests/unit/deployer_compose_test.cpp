@@ -111,6 +111,31 @@ TEST_F(ComposeDeployerTest, OnlyChangedServicesAreReplacedAndTheRestRunUntouched
   EXPECT_EQ(Started(), (std::vector<std::string>{"bim-shop-v4-db", "bim-shop-v4", "bim-shop-v4-worker"}));
 }
 
+// The watch after the switch covers one HTTP service replaced start-first (deployer.h): a Compose app
+// of several services asking for one is refused in one line, and the server's default skips it.
+TEST_F(ComposeDeployerTest, AComposeAppOfSeveralServicesIsNotWatched) {
+  options_.watch_window = std::chrono::milliseconds(60000);
+  MakeDeployer();
+  AppConfig asks;
+  asks.health.watch = std::chrono::milliseconds(30000);
+  DeployOutcome refused;
+  Status s = DeployCompose(kApp, asks, &refused);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("[health] watch is not supported yet for a Compose app of several services"),
+            std::string::npos) << s.message();
+  EXPECT_EQ(refused.release.id, 0) << "nothing recorded";
+
+  ASSERT_TRUE(DeployCompose(kApp).ok());
+  images_.contents["Dockerfile"] = "web-2";
+  DeployOutcome out;
+  ASSERT_TRUE(DeployCompose(kApp, AppConfig(), &out).ok());
+  EXPECT_TRUE(out.watch.is_null()) << out.watch.dump();
+  EXPECT_TRUE(Eventually([&] { return !engine_.Has("bim-shop-v1"); })) << "the replaced web retires at once";
+  std::vector<Endpoint> route = router_.Route("shop");
+  EXPECT_EQ(route.size(), 1u) << RouterLog();
+  EXPECT_TRUE(std::none_of(route.begin(), route.end(), [](const Endpoint& e) { return e.standby; })) << RouterLog();
+}
+
 TEST_F(ComposeDeployerTest, ABimTomlChangeThatReachesEveryWorkloadReplacesEveryService) {
   ASSERT_TRUE(DeployCompose(kApp).ok());
   {

@@ -34,6 +34,8 @@ class DeployerTest : public ::testing::Test {
     options_.health_inspect_interval = std::chrono::milliseconds(5);
     options_.drain_settle = std::chrono::milliseconds(0);
     options_.drain_grace = std::chrono::milliseconds(5000);
+    options_.watch_window = std::chrono::milliseconds(0);  // the watch tests turn it on
+    options_.watch_check_interval = std::chrono::milliseconds(20);
     MakeDeployer();
   }
   void TearDown() override {

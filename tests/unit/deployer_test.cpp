@@ -236,3 +236,72 @@ TEST_F(DeployerTest, DestroyRemovesSiteRouteWorkloadsAndImages) {
 
 }  // namespace
 }  // namespace bim
+
+namespace bim {
+namespace {
+
+TEST_F(DeployerTest, AWatchedReleaseKeepsItsPredecessorAsStandbyAndAnExitRollsBackToIt) {
+  options_.watch_window = std::chrono::milliseconds(60000);
+  MakeDeployer();
+  ASSERT_TRUE(Deploy("one").ok());
+  router_.log.clear();
+  DeployOutcome out;
+  ASSERT_TRUE(Deploy("two", &out).ok());
+  EXPECT_EQ(RouterLog(), "site shop\nset shop 127.0.0.1:40001 ~127.0.0.1:40000\n") << "v1 is v2's standby";
+  EXPECT_EQ(out.watch.value("state", ""), "watching");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(engine_.Has("bim-shop-v1")) << "the standby keeps running during the window";
+
+  InstanceEvent died;
+  died.workload = "bim-shop-v2";
+  died.instance_id = "bim-shop-v2-0";
+  died.exit_code = 3;
+  engine_.Emit(died);
+  ASSERT_TRUE(Eventually([&] { return router_.Route("shop") == std::vector<Endpoint>{{"127.0.0.1", 40000}}; }))
+      << RouterLog();
+  EXPECT_TRUE(Eventually([&] { return !engine_.Has("bim-shop-v2"); })) << "the failed release is retired";
+  EXPECT_TRUE(engine_.Has("bim-shop-v1"));
+  App app;
+  ASSERT_TRUE(store_->GetApp("shop", &app).ok());
+  EXPECT_EQ(app.live_version, 1);
+  Release v2;
+  ASSERT_TRUE(store_->GetRelease("shop", 2, &v2).ok());
+  EXPECT_EQ(v2.status, "failed");
+  EXPECT_EQ(v2.failure_reason, "rolled back after it exited with code 3");
+  Watch w;
+  ASSERT_TRUE(store_->GetWatch(v2.id, &w).ok());
+  EXPECT_EQ(w.state, watch_state::kRolledBack);
+  EXPECT_NE(w.evidence.find("log line of bim-shop-v2"), std::string::npos) << w.evidence;
+  // The audit row comes last (after the failed release's retirement was scheduled).
+  std::vector<AuditEntry> audit;
+  EXPECT_TRUE(Eventually([&] {
+    return store_->ListAudit("shop", 1, &audit).ok() && audit.size() == 1u &&
+           audit[0].detail.find("v2 -> v1: rolled back after it exited with code 3") != std::string::npos;
+  })) << (audit.empty() ? "no audit row" : audit[0].detail);
+}
+
+TEST_F(DeployerTest, AWatchThatPassesRetiresTheStandbyAndANewDeployEndsTheWatch) {
+  options_.watch_window = std::chrono::milliseconds(300);
+  MakeDeployer();
+  ASSERT_TRUE(Deploy("one").ok());
+  ASSERT_TRUE(Deploy("two").ok());
+  EXPECT_TRUE(Eventually([&] { return !engine_.Has("bim-shop-v1"); })) << "the window passed";
+  EXPECT_EQ(router_.Route("shop"), (std::vector<Endpoint>{{"127.0.0.1", 40001}})) << "no standby left";
+
+  options_.watch_window = std::chrono::milliseconds(60000);
+  MakeDeployer();
+  ASSERT_TRUE(Deploy("three").ok());  // watched, v2 its standby
+  ASSERT_TRUE(Deploy("four").ok());   // ends v3's watch: v2 goes, v3 is v4's standby
+  EXPECT_TRUE(Eventually([&] { return !engine_.Has("bim-shop-v2"); }));
+  EXPECT_TRUE(engine_.Has("bim-shop-v3"));
+  Release v3;
+  Watch w;
+  ASSERT_TRUE(store_->GetRelease("shop", 3, &v3).ok());
+  ASSERT_TRUE(store_->GetWatch(v3.id, &w).ok());
+  EXPECT_EQ(w.state, watch_state::kEnded);
+  EXPECT_EQ(w.reason, "a newer deploy started");
+  EXPECT_EQ(router_.Route("shop").size(), 2u);
+}
+
+}  // namespace
+}  // namespace bim

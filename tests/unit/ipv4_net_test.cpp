@@ -18,7 +18,7 @@ TEST(Ipv4NetTest, ParsesCidrAndRefusesEverythingElseNamingIt) {
   EXPECT_EQ(Net("10.192.0.64/26").Host(1), "10.192.0.65");
   EXPECT_EQ(Net("172.17.0.0/16").last(), Net("172.17.255.255/32").address);
   for (const char* bad : {"10.0.0.0", "10.0.0/8", "10.0.0.0/33", "10.0.0.256/32", "10.0.0.0/", "/8", "a.b.c.d/8",
-                          "10.0.0.0/8 ", "10..0.0/8", "10.0.0.0.0/8", "-1.0.0.0/8", "10.0.0.0/+8", "1000.0.0.0/8"}) {
+                          "10.0.0.0/8 ", "10..0.0/8", "10.0.0.0.0/8", "-1.0.0.0/8", "10.0.0.0/+8", "1000.0.0.0/8", "010.0.0.0/8"}) {
     Ipv4Net net;
     Status s = ParseIpv4Net(bad, &net);
     EXPECT_EQ(s.code(), Code::kInvalidArgument) << bad;

@@ -82,11 +82,11 @@ std::string FileBytes(const std::string& path) {
 }
 
 TEST_F(StoreTest, OpenMigratesAndReopenKeepsData) {
-  EXPECT_EQ(UserVersion(), 8);  // 1: initial schema, 2: tokens, 3: releases.context_digest, 4: tenants (app resources, read_secrets), 5: cluster settings, 6: release sources, 7: domains and certificates, 8: release services
+  EXPECT_EQ(UserVersion(), 10);  // 1: initial schema, 2: tokens, 3: releases.context_digest, 4: tenants (app resources, read_secrets), 5: cluster settings, 6: release sources, 7: domains and certificates, 8: release log tails, 9: watches, 10: release services
   ASSERT_TRUE(store_->SetMeta("instance_id", "abc123").ok());
   MakeApp("hello");
   Reopen();
-  EXPECT_EQ(UserVersion(), 8);
+  EXPECT_EQ(UserVersion(), 10);
   std::string v;
   ASSERT_TRUE(store_->GetMeta("instance_id", &v).ok());
   EXPECT_EQ(v, "abc123");
