@@ -103,6 +103,9 @@ TEST(TenantsIsolation, AppsCannotReadOtherAppsImagesNorReachWhatIsNotTheirs) {
   ASSERT_FALSE(sibling.ip().empty()) << "the sibling container did not start";
 
   const std::string own = sibling.ip() + ":8080";
+  // The sibling is started, not yet listening: wait until the host (which reaches app containers, see
+  // below) connects, so a "refused" from a's container can only mean the network said no.
+  ASSERT_TRUE(Eventually([&] { return HostReach(own) == "open"; }, 20)) << "the sibling never listened on " << own;
   std::map<std::string, std::string> foreign = {
       {"app b's container", b_live.networks.begin()->second + ":8080"},
       {"a host service on a's gateway", net.gateway + ":" + std::to_string(listener.port())},
