@@ -191,6 +191,10 @@ class Engine {
   // FailedPrecondition, one line naming the problem and the fix: the Deployer asks before it records
   // a release that mounts any, so such a release is refused before anything is built or started.
   virtual Status CheckVolumes() const = 0;
+  // OK if this engine runs an app of several services (a Compose app: workers without a port, start
+  // in depends_on order, stop-first replacement). Otherwise FailedPrecondition, one line naming the
+  // problem and the fix: the Deployer asks before it records a release of more than one service.
+  virtual Status CheckSeveralServices() const = 0;
 
   // Creates the network if it does not exist (same name: OK, left as it is).
   virtual Status EnsureNetwork(const NetworkSpec& spec) = 0;

@@ -186,6 +186,7 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
         s = ComposeAppServices(request.config, project, spec->env, &spec->services);
     }
     if (!s.ok()) return s;
+    if (spec->services.services.size() > 1 && !(s = engine_->CheckSeveralServices()).ok()) return s;
     // The watch after the switch covers an app of one HTTP service replaced start-first (deployer.h).
     if (request.config.health.watch && request.config.health.watch->count() > 0 && !WatchableServices(spec->services))
       return Status::InvalidArgument("[health] watch is not supported yet for a Compose app of several services (or "

@@ -300,6 +300,13 @@ Status SwarmEngine::CheckVolumes() const {
       "services there yet): remove volumes: from the Compose file, or run this app on a single-host bimd (--engine local)");
 }
 
+Status SwarmEngine::CheckSeveralServices() const {
+  return Status::FailedPrecondition(
+      "a Compose app of several services is not supported on the Swarm engine yet (bim does not run its workers "
+      "and stateful services there): keep one service in the Compose file, or run this app on a single-host bimd "
+      "(--engine local)");
+}
+
 Status SwarmEngine::Freeze(const std::string&, bool) { return CheckVolumes(); }
 Status SwarmEngine::EnsureVolume(const VolumeSpec&) { return CheckVolumes(); }
 

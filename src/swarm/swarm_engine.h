@@ -70,6 +70,10 @@ class SwarmEngine : public Engine {
   // so do Freeze, EnsureVolume, ExportVolume and ImportVolume. ListVolumes lists none and RemoveVolume
   // finds nothing to remove, since no release that makes one is ever started here.
   Status CheckVolumes() const override;
+  // A Compose app of several services is refused here yet (FailedPrecondition with the fix): a
+  // worker (no port) never counts as running, and Remove returns before the tasks stopped, so a
+  // stop-first replacement could overlap. One service (a plain app) runs as before.
+  Status CheckSeveralServices() const override;
   Status Freeze(const std::string& name, bool frozen) override;
   Status EnsureVolume(const VolumeSpec& spec) override;
   Status ListVolumes(const Labels& labels, bool sizes, std::vector<VolumeInfo>* out) override;

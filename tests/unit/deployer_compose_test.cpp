@@ -316,5 +316,25 @@ TEST_F(ComposeDeployerTest, NamedVolumesOnAnEngineWithoutThemAreRefusedBeforeAny
   EXPECT_TRUE(s.ok()) << s.message();
 }
 
+TEST_F(ComposeDeployerTest, SeveralServicesOnAnEngineThatRunsOneAreRefusedBeforeAnythingRuns) {
+  engine_.several_services_supported = false;  // as SwarmEngine::CheckSeveralServices answers
+  engine_.volumes_supported = false;
+  DeployOutcome out;
+  Status s = DeployCompose(kApp, AppConfig(), &out);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.message();
+  EXPECT_EQ(s.message(), "this engine runs one service per app") << "the first refusal, before the volumes'";
+  EXPECT_TRUE(Started().empty());
+  EXPECT_TRUE(images_.builds.empty()) << "refused before the build";
+  EXPECT_TRUE(engine_.volumes.empty());
+  EXPECT_TRUE(engine_.networks.empty());
+  std::vector<Release> releases;
+  store_->ListReleases("shop", 0, &releases);
+  EXPECT_TRUE(releases.empty()) << "no release recorded";
+  // A Compose file of one service deploys there, as a plain app does.
+  s = DeployCompose("services:\n  web:\n    build: .\n    ports: [\"8080\"]\n", AppConfig(), &out);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(Started(), std::vector<std::string>{"bim-shop-v1"});
+}
+
 }  // namespace
 }  // namespace bim

@@ -187,6 +187,9 @@ class FakeEngine : public Engine {
   Status CheckVolumes() const override {
     return volumes_supported ? Status::OK() : Status::FailedPrecondition("this engine keeps no volumes");
   }
+  Status CheckSeveralServices() const override {
+    return several_services_supported ? Status::OK() : Status::FailedPrecondition("this engine runs one service per app");
+  }
   Status EnsureVolume(const VolumeSpec& spec) override {
     std::lock_guard<std::mutex> lock(mu);
     if (!volumes.count(spec.name)) volumes[spec.name] = VolumeInfo{spec.name, spec.labels, 0, ""};
@@ -248,6 +251,7 @@ class FakeEngine : public Engine {
   std::map<std::string, WorkloadSpec> specs;     // as last started, by name
   std::map<std::string, int> exits;              // workloads that exit at once with this code when started
   bool volumes_supported = true;  // CheckVolumes: false plays an engine without volumes (Swarm)
+  bool several_services_supported = true;  // CheckSeveralServices: false plays Swarm
   std::map<std::string, VolumeInfo> volumes;
   std::set<std::string> networks;
   std::vector<std::string> started, removed, freezes;

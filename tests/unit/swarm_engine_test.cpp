@@ -19,6 +19,16 @@ class SwarmEngineRefusals : public ::testing::Test {
   SwarmEngine engine_{Options(), &docker_, nullptr};
 };
 
+TEST_F(SwarmEngineRefusals, AnAppOfSeveralServicesIsRefusedWithTheFix) {
+  Status s = engine_.CheckSeveralServices();
+  ASSERT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("a Compose app of several services is not supported on the Swarm engine"),
+            std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("keep one service in the Compose file, or run this app on a single-host bimd"),
+            std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find('\n'), std::string::npos);  // one line
+}
+
 TEST_F(SwarmEngineRefusals, NamedVolumesAreRefusedWithTheFix) {
   Status s = engine_.CheckVolumes();
   ASSERT_EQ(s.code(), Code::kFailedPrecondition);
