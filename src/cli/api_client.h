@@ -38,8 +38,9 @@ class ApiClient {
   // JSON request/response. On HTTP >= 400 returns the Status bimd sent ({"error":{code,message}}).
   // Unavailable when bimd cannot be reached.
   Status Get(const std::string& path, nlohmann::json* out) const;
-  // The same, keeping the answer's text (for a big answer the caller only passes on).
-  Status GetText(const std::string& path, std::string* out) const;
+  // The same, keeping the answer's text (for a big answer the caller passes on or reads as a stream);
+  // `validate` = false skips the check that it is JSON, for a caller that parses it anyway.
+  Status GetText(const std::string& path, std::string* out, bool validate = true) const;
   Status Delete(const std::string& path, nlohmann::json* out) const;
   // POSTs `body` as application/json; same answers as Get.
   Status Post(const std::string& path, const nlohmann::json& body, nlohmann::json* out) const;

@@ -1,10 +1,12 @@
 // The read-mostly commands: login, apps, status, releases, logs, destroy, cancel.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/api_client.h"
+#include "cli/app_table.h"
 #include "cli/command_registry.h"
 #include "cli/commands.h"
 #include "cli/credentials.h"
@@ -72,19 +74,17 @@ int RunApps(const Output& out) {
     std::fwrite(text.data() + brace + 1, 1, text.size() - brace - 1, stdout);
     return exit_code::kOk;
   }
-  json body;
-  if (!(s = ApiClient(server).Get("/v1/apps", &body)).ok()) return out.Fail(s);
-  if (body["apps"].empty()) {
+  std::string text;
+  std::vector<AppRow> rows;
+  if (!(s = ApiClient(server).GetText("/v1/apps", &text, /*validate=*/false)).ok() ||
+      !(s = ParseAppRows(text, &rows)).ok())
+    return out.Fail(s);
+  if (rows.empty()) {
     out.Text("No apps yet. Deploy one with `bim deploy` in its folder.\n");
     return exit_code::kOk;
   }
-  std::string text = Column("APP", 20) + Column("LIVE", 6) + Column("LATEST", 16) + Column("UPDATED", 9) + "URL\n";
-  for (const auto& a : body["apps"]) {
-    std::string latest = a.contains("latest") ? a["latest"].get<std::string>() + " " + a.value("latest_status", "") : "-";
-    text += Column(a.value("app", ""), 20) + Column(a["live"].is_string() ? a["live"].get<std::string>() : "-", 6) +
-            Column(latest, 16) + Column(HumanAgo(a.value("updated_at_ms", int64_t{0})), 9) + a.value("url", "") + "\n";
-  }
-  out.Text(text);
+  using namespace std::chrono;
+  out.Text(RenderAppTable(rows, duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()));
   return exit_code::kOk;
 }
 

@@ -94,10 +94,13 @@ std::string HumanMillis(int64_t ms) {
 }
 
 std::string HumanAgo(int64_t unix_ms) {
-  if (unix_ms <= 0) return "-";
   using namespace std::chrono;
-  int64_t now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-  int64_t s = (now - unix_ms) / 1000;
+  return HumanAgo(unix_ms, duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
+std::string HumanAgo(int64_t unix_ms, int64_t now_ms) {
+  if (unix_ms <= 0) return "-";
+  int64_t s = (now_ms - unix_ms) / 1000;
   if (s < 60) return std::to_string(s < 0 ? 0 : s) + "s ago";
   if (s < 3600) return std::to_string(s / 60) + "m ago";
   if (s < 86400) return std::to_string(s / 3600) + "h ago";

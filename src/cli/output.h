@@ -57,7 +57,8 @@ std::string Column(std::string s, size_t width);
 std::string HumanBytes(int64_t bytes);
 // "1.9s", "250ms".
 std::string HumanMillis(int64_t ms);
-// "3m ago" from a Unix-ms timestamp.
+// "3m ago" from a Unix-ms timestamp ("-" for 0), counted from now or from `now_ms`.
 std::string HumanAgo(int64_t unix_ms);
+std::string HumanAgo(int64_t unix_ms, int64_t now_ms);
 
 }  // namespace bim

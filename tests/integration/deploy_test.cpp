@@ -151,6 +151,16 @@ TEST_F(DeployTest, AppsStatusReleasesAndLogsShowWhatHappened) {
   for (const auto& a : apps["apps"])
     if (a["app"] == app_) listed = a["live"] == "v1";
   EXPECT_TRUE(listed) << apps.dump();
+  // The table form (read from the same answer as a stream): the app's line with its live release.
+  CommandResult apps_table = server_->Bim({"apps"});
+  ASSERT_EQ(apps_table.exit_code, 0) << apps_table.err;
+  EXPECT_EQ(apps_table.out.rfind("APP ", 0), 0u) << apps_table.out;
+  size_t line = apps_table.out.find("\n" + app_ + " ");
+  ASSERT_NE(line, std::string::npos) << apps_table.out;
+  std::string row = apps_table.out.substr(line + 1, apps_table.out.find('\n', line + 1) - line - 1);
+  EXPECT_NE(row.find(" v1 "), std::string::npos) << row;
+  EXPECT_NE(row.find("v1 live"), std::string::npos) << row;
+  EXPECT_NE(row.find("http://"), std::string::npos) << row;
 
   CommandResult status = server_->Bim({"status", app_, "--json"});
   ASSERT_EQ(status.exit_code, 0) << status.err;
