@@ -87,6 +87,8 @@ void ApiServer::Routes() {
   const int64_t max_manifest = options_.max_manifest_bytes;
   http.set_pre_routing_handler([max_json, max_manifest](const httplib::Request& req, httplib::Response& res) {
     if (req.method == "POST" && req.path.ends_with("/deploy")) return httplib::Server::HandlerResponse::Unhandled;
+    // A volume restore streams its archive to disk under max_upload_bytes too.
+    if (req.method == "PUT" && req.path.ends_with("/restore")) return httplib::Server::HandlerResponse::Unhandled;
     const int64_t max = req.method == "POST" && req.path.ends_with("/contexts") ? max_manifest : max_json;
     bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
     uint64_t length = req.get_header_value<uint64_t>("Content-Length");
@@ -116,6 +118,7 @@ void ApiServer::Routes() {
   RegisterUploadRoutes(*context_);
   RegisterClusterRoutes(*context_);
   RegisterDomainRoutes(*context_);
+  RegisterVolumeRoutes(*context_);
   RegisterUiRoutes(*context_);
 }
 

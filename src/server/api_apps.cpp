@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/deploy_plan.h"
+#include "core/validate.h"
 #include "server/api_context.h"
 #include "server/api_requests.h"
 
@@ -141,14 +142,17 @@ void RegisterAppRoutes(ApiContext& ctx) {
     int64_t tail = kDefaultLogTail;
     if (Status s = QueryCount(req, "tail", 0, kMaxLogTail, &tail); !s.ok()) return SendError(res, s);
     bool follow = req.get_param_value("follow") == "1";
+    std::string service = req.get_param_value("service");
+    if (!service.empty())
+      if (Status s = ValidateServiceName(service); !s.ok()) return SendError(res, s);
     App a;
     if (Status s = store.GetApp(app, &a); !s.ok()) return SendError(res, s);
     const auto heartbeat = options.stream_heartbeat;
-    res.set_chunked_content_provider("application/x-ndjson", [&deployer, app, tail, follow, heartbeat](
+    res.set_chunked_content_provider("application/x-ndjson", [&deployer, app, service, tail, follow, heartbeat](
                                                                  size_t, httplib::DataSink& sink) {
       NdjsonStream out(sink, heartbeat);
       Status s = deployer.Logs(
-          app, static_cast<int>(tail), follow, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
+          app, service, static_cast<int>(tail), follow, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
           [&] { return out.Gone(); });
       json result{{"event", "result"}, {"ok", s.ok()}};
       if (!s.ok()) result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
@@ -158,10 +162,10 @@ void RegisterAppRoutes(ApiContext& ctx) {
     });
   }));
 
-  http.Delete(R"(/v1/apps/([^/]+))", ctx.ForApp([&](const httplib::Request&, httplib::Response& res,
+  http.Delete(R"(/v1/apps/([^/]+))", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
                                                     const Principal& who, const std::string& app) {
     json removed;
-    Status s = deployer.Destroy(app, who.name, &removed);
+    Status s = deployer.Destroy(app, who.name, req.get_param_value("volumes") == "1", &removed);
     if (!s.ok()) return SendError(res, s);
     SendJson(res, removed);
   }));

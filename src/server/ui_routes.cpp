@@ -209,7 +209,7 @@ void RegisterUiRoutes(ApiContext& ctx) {
     App a;
     if (Status s = ctx.store.GetApp(app, &a); !s.ok()) return SendStatus(res, who, s);
     json lines = json::array();
-    ctx.deployer.Logs(app, ctx.options.ui.log_tail, false, [&](std::string_view l) { lines.push_back(std::string(l)); },
+    ctx.deployer.Logs(app, "", ctx.options.ui.log_tail, false, [&](std::string_view l) { lines.push_back(std::string(l)); },
                       nullptr);
     std::string stream = "/ui/apps/" + engine::QueryEscape(app) + "/logs/events";
     SendPage(res, 200, RenderUiLogs(Viewer(who), app, lines, stream));
@@ -247,7 +247,7 @@ void RegisterUiRoutes(ApiContext& ctx) {
           NdjsonStream out(sink, heartbeat, NdjsonStream::Framing::kServerSentEvents);
           bool expired = false;
           Status s = deployer.Logs(
-              app, tail, true, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
+              app, "", tail, true, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
               [&] { return out.Gone() || (expired = MonotonicMillis() >= deadline); });
           if (!expired) {  // an expired stream ends without a result, so the browser reconnects
             json result{{"event", "result"}, {"ok", s.ok()}};
