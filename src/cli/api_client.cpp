@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <signal.h>
 
@@ -20,14 +21,18 @@ void GlobalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-// Collects a response body, or splits it into NDJSON lines when a handler is set.
+// Collects a response body, or splits it into NDJSON lines when a handler is set, or hands a
+// successful body to `raw` as it comes (downloads).
 struct Body {
   static constexpr curl_off_t kMaxReserve = 64 << 20;
   std::string data;
   const EventHandler* on_event = nullptr;
+  const ByteHandler* raw = nullptr;
   long status = 0;
   CURL* curl = nullptr;
   size_t Feed(const char* p, size_t n) {
+    if (status == 0) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (raw && status < 400) return (*raw)(std::string_view(p, n)) ? n : 0;
     if (data.empty() && !on_event) {
       // One allocation for a large answer (the app list is ~2 MB at 10,000 apps), bounded.
       curl_off_t length = -1;
@@ -36,7 +41,6 @@ struct Body {
     }
     data.append(p, n);
     if (!on_event) return n;
-    if (status == 0) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 400) return n;  // an error body is JSON, parsed at the end
     size_t nl;
     while ((nl = data.find('\n')) != std::string::npos) {
@@ -192,6 +196,41 @@ Status ApiClient::PostStream(const std::string& path, const json& request, const
     if (!event.is_discarded() && event.value("event", "") != "heartbeat") on_event(event);
   }
   return Status::OK();
+}
+
+Status ApiClient::Download(const std::string& path, const ByteHandler& sink) const {
+  GlobalInit();
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  std::string url = config_.url + path;
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  Body body;
+  body.raw = &sink;
+  return Perform(config_, curl.get(), &body);
+}
+
+Status ApiClient::PutFileStream(const std::string& path, const std::string& file_path, const EventHandler& on_event,
+                                const UploadProgress& on_upload) const {
+  GlobalInit();
+  std::unique_ptr<FILE, decltype(&fclose)> file(fopen(file_path.c_str(), "rb"), fclose);
+  if (!file) return Status::Internal("cannot read " + file_path);
+  fseeko(file.get(), 0, SEEK_END);
+  curl_off_t size = ftello(file.get());
+  fseeko(file.get(), 0, SEEK_SET);
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  std::string url = config_.url + path;
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_UPLOAD, 1L);  // PUT
+  curl_easy_setopt(curl.get(), CURLOPT_READDATA, file.get());
+  curl_easy_setopt(curl.get(), CURLOPT_INFILESIZE_LARGE, size);
+  Progress progress{&on_upload};
+  Body body;
+  body.on_event = &on_event;
+  Status s = Perform(config_, curl.get(), &body, nullptr, &progress);
+  if (s.ok() && !body.data.empty()) {  // a last object without its newline
+    json event = json::parse(body.data, nullptr, false);
+    if (!event.is_discarded() && event.value("event", "") != "heartbeat") on_event(event);
+  }
+  return s;
 }
 
 Status ApiClient::Deploy(const std::string& app, const json& meta, const std::string& part_name,

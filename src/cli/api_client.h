@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +23,8 @@ struct ServerConfig {
 
 using EventHandler = std::function<void(const nlohmann::json& event)>;
 using UploadProgress = std::function<void(int64_t sent, int64_t total)>;
+// Receives a downloaded body piece by piece; false stops the transfer.
+using ByteHandler = std::function<bool(std::string_view chunk)>;
 
 // After this, Ctrl-C makes a running request end with Status::Cancelled instead of killing the
 // process, so the CLI can say what happened; the dropped connection tells bimd to cancel a release
@@ -59,6 +62,15 @@ class ApiClient {
   // event stream. Upload progress is reported as it goes.
   Status Deploy(const std::string& app, const nlohmann::json& meta, const std::string& part,
                 const std::string& file_path, const EventHandler& on_event, const UploadProgress& on_upload) const;
+
+  // GETs `path` and hands the body to `sink` as it arrives (a volume backup). On HTTP >= 400
+  // returns bimd's Status; Unavailable if the stream broke off (an incomplete download).
+  Status Download(const std::string& path, const ByteHandler& sink) const;
+
+  // PUTs the file at `file_path` as the body (streamed from disk, progress reported) and reads the
+  // NDJSON answer like PostStream (a volume restore).
+  Status PutFileStream(const std::string& path, const std::string& file_path, const EventHandler& on_event,
+                       const UploadProgress& on_upload) const;
 
   const ServerConfig& config() const { return config_; }
 

@@ -15,6 +15,7 @@ void AddAllCommands(CLI::App& cli, CliContext& ctx) {
   AddHistoryCommand(cli, ctx);
   AddClusterCommands(cli, ctx);
   AddDomainCommands(cli, ctx);
+  AddVolumeCommands(cli, ctx);
   AddOpenCommand(cli, ctx);
 }
 

@@ -25,6 +25,7 @@ void AddInitCommands(CLI::App& cli, CliContext& ctx);      // init, up, down (in
 void AddMcpCommand(CLI::App& cli, CliContext& ctx);        // mcp (mcp_command.cpp)
 void AddHistoryCommand(CLI::App& cli, CliContext& ctx);    // history (history_command.cpp)
 void AddDomainCommands(CLI::App& cli, CliContext& ctx);    // domains, certs (domain_commands.cpp)
+void AddVolumeCommands(CLI::App& cli, CliContext& ctx);    // volumes, backup, restore (volume_commands.cpp)
 void AddOpenCommand(CLI::App& cli, CliContext& ctx);       // open (open_command.cpp)
 
 // Every command group above, and the global --json flag: the whole `bim` command line. Commands keep

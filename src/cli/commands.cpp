@@ -120,7 +120,21 @@ int RunStatus(const Output& out, const std::string& app) {
     text += "\n";
   }
   const json instances = body.value("instances", json::array());
-  if (instances.size() > 1 || (instances.size() == 1 && !instances[0].value("node", "").empty())) {
+  if (body.value("services", json::array()).size() > 1) {
+    // A Compose app: one line per service.
+    text += "Services:\n  " + Column("SERVICE", 12) + Column("STATE", 11) + Column("HEALTH", 10) + Column("RESTARTS", 9) +
+            Column("ROUTE", 24) + "CONTAINER\n";
+    for (const auto& svc : body["services"]) {
+      std::string route = svc.contains("http") ? svc["http"].value("route", "") + ":" +
+                                                     std::to_string(svc["http"].value("port", 0))
+                                               : "-";
+      std::string health = svc.value("health", "");
+      text += "  " + Column(svc.value("service", ""), 12) + Column(svc.value("state", ""), 11) +
+              Column(health.empty() ? "-" : health, 10) + Column(std::to_string(svc.value("restarts", 0)), 9) +
+              Column(route, 24) + svc.value("workload", "") + "\n";
+      if (svc.contains("problem")) text += "    ! " + svc.value("problem", "") + "\n";
+    }
+  } else if (instances.size() > 1 || (instances.size() == 1 && !instances[0].value("node", "").empty())) {
     // Several hosts: one line per instance, where it runs and how it is doing.
     text += "Instances:\n  " + Column("NODE", 20) + Column("ENDPOINT", 22) + Column("STATE", 22) + "RESTARTS\n";
     for (const json& i : instances) {
@@ -178,13 +192,16 @@ int RunReleases(const Output& out, const std::string& app, int limit) {
   return exit_code::kOk;
 }
 
-int RunLogs(const Output& out, const std::string& app, int tail, bool follow) {
+int RunLogs(const Output& out, const std::string& app, const std::string& service, int tail, bool follow) {
   ServerConfig server;
   Status s = LoadCredentialsForApp(app, &server);
   if (!s.ok()) return out.Fail(s);
+  if (!service.empty())
+    if (s = ValidateServiceName(service); !s.ok()) return out.Fail(s);
   json lines = json::array();
   json result;
-  std::string path = "/v1/apps/" + app + "/logs?tail=" + std::to_string(tail) + (follow ? "&follow=1" : "");
+  std::string path = "/v1/apps/" + app + "/logs?tail=" + std::to_string(tail) + (follow ? "&follow=1" : "") +
+                     (service.empty() ? "" : "&service=" + service);
   s = ApiClient(server).Stream(path, [&](const json& e) {
     if (e.contains("line")) {
       std::string line = e["line"].get<std::string>();
@@ -209,22 +226,33 @@ int RunLogs(const Output& out, const std::string& app, int tail, bool follow) {
   return exit_code::kOk;
 }
 
-int RunDestroy(const Output& out, const std::string& app, bool yes) {
+int RunDestroy(const Output& out, const std::string& app, bool yes, bool volumes) {
   ServerConfig server;
   Status s = LoadCredentialsForApp(app, &server);
   if (!s.ok()) return out.Fail(s);
   if (!yes && isatty(0) && !out.json()) {
-    std::fprintf(stderr, "Destroy %s: its containers, images, route and release history? Type the app name: ", app.c_str());
+    std::fprintf(stderr, "Destroy %s: its containers, images, route and release history%s? Type the app name: ", app.c_str(),
+                 volumes ? ", and the data in its volumes" : "");
     std::string answer;
     std::getline(std::cin, answer);
     if (answer != app) return out.Fail(Status::Cancelled("not destroyed (the name did not match)"));
   }
   json body;
-  if (!(s = ApiClient(server).Delete("/v1/apps/" + app, &body)).ok()) return out.Fail(s, json{{"app", app}});
+  if (!(s = ApiClient(server).Delete("/v1/apps/" + app + (volumes ? "?volumes=1" : ""), &body)).ok())
+    return out.Fail(s, json{{"app", app}});
   body["ok"] = true;
   out.Json(body);
-  out.Text("Destroyed " + app + ": removed " + std::to_string(body["containers"].size()) + " container(s), " +
-           std::to_string(body["images"].size()) + " image(s) and its route\n");
+  std::string text = "Destroyed " + app + ": removed " + std::to_string(body["containers"].size()) + " container(s), " +
+                     std::to_string(body["images"].size()) + " image(s)" +
+                     (body.value("volumes", json::array()).empty() ? "" : ", " + std::to_string(body["volumes"].size()) + " volume(s)") +
+                     " and its route\n";
+  if (!body.value("kept_volumes", json::array()).empty()) {
+    std::string names;
+    for (const auto& v : body["kept_volumes"]) names += (names.empty() ? "" : ", ") + v.get<std::string>();
+    text += "Kept its volumes (" + names + "): a new deploy of " + app + " finds their data again; `bim destroy " + app +
+            " --volumes` deletes them\n";
+  }
+  out.Text(text);
   return exit_code::kOk;
 }
 
@@ -245,9 +273,9 @@ int RunCancel(const Output& out, const std::string& app) {
 
 void AddCoreCommands(CLI::App& cli, CliContext& ctx) {
   // Options outlive parse(): callbacks run during parse and read them.
-  static std::string url, token, app;
+  static std::string url, token, app, service;
   static DeployFlags deploy_flags;
-  static bool no_wait = false, follow = false, yes = false;
+  static bool no_wait = false, follow = false, yes = false, volumes = false;
   static int limit = 0, tail = 100;
 
   auto* login = cli.add_subcommand("login", "Save the server URL and token for later commands");
@@ -281,7 +309,7 @@ void AddCoreCommands(CLI::App& cli, CliContext& ctx) {
   ctx.AddJsonFlag(server);
   server->callback([&ctx] { ctx.exit_code = RunServer(ctx.out()); });
 
-  auto* status = cli.add_subcommand("status", "Show an app's live release, container state and restarts");
+  auto* status = cli.add_subcommand("status", "Show an app's live release and each service's state, health and restarts");
   status->add_option("app", app, "App name")->required();
   ctx.AddJsonFlag(status);
   status->callback([&ctx] { ctx.exit_code = RunStatus(ctx.out(), app); });
@@ -292,18 +320,20 @@ void AddCoreCommands(CLI::App& cli, CliContext& ctx) {
   ctx.AddJsonFlag(releases);
   releases->callback([&ctx] { ctx.exit_code = RunReleases(ctx.out(), app, limit); });
 
-  auto* logs = cli.add_subcommand("logs", "Print the live release's container logs");
+  auto* logs = cli.add_subcommand("logs", "Print the live release's logs (every service, or --service NAME)");
   logs->add_option("app", app, "App name")->required();
   logs->add_option("--tail,-n", tail, "Number of lines from the end")->capture_default_str();
   logs->add_flag("-f,--follow", follow, "Keep printing new lines");
+  logs->add_option("--service,-s", service, "Only this service of a Compose app (default: all, each line prefixed)");
   ctx.AddJsonFlag(logs);
-  logs->callback([&ctx] { ctx.exit_code = RunLogs(ctx.out(), app, tail, follow); });
+  logs->callback([&ctx] { ctx.exit_code = RunLogs(ctx.out(), app, service, tail, follow); });
 
-  auto* destroy = cli.add_subcommand("destroy", "Remove an app: route, containers, images and history");
+  auto* destroy = cli.add_subcommand("destroy", "Remove an app: route, containers, images and history (volumes are kept)");
   destroy->add_option("app", app, "App name")->required();
   destroy->add_flag("--yes,-y", yes, "Do not ask for confirmation");
+  destroy->add_flag("--volumes", volumes, "Also delete the app's named volumes (kept otherwise)");
   ctx.AddJsonFlag(destroy);
-  destroy->callback([&ctx] { ctx.exit_code = RunDestroy(ctx.out(), app, yes); });
+  destroy->callback([&ctx] { ctx.exit_code = RunDestroy(ctx.out(), app, yes, volumes); });
 
   auto* cancel = cli.add_subcommand("cancel", "Stop an app's release in progress (and those queued behind it)");
   cancel->add_option("app", app, "App name")->required();

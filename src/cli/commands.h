@@ -41,7 +41,7 @@ int RunApps(const Output& out);
 int RunServer(const Output& out);
 int RunStatus(const Output& out, const std::string& app);
 int RunReleases(const Output& out, const std::string& app, int limit);
-int RunLogs(const Output& out, const std::string& app, int tail, bool follow);
-int RunDestroy(const Output& out, const std::string& app, bool yes);
+int RunLogs(const Output& out, const std::string& app, const std::string& service, int tail, bool follow);
+int RunDestroy(const Output& out, const std::string& app, bool yes, bool volumes);
 
 }  // namespace bim

@@ -89,14 +89,14 @@ void Walk(const std::string& root, const std::string& rel_dir, const DockerIgnor
 }  // namespace
 
 Status ScanContext(const std::string& dir, std::string* root_out, std::vector<ScannedEntry>* entries,
-                   PackStats* stats) {
+                   PackStats* stats, bool require_dockerfile) {
   *stats = PackStats();
   entries->clear();
   std::string root = fs::path(dir).lexically_normal().string();
   while (root.size() > 1 && root.back() == '/') root.pop_back();
   *root_out = root;
   struct stat st;
-  if (stat((root + "/Dockerfile").c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+  if (require_dockerfile && (stat((root + "/Dockerfile").c_str(), &st) != 0 || !S_ISREG(st.st_mode)))
     return Status::InvalidArgument(root + " has no Dockerfile (write one, or run `bim init` to generate it)");
 
   DockerIgnore ignore;

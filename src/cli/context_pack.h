@@ -41,8 +41,10 @@ struct ScannedEntry {
 
 // Lists DIR's build context: every file, directory and symlink, sorted by path, by the rules of
 // PackContext below (which packs exactly this list). `root` receives DIR without trailing slashes.
-// InvalidArgument when DIR has no Dockerfile or a bad .dockerignore.
-Status ScanContext(const std::string& dir, std::string* root, std::vector<ScannedEntry>* entries, PackStats* stats);
+// InvalidArgument when DIR has no Dockerfile (unless !require_dockerfile: a Compose app's services
+// name their own) or a bad .dockerignore.
+Status ScanContext(const std::string& dir, std::string* root, std::vector<ScannedEntry>* entries, PackStats* stats,
+                   bool require_dockerfile = true);
 
 // Writes DIR's build context to `tar_path` (gzip-compressed tar), honouring DIR/.dockerignore with
 // Docker's semantics. Dockerfile and .dockerignore are always sent (as Docker does). `.env*` files (at

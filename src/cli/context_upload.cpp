@@ -146,10 +146,10 @@ Status DescribeFolder(const std::string& root, const std::vector<ScannedEntry>& 
 }  // namespace
 
 Status PlanContextUpload(const ApiClient& client, const std::string& app, const std::string& dir,
-                         ContextUploadPlan* out) {
+                         ContextUploadPlan* out, bool require_dockerfile) {
   *out = ContextUploadPlan();
   std::vector<ScannedEntry> scanned;
-  Status s = ScanContext(dir, &out->root, &scanned, &out->stats);
+  Status s = ScanContext(dir, &out->root, &scanned, &out->stats, require_dockerfile);
   if (!s.ok()) return s;
   if (!(s = DescribeFolder(out->root, scanned, &out->entries)).ok()) return s;
   for (const auto& e : out->entries) {
@@ -170,7 +170,7 @@ Status PlanContextUpload(const ApiClient& client, const std::string& app, const 
     if (delta.size() >= full.size()) delta.clear();
   }
   json answer;
-  const std::string path = "/v1/apps/" + app + "/contexts";
+  const std::string path = "/v1/apps/" + app + "/contexts" + (require_dockerfile ? "" : "?compose=1");
   if (!delta.empty()) {
     s = client.PostText(path, delta, &answer);
     out->manifest_bytes_sent += static_cast<int64_t>(delta.size());

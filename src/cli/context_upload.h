@@ -41,8 +41,9 @@ struct ContextUploadPlan {
 // Scans and hashes DIR (ScanContext's rules), and asks bimd (POST /v1/apps/APP/contexts) which contents
 // it lacks, sending a delta when a cached base exists and the whole manifest otherwise (or when bimd no
 // longer has the base). InvalidArgument for a folder that cannot be deployed; bimd's Status otherwise.
+// `require_dockerfile` is false for a Compose app (its services name their own Dockerfiles).
 Status PlanContextUpload(const ApiClient& client, const std::string& app, const std::string& dir,
-                         ContextUploadPlan* out);
+                         ContextUploadPlan* out, bool require_dockerfile = true);
 
 // Writes the missing contents as a gzip tar at `tar_path`, each file named by its SHA-256; sets
 // *packed_bytes to the tar's size. FailedPrecondition if a file changed since it was hashed.

@@ -16,6 +16,8 @@
 #include "cli/credentials.h"
 #include "cli/git_source.h"
 #include "core/app_config.h"
+#include "core/app_services.h"
+#include "core/compose.h"
 #include "core/dotenv.h"
 #include "core/terminal_text.h"
 #include "core/validate.h"
@@ -55,7 +57,7 @@ std::string Plural(int64_t n, const std::string& one) { return std::to_string(n)
 Status PrepareContextUpload(const DeployFlags& flags, const AppConfig& config, const ApiClient& client, const Say& say,
                             const std::string& file, json* meta, std::string* part, json* upload) {
   ContextUploadPlan plan;
-  Status s = PlanContextUpload(client, config.app, flags.dir, &plan);
+  Status s = PlanContextUpload(client, config.app, flags.dir, &plan, !meta->contains("compose"));
   for (const auto& w : plan.stats.warnings) say("warning: " + w);
   if (!s.ok()) return s;
   int64_t packed = 0;
@@ -125,6 +127,42 @@ Status PrepareImageUpload(const DeployFlags& flags, const AppConfig& config, con
   return Status::OK();
 }
 
+// Finds the folder's Compose file (compose.yaml first, in Compose's order), reads the env files it
+// names and checks it here, before anything is uploaded (variables come from .env only; bimd, which
+// also has the app's stored env, interpolates it for real). *compose stays null without one.
+Status LoadCompose(const std::string& dir, const AppConfig& config, const EnvList& env, json* compose,
+                   const std::function<void(const std::string&)>& say) {
+  std::vector<std::string> found;
+  for (const char* name : kComposeFileNames)
+    if (std::filesystem::is_regular_file(dir + "/" + name)) found.push_back(name);
+  if (found.empty()) return Status::OK();
+  if (found.size() > 1) say("warning: found " + found[0] + " and " + found[1] + "; using " + found[0] + " (as Compose does)");
+  ComposeSource source;
+  source.file_name = found[0];
+  if (Status s = ReadFile(dir + "/" + source.file_name, &source.text); !s.ok()) return s;
+  if (WrittenByBimInit(source.text)) return Status::OK();  // bim up's file: one app, as without Compose
+  std::vector<std::string> env_files;
+  if (Status s = ComposeEnvFiles(source.file_name, source.text, &env_files); !s.ok()) return s;
+  for (const auto& path : env_files) {
+    std::string text;
+    Status s = ReadFile(dir + "/" + path, &text);
+    if (s.ok()) source.env_files[path] = text;
+    else if (!s.IsNotFound()) return s;
+  }
+  source.variables = env;
+  source.require_variables = false;
+  source.profiles = config.profiles;
+  ComposeProject project;
+  if (Status s = ParseCompose(source, &project); !s.ok()) return s;
+  AppServices services;
+  if (Status s = ComposeAppServices(config, project, env, &services); !s.ok()) return s;
+  *compose = json{{"file", source.file_name}, {"text", source.text}, {"env_files", source.env_files}};
+  std::string names;
+  for (const auto& svc : services.services) names += (names.empty() ? "" : ", ") + svc.name;
+  say("==> " + source.file_name + ": " + std::to_string(services.services.size()) + " services (" + names + ")");
+  return Status::OK();
+}
+
 }  // namespace
 
 Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json* result) {
@@ -141,6 +179,11 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
     say("==> Deploying " + folder.NameWhy() + " (set app in bim.toml to choose another)");
   EnvList env;
   if (!(s = LoadDotenv(flags.dir, &env)).ok()) return s;
+  json compose;
+  if (!(s = LoadCompose(flags.dir, config, env, &compose, say)).ok()) return s;
+  if (!compose.is_null() && flags.build == "local")
+    return Status::InvalidArgument("--build local builds one Dockerfile, but " + compose["file"].get<std::string>() +
+                                   " makes this a Compose app, which bimd builds: deploy without --build local");
   ServerConfig server;
   if (!(s = LoadCredentials(&server)).ok()) return s;
   ApiClient client(server);
@@ -148,7 +191,6 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
   GitSource source;
   if (!(s = ReadGitSource(flags.dir, &source)).ok()) say("warning: " + s.message() + "; the release records no commit");
   json meta{{"app", config.app},
-            {"port", config.port},
             {"health", {{"path", config.health.path}, {"timeout_ms", config.health.timeout.count()}}},
             {"env", json::array()},
             {"git_commit", source.commit},
@@ -158,6 +200,13 @@ Status DeployFolder(const DeployFlags& flags, const ProgressSink& progress, json
   if (config.health.watch) meta["health"]["watch_ms"] = config.health.watch->count();
   for (const auto& var : env) meta["env"].push_back({{"key", var.key}, {"value", var.value}});
   if (!config.build_args.empty()) meta["build_args"] = config.build_args;  // [build.args] in bim.toml
+  // A Compose app takes its port from the file unless bim.toml names one.
+  if (compose.is_null() || config.port_set) meta["port"] = config.port;
+  if (!compose.is_null()) meta["compose"] = compose;
+  if (!config.service.empty()) meta["service"] = config.service;
+  if (!config.profiles.empty()) meta["profiles"] = config.profiles;
+  for (const auto& r : config.routes)
+    meta["routes"][r.name] = {{"service", r.service}, {"port", r.port}, {"health", r.health_path}, {"domains", r.domains}};
   if (config.build_timeout.count() > 0) meta["build_timeout_ms"] = config.build_timeout.count();
   json resources = json::object();  // [resources] in bim.toml; what is absent takes the server's default
   if (config.resources.memory_bytes > 0) resources["memory_bytes"] = config.resources.memory_bytes;

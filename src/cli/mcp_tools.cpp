@@ -207,12 +207,14 @@ void RunReleasesTool(const json& args, const McpProgress&, McpToolResult* out) {
 void RunLogsTool(const json& args, const McpProgress&, McpToolResult* out) {
   std::string app = args["app"].get<std::string>();
   int tail = args.value("tail", 100);
+  std::string service = args.value("service", "");
   ApiClient client(ServerConfig{});
   Status s = Connect(&client);
   json lines = json::array();
   json result;
+  std::string path = "/v1/apps/" + app + "/logs?tail=" + std::to_string(tail) + (service.empty() ? "" : "&service=" + service);
   if (s.ok()) {
-    s = client.Stream("/v1/apps/" + app + "/logs?tail=" + std::to_string(tail), [&](const json& e) {
+    s = client.Stream(path, [&](const json& e) {
       if (e.contains("line") && e["line"].is_string()) lines.push_back(e["line"]);
       else if (e.value("event", "") == "result") result = e;
     });
@@ -226,6 +228,19 @@ void RunLogsTool(const json& args, const McpProgress&, McpToolResult* out) {
   std::string text;
   for (const auto& line : lines) text += line.get<std::string>() + "\n";
   out->text = lines.empty() ? "(no log lines)" : text;
+}
+
+void RunVolumesTool(const json& args, const McpProgress&, McpToolResult* out) {
+  std::string app = args["app"].get<std::string>();
+  json body;
+  RunGetTool(app, "/v1/apps/" + app + "/volumes", &body, out);
+  if (out->is_error) return;
+  json volumes = body.value("volumes", json::array());
+  Succeed(json{{"app", app}, {"volumes", volumes}}, out);
+  std::string text;
+  for (const auto& v : volumes)
+    text += v.value("name", "") + " (" + std::to_string(v.value("size_bytes", int64_t{-1})) + " bytes)\n";
+  out->text = volumes.empty() ? app + " has no volumes" : text;
 }
 
 void RunRollbackTool(const json& args, const McpProgress& progress, McpToolResult* out) {
@@ -320,8 +335,9 @@ std::vector<McpTool> BimMcpTools() {
                          json::array({"dir"})),
                    ReleaseOutput(), Hints(false, false, false), RunDeployTool});
   tools.push_back({"status", "App status",
-                   "The app's URL, live release, container state and restarts, its latest release "
-                   "with the failure reason if it failed, and the watch after the switch while one runs "
+                   "The app's URL, live release, container state and restarts, every service (of a Compose "
+                   "app) with its state, health and restarts, its latest release with the failure reason "
+                   "if it failed, and the watch after the switch while one runs "
                    "(watch.summary: \"watching v7: 42 s left, 0 failures\"; a release that fails it is "
                    "rolled back automatically).",
                    Input({{"app", AppArg()}}, json::array({"app"})),
@@ -330,7 +346,8 @@ std::vector<McpTool> BimMcpTools() {
                            {"live", {{"type", json::array({"object", "null"})}}},
                            {"watch", {{"type", json::array({"object", "null"})}}},
                            {"latest", {{"type", "object"}}},
-                           {"container", {{"type", "object"}}}}),
+                           {"container", {{"type", "object"}}},
+                           {"services", {{"type", "array"}, {"items", {{"type", "object"}}}}}}),
                    Hints(true, false, true), RunStatusTool});
   tools.push_back({"releases", "List releases",
                    "The app's releases, newest first: status (live, failed, retired...), kind (deploy, "
@@ -342,12 +359,22 @@ std::vector<McpTool> BimMcpTools() {
                          json::array({"app"})),
                    ResultSchema({{"releases", {{"type", "array"}, {"items", ReleaseItem()}}}}),
                    Hints(true, false, true), RunReleasesTool});
-  tools.push_back({"logs", "Read app logs", "The last lines the app's live container wrote (stdout and stderr).",
+  tools.push_back({"logs", "Read app logs",
+                   "The last lines the app's live containers wrote (stdout and stderr); for a Compose app "
+                   "every service's, each line prefixed \"<service> | \", or one service's.",
                    Input({{"app", AppArg()},
                           {"tail", {{"type", "integer"}, {"minimum", 1}, {"maximum", 10000},
-                                    {"description", "number of lines from the end (default 100)"}}}},
+                                    {"description", "number of lines from the end (default 100)"}}},
+                          {"service", {{"type", "string"}, {"pattern", "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"},
+                                       {"description", "only this service of a Compose app"}}}},
                          json::array({"app"})),
                    ResultSchema({{"lines", Strings()}}), Hints(true, false, true), RunLogsTool});
+  tools.push_back({"volumes", "List volumes",
+                   "The app's named volumes (the data of its stateful services), with sizes and the services "
+                   "that mount them.",
+                   Input({{"app", AppArg()}}, json::array({"app"})),
+                   ResultSchema({{"volumes", {{"type", "array"}, {"items", {{"type", "object"}}}}}}),
+                   Hints(true, false, true), RunVolumesTool});
   tools.push_back({"rollback", "Roll back",
                    "Puts a previous release back live (health-checked like a deploy): the one before the "
                    "live release, or `to` (e.g. \"v2\").",

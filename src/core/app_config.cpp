@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -182,6 +183,48 @@ Status ParseHttp(const toml::node& node, HttpConfig* out) {
   return Status::OK();
 }
 
+// [routes.NAME] tables: another route into a Compose app each.
+Status ParseRoutes(const toml::node& node, std::vector<RouteConfig>* routes) {
+  const toml::table* tbl = node.as_table();
+  if (tbl == nullptr) return Invalid("routes must be a table (write [routes.admin] with service and port under it)");
+  routes->clear();
+  for (auto&& [k, v] : *tbl) {
+    RouteConfig route;
+    route.name = std::string(k.str());
+    const toml::table* fields = v.as_table();
+    if (fields == nullptr) return Invalid("routes." + route.name + " must be a table (write [routes." + route.name + "])");
+    for (auto&& [fk, fv] : *fields) {
+      const std::string key(fk.str());
+      const std::string at = "routes." + route.name + "." + key;
+      if (key == "service") {
+        if (!fv.is_string()) return Invalid(at + " must be a service name (got " + Got(fv) + ")");
+        route.service = *fv.value<std::string>();
+      } else if (key == "port") {
+        const auto* port = fv.as_integer();
+        if (port == nullptr || port->get() < 1 || port->get() > 65535)
+          return Invalid(at + " must be an integer 1-65535 (got " + Got(fv) + ")");
+        route.port = static_cast<int>(port->get());
+      } else if (key == "health") {
+        if (!fv.is_string()) return Invalid(at + " must be a path like \"/healthz\" (got " + Got(fv) + ")");
+        route.health_path = *fv.value<std::string>();
+      } else if (key == "domains") {
+        const toml::array* list = fv.as_array();
+        if (list == nullptr) return Invalid(at + " must be a list of host names (got " + Got(fv) + ")");
+        for (auto&& d : *list) {
+          if (!d.is_string()) return Invalid(at + " must be a list of host names (got " + Got(d) + ")");
+          route.domains.push_back(*d.value<std::string>());
+        }
+      } else {
+        return UnknownKey(at, fv, "service, port, health, domains");
+      }
+    }
+    if (Status s = ValidateRouteConfig(route); !s.ok()) return Invalid(s.message());
+    routes->push_back(std::move(route));
+  }
+  std::sort(routes->begin(), routes->end(), [](const RouteConfig& a, const RouteConfig& b) { return a.name < b.name; });
+  return Status::OK();
+}
+
 Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
   for (auto&& [k, v] : tbl) {
     const std::string key(k.str());
@@ -196,6 +239,23 @@ Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
       if (port == nullptr || port->get() < 1 || port->get() > 65535)
         return Invalid("port must be an integer 1-65535 (got " + Got(v) + ")");
       cfg->port = static_cast<int>(port->get());
+      cfg->port_set = true;
+    } else if (key == "service") {
+      if (!v.is_string()) return Invalid("service must be a Compose service name like \"web\" (got " + Got(v) + ")");
+      cfg->service = *v.value<std::string>();
+      if (Status s = ValidateServiceName(cfg->service); !s.ok()) return Invalid(s.message());
+    } else if (key == "profiles") {
+      const toml::array* list = v.as_array();
+      if (list == nullptr) return Invalid("profiles must be a list like [\"jobs\"] (got " + Got(v) + ")");
+      cfg->profiles.clear();
+      for (auto&& p : *list) {
+        if (!p.is_string()) return Invalid("profiles must be a list of names (got " + Got(p) + ")");
+        cfg->profiles.push_back(*p.value<std::string>());
+        if (Status s = ValidateProfileName(cfg->profiles.back()); !s.ok()) return Invalid(s.message());
+      }
+    } else if (key == "routes") {
+      Status s = ParseRoutes(v, &cfg->routes);
+      if (!s.ok()) return s;
     } else if (key == "health") {
       Status s = ParseHealth(v, &cfg->health);
       if (!s.ok()) return s;
@@ -212,13 +272,39 @@ Status ParseTable(const toml::table& tbl, AppConfig* cfg) {
       Status s = ParseHttp(v, &cfg->http);
       if (!s.ok()) return s;
     } else {
-      return UnknownKey(key, v, "app, port, [health], [build], [resources], [deploy], [http]");
+      return UnknownKey(key, v, "app, port, service, profiles, [health], [build], [resources], [deploy], [http], [routes.NAME]");
     }
   }
   return Status::OK();
 }
 
 }  // namespace
+
+Status ValidateRouteConfig(const RouteConfig& route) {
+  const std::string at = "routes." + route.name;
+  if (Status s = ValidateServiceName(route.name); !s.ok())
+    return Status::InvalidArgument(at + ": the route's name is its host name's first label: " + s.message());
+  if (!route.service.empty())
+    if (Status s = ValidateServiceName(route.service); !s.ok()) return Status::InvalidArgument(at + ".service: " + s.message());
+  if (route.port != 0)
+    if (Status s = ValidatePort(route.port); !s.ok()) return Status::InvalidArgument(at + ".port: " + s.message());
+  if (Status s = ValidateHealthPath(route.health_path); !s.ok()) return Status::InvalidArgument(at + ".health: " + s.message());
+  if (route.domains.size() > 100) return Status::InvalidArgument(at + ".domains: at most 100 host names per route");
+  for (const auto& d : route.domains)
+    if (Status s = ValidateDomain(d); !s.ok()) return Status::InvalidArgument(at + ".domains: " + s.message());
+  return Status::OK();
+}
+
+Status ValidateProfileName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64 &&
+            name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == std::string_view::npos;
+  if (ok) return Status::OK();
+  std::string shown(name.substr(0, 64));
+  for (char& c : shown)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+  return Status::InvalidArgument("profile name \"" + shown +
+                                 "\" is invalid (use 1-64 characters of letters, digits, '_', '.' and '-')");
+}
 
 Status ValidateBuildArg(std::string_view name, std::string_view value) {
   if (Status s = ValidateEnvKey(name); !s.ok()) return s;

@@ -22,6 +22,16 @@
 //   force_https = true     # plain HTTP on those names answers 308 to https:// (default true)
 //   hsts = false           # HTTPS answers carry Strict-Transport-Security (default false: opt in)
 //
+// For a folder with a Compose file (compose.h), which services get HTTP traffic:
+//   service = "web"        # the service served at <app>.<domain>; default: the only one with a port
+//   port = 8080            # its port; default: the only port in its ports/expose
+//   profiles = ["jobs"]    # Compose profiles to deploy (services in other profiles are left out)
+//   [routes.admin]         # also serve a service at admin.<app>.<domain> (the table's name)
+//   service = "admin"      # default: the table's name
+//   port = 9000            # default: the only port in its ports/expose
+//   health = "/healthz"    # default "/"
+//   domains = ["admin.example.com"]  # more host names for it
+//
 // Unknown keys are an error (a typo like `prot = 80` must not silently deploy on the default port).
 #pragma once
 
@@ -30,6 +40,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "core/placement.h"
@@ -59,19 +70,38 @@ struct HttpConfig {
   bool operator==(const HttpConfig&) const = default;
 };
 
+// [routes.NAME]: another route into a Compose app.
+struct RouteConfig {
+  std::string name;                  // a DNS label: served at <name>.<app>.<domain>
+  std::string service;               // "" = the route's name
+  int port = 0;                      // 0 = the service's only port
+  std::string health_path = "/";
+  std::vector<std::string> domains;  // more host names (validated domains)
+  bool operator==(const RouteConfig&) const = default;
+};
 // The longest watch window a bim.toml may ask for.
 inline constexpr std::chrono::hours kMaxWatch{24};
 
 struct AppConfig {
   std::string app;  // empty when bim.toml does not name it (the CLI falls back to the folder name)
   int port = 8080;
+  bool port_set = false;  // bim.toml (or the deploy request) named the port; else Compose apps take it from the file
   HealthCheck health;
   std::map<std::string, std::string> build_args;  // [build.args]: passed to the image build
   std::chrono::milliseconds build_timeout{0};     // [build] timeout; 0 = the server's --build-timeout
   ResourceRequest resources;
   DeploySettings deploy;                          // [deploy]: replicas and placement
   HttpConfig http;
+  std::string service;                 // Compose apps: the service at <app>.<domain> ("" = the one with a port)
+  std::vector<std::string> profiles;   // Compose profiles to deploy
+  std::vector<RouteConfig> routes;     // [routes.NAME], sorted by name
 };
+
+// Checks one route's fields (name, service, port, health path, domains); InvalidArgument naming the
+// route and field. Shared by bim.toml and the deploy request, so both refuse the same things.
+Status ValidateRouteConfig(const RouteConfig& route);
+// Compose profile names: 1-64 characters of [A-Za-z0-9_.-].
+Status ValidateProfileName(std::string_view name);
 
 // Parses bim.toml text into `out`; keys absent from the text keep their defaults. On failure returns
 // InvalidArgument like "bim.toml: port must be an integer 1-65535 (got \"80a\")" and leaves `out`

@@ -32,7 +32,8 @@ namespace bim {
 
 // One image a build will read.
 struct DockerfileImage {
-  int line = 0;             // 1-based line of the instruction in the Dockerfile (0: an ONBUILD trigger)
+  int line = 0;             // 1-based line of the instruction in the Dockerfile (0: an ONBUILD trigger,
+                            // -1: not from a Dockerfile, e.g. a Compose service's image:)
   std::string instruction;  // "FROM", "COPY --from", "RUN --mount", "ONBUILD COPY --from", ...
   std::string reference;    // as Docker will resolve it: variables expanded, quotes removed
 };

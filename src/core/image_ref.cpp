@@ -144,8 +144,10 @@ std::string BimAppOfReference(const ImageReference& ref) {
 
 Status CheckBuildImage(const DockerfileImage& use, const ImageReference& ref, const ResolvedImage* resolved,
                        const std::string& app, const std::string& instance) {
-  std::string where = use.line > 0 ? "Dockerfile line " + std::to_string(use.line) : "an ONBUILD trigger of the base image";
-  std::string what = where + ": " + use.instruction + " " + Show(use.reference);
+  // line < 0: not from a Dockerfile (a Compose service's image:); the instruction says where.
+  std::string where = use.line > 0 ? "Dockerfile line " + std::to_string(use.line) + ": "
+                      : use.line == 0 ? "an ONBUILD trigger of the base image: " : "";
+  std::string what = where + use.instruction + " " + Show(use.reference);
   const std::string fix = "; a build may read its own app's images and shared base images, never another app's";
   // Case folded too: Docker reads "BIM/x" as a registry named BIM, but nothing is gained by letting a
   // spelling of another app's repository through.

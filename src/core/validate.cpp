@@ -64,6 +64,24 @@ Status ValidateAppName(std::string_view name) {
                                  "with '-')");
 }
 
+Status ValidateServiceName(std::string_view name) {
+  std::string problem = LabelProblem(name, /*fold_case=*/false);
+  if (problem.empty()) return Status::OK();
+  return Status::InvalidArgument("service name " + Quote(name) + " " + problem +
+                                 " (services are reached by their name on the app's network: rename it to 1-63 "
+                                 "characters of a-z, 0-9 and '-')");
+}
+
+Status ValidateVolumeName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64 && (IsAlpha(name[0]) || IsDigit(name[0]));
+  for (size_t i = 0; ok && i < name.size(); ++i)
+    ok = IsAlpha(name[i]) || IsDigit(name[i]) || name[i] == '_' || name[i] == '.' || name[i] == '-';
+  if (ok) return Status::OK();
+  return Status::InvalidArgument("volume name " + Quote(name) +
+                                 " is invalid (use 1-64 characters of A-Z, a-z, 0-9, '_', '.' and '-', starting "
+                                 "with a letter or digit)");
+}
+
 Status ValidateEnvKey(std::string_view key) {
   bool ok = !key.empty() && key.size() <= 256 && !IsDigit(key[0]);
   for (size_t i = 0; ok && i < key.size(); ++i) ok = IsAlpha(key[i]) || IsDigit(key[i]) || key[i] == '_';

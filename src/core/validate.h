@@ -13,6 +13,14 @@ namespace bim {
 // App names are DNS labels: 1-63 chars of [a-z0-9-], not starting or ending with '-'.
 Status ValidateAppName(std::string_view name);
 
+// Service names of a Compose app are DNS labels too (they are the names services reach each other by,
+// and part of container names and route keys): 1-63 chars of [a-z0-9-], no leading/trailing '-'.
+Status ValidateServiceName(std::string_view name);
+
+// Volume names (Compose's top-level `volumes`): 1-64 chars of [A-Za-z0-9_.-], starting with a letter
+// or digit.
+Status ValidateVolumeName(std::string_view name);
+
 // Env keys: [A-Za-z_][A-Za-z0-9_]*, at most 256 chars.
 Status ValidateEnvKey(std::string_view key);
 

@@ -93,6 +93,27 @@ Status DockerClient::BuildImage(const BuildOptions& options, const LineSink& on_
   return Status::OK();
 }
 
+Status DockerClient::PullImage(const std::string& ref, const LineSink& on_output, const CancelCheck& cancelled) const {
+  // fromImage without a tag would pull every tag of the repository: always name one.
+  std::string repo = ref, tag = "latest";
+  if (size_t at = ref.find('@'); at != std::string::npos) {
+    repo = ref.substr(0, at);
+    tag = ref.substr(at + 1);
+  } else if (size_t colon = ref.rfind(':'); colon != std::string::npos && ref.find('/', colon) == std::string::npos) {
+    repo = ref.substr(0, colon);
+    tag = ref.substr(colon + 1);
+  }
+  const LineSink sink = on_output ? on_output : LineSink([](std::string_view) {});
+  ProgressStream parser(sink);
+  engine::Request request;
+  request.method = "POST";
+  request.target = "/images/create?fromImage=" + engine::QueryEscape(repo) + "&tag=" + engine::QueryEscape(tag);
+  request.timeout_seconds = 0;
+  request.cancelled = cancelled;
+  // A failed pull may still answer 200; the failure is then an {"error": ...} object in the stream.
+  return PerformProgress(socket_path_, std::move(request), &parser, "docker pull " + ref);
+}
+
 Status DockerClient::CreateContainer(const ContainerSpec& spec, std::string* id) const {
   json body = {{"Image", spec.image},
                {"Env", spec.env},
@@ -127,6 +148,15 @@ Status DockerClient::CreateContainer(const ContainerSpec& spec, std::string* id)
     if (!spec.logs.max_size.empty()) config["max-size"] = spec.logs.max_size;
     if (spec.logs.max_files > 0) config["max-file"] = std::to_string(spec.logs.max_files);
     host_config["LogConfig"] = {{"Type", "json-file"}, {"Config", config}};
+  }
+  if (!spec.healthcheck.test.empty()) {
+    const ContainerHealthcheck& h = spec.healthcheck;
+    constexpr int64_t kNanosPerMilli = 1'000'000;
+    body["Healthcheck"] = {{"Test", h.test},
+                           {"Interval", h.interval_ms * kNanosPerMilli},
+                           {"Timeout", h.timeout_ms * kNanosPerMilli},
+                           {"StartPeriod", h.start_period_ms * kNanosPerMilli},
+                           {"Retries", h.retries}};
   }
   if (!spec.networks.empty()) {
     const NetworkAttachment& first = spec.networks.front();
@@ -208,6 +238,7 @@ Status DockerClient::InspectContainer(const std::string& id, ContainerInfo* out)
   info.started_at = Str(state, "StartedAt");
   info.finished_at = Str(state, "FinishedAt");
   info.restart_count = static_cast<int>(Num(j, "RestartCount"));
+  info.health = Str(Obj(state, "Health"), "Status");
   info.labels = LabelsOf(config.value("Labels", json()));
   const json& host = Obj(j, "HostConfig");
   info.limits = {Num(host, "Memory"), Num(host, "NanoCpus"), Num(host, "PidsLimit")};

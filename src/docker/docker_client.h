@@ -72,6 +72,27 @@ struct LogLimits {
   int max_files = 0;
 };
 
+// Docker's HEALTHCHECK for a container (overrides the image's). Empty test: the image's own, if any.
+struct ContainerHealthcheck {
+  std::vector<std::string> test;     // {"CMD", "/bin/check"}, {"CMD-SHELL", "curl -f ..."}
+  int64_t interval_ms = 0;           // 0: Docker's default (30s)
+  int64_t timeout_ms = 0;            // 0: Docker's default (30s)
+  int64_t start_period_ms = 0;
+  int retries = 0;                   // 0: Docker's default (3)
+  bool operator==(const ContainerHealthcheck&) const = default;
+};
+
+// A named volume as Docker reports it.
+struct VolumeInfo {
+  std::string name;
+  Labels labels;
+  int64_t size_bytes = -1;           // -1: not measured
+  std::string created_at;            // RFC 3339
+};
+
+// Receives a stream of bytes (a tar archive) piece by piece; returning false stops it (Cancelled).
+using ByteSink = std::function<bool(std::string_view chunk)>;
+
 struct ContainerSpec {
   std::string name;                  // Docker container name, e.g. "bim-hello-v3"
   std::string image;                 // tag or id
@@ -96,6 +117,7 @@ struct ContainerSpec {
   // SIGTERM stops an app that installs no handler of its own (PID 1 ignores default-action signals)
   // and zombies are reaped.
   bool init = true;
+  ContainerHealthcheck healthcheck;
 };
 
 struct ContainerInfo {
@@ -117,6 +139,7 @@ struct ContainerInfo {
   ResourceLimits limits;             // as created (HostConfig)
   std::string log_path;              // the json-file log's path on the host
   std::map<std::string, std::string> log_config;  // HostConfig.LogConfig.Config (max-size, max-file)
+  std::string health;                // "" (no healthcheck), "starting", "healthy" or "unhealthy" (inspect only)
 };
 
 struct ImageInfo {
@@ -167,6 +190,7 @@ class ImageBuilder {
   // `bim deploy --build local`: an uploaded image archive is loaded and tagged (see DockerClient).
   virtual Status LoadImage(const std::string& path, std::vector<std::string>* loaded) const = 0;
   virtual Status TagImage(const std::string& ref, const std::string& repo, const std::string& tag) const = 0;
+  virtual Status PullImage(const std::string& ref, const LineSink& on_output, const CancelCheck& cancelled) const = 0;
 };
 
 // Where dockerd listens unless told otherwise (ServerOptions::docker_socket defaults to it).
@@ -214,10 +238,33 @@ class DockerClient : public ImageBuilder {
   Status ConnectNetwork(const std::string& network, const std::string& container,
                         const std::vector<std::string>& aliases) const;
 
+  // Named volumes (docker_volumes.cpp). Create is idempotent: an existing volume of that name is OK
+  // and left as it is. Remove: NotFound if absent, Conflict while a container (even a stopped one)
+  // uses it. List: volumes carrying every label in `labels`, with their disk usage if `sizes`
+  // (Docker measures every volume for that: slower).
+  Status CreateVolume(const std::string& name, const Labels& labels) const;
+  Status RemoveVolume(const std::string& name) const;
+  Status ListVolumes(const Labels& labels, bool sizes, std::vector<VolumeInfo>* out) const;
+
+  // Pauses (freezes the processes of) or unpauses a running container. OK if already so.
+  Status PauseContainer(const std::string& id, bool paused) const;
+
+  // A tar archive of `path` in the container's file system (volumes mounted into it included; the
+  // container may be stopped or never started), streamed to `on_data`. NotFound if the container
+  // or path does not exist.
+  Status GetArchive(const std::string& container, const std::string& path, const ByteSink& on_data) const;
+  // Extracts the tar archive in `tar_file` into directory `path` of the container (created, not
+  // necessarily running). InvalidArgument-like errors carry Docker's message.
+  Status PutArchive(const std::string& container, const std::string& path, const std::string& tar_file) const;
+
   // Removes an image by tag or id. With force=false removing a tag only untags when other tags remain.
   // NotFound if it does not exist; Conflict if a container still uses it.
   Status RemoveImage(const std::string& ref, bool force) const override;
   Status InspectImage(const std::string& ref, ImageInfo* out) const override;
+  // Pulls `ref` ("postgres:16", "registry.example.com/team/api@sha256:...": one tag, never all of
+  // them) from its registry, progress lines to `on_output`. FailedPrecondition with the registry's
+  // error when the pull fails (unknown image, registry unreachable, denied).
+  Status PullImage(const std::string& ref, const LineSink& on_output, const CancelCheck& cancelled) const override;
   // Images carrying every label in `labels` (value "" matches any value).
   Status ListImages(const Labels& labels, std::vector<ImageInfo>* out) const override;
 

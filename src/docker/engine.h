@@ -50,6 +50,7 @@ struct WorkloadSpec {
   std::string restart_policy = "unless-stopped";  // "no", "always", "unless-stopped", "on-failure"
   int stop_grace_seconds = 10;        // SIGTERM, then SIGKILL after this long
   std::vector<std::string> placement; // Swarm constraints ("node.labels.db==true"); LocalEngine: must be empty
+  ContainerHealthcheck healthcheck;   // the engine's own health check of each instance; empty test: none
 };
 
 // One running (or failed) copy of a workload.
@@ -69,6 +70,7 @@ struct Instance {
   std::string error;                  // the engine's error text for the last failure, if any
   std::string started_at;             // RFC 3339
   std::string finished_at;
+  std::string health;                 // WorkloadSpec::healthcheck's verdict: "", "starting", "healthy", "unhealthy"
 };
 
 struct Workload {
@@ -118,6 +120,12 @@ struct EngineNode {
   std::string pull_error;       // this node could not get an image of ours (the engine's words); "" if not
 };
 
+// A named volume: created on first use by EnsureVolume, kept across workloads until RemoveVolume.
+struct VolumeSpec {
+  std::string name;                   // engine name, e.g. "bim-<instance>-<app>.data"
+  Labels labels;                      // also put on the helper a volume copy uses
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -157,6 +165,36 @@ class Engine {
   // The hosts workloads run on, each with the current instances of the workloads carrying all of
   // `labels`. One host: just itself.
   virtual Status Nodes(const Labels& labels, std::vector<EngineNode>* out) = 0;
+
+  // Pauses (frozen = true) or resumes every instance of the workload: its processes stop being
+  // scheduled but keep their memory and open files, so a copy of its volumes taken meanwhile is
+  // consistent as of one moment (as after a power cut). NotFound if it does not exist.
+  virtual Status Freeze(const std::string& name, bool frozen) = 0;
+
+  // Named volumes. EnsureVolume creates one if missing (an existing one is left as it is, data and
+  // all). ListVolumes: every volume carrying all of `labels`, with its size in bytes if `sizes`.
+  // RemoveVolume: OK if absent; Conflict while a workload (running or stopped) uses it.
+  virtual Status EnsureVolume(const VolumeSpec& spec) = 0;
+  virtual Status ListVolumes(const Labels& labels, bool sizes, std::vector<VolumeInfo>* out) = 0;
+  virtual Status RemoveVolume(const std::string& name) = 0;
+  // Streams a tar archive of the volume's contents (entries "./", "./file", ...) to `on_data`.
+  // `image` is any image the engine can create a container from: a helper that mounts the volume
+  // and never runs is made from it (labelled spec.labels) and removed afterwards. Copy while the
+  // workloads writing to it are frozen or stopped. NotFound if the volume does not exist.
+  virtual Status ExportVolume(const VolumeSpec& spec, const std::string& image, const ByteSink& on_data) = 0;
+  // Replaces the volume's contents with the tar archive in `tar_file` (as ExportVolume writes it):
+  // the volume is removed, created again (spec.labels) and filled through a helper made from
+  // `image`. Conflict while a workload uses the volume (stop them first). On failure the volume may
+  // be empty or partly filled; the error says so.
+  virtual Status ImportVolume(const VolumeSpec& spec, const std::string& image, const std::string& tar_file) = 0;
+  // OK if this engine keeps named volumes (EnsureVolume and the calls above work). Otherwise
+  // FailedPrecondition, one line naming the problem and the fix: the Deployer asks before it records
+  // a release that mounts any, so such a release is refused before anything is built or started.
+  virtual Status CheckVolumes() const = 0;
+  // OK if this engine runs an app of several services (a Compose app: workers without a port, start
+  // in depends_on order, stop-first replacement). Otherwise FailedPrecondition, one line naming the
+  // problem and the fix: the Deployer asks before it records a release of more than one service.
+  virtual Status CheckSeveralServices() const = 0;
 
   // Creates the network if it does not exist (same name: OK, left as it is).
   virtual Status EnsureNetwork(const NetworkSpec& spec) = 0;

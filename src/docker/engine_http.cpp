@@ -137,8 +137,9 @@ Status Perform(const std::string& socket_path, const Request& request, Response*
   curl_slist* headers = curl_slist_append(nullptr, "Expect:");
   for (const std::string& h : request.headers) headers = curl_slist_append(headers, h.c_str());
   std::string method = request.method;
-  if (method == "POST") {
+  if (method == "POST" || method == "PUT") {
     curl_easy_setopt(c, CURLOPT_POST, 1L);
+    if (method == "PUT") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
     if (t.body) {
       headers = curl_slist_append(headers, ("Content-Type: " + request.content_type).c_str());
       curl_easy_setopt(c, CURLOPT_READFUNCTION, OnRead);

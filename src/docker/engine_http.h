@@ -19,10 +19,10 @@ namespace bim::engine {
 using DataSink = std::function<void(std::string_view chunk)>;
 
 struct Request {
-  const char* method = "GET";     // "GET", "POST" or "DELETE"
+  const char* method = "GET";     // "GET", "POST", "PUT" or "DELETE"
   std::string target;             // path and query after the API version, e.g. "/containers/json?all=1"
   std::string json_body;          // sent as application/json when non-empty (POST only)
-  std::string body_file;          // when set, this file is streamed as the POST body
+  std::string body_file;          // when set, this file is streamed as the POST (or PUT) body
   std::string content_type = "application/x-tar";  // for body_file
   std::vector<std::string> headers;  // extra "Name: value" lines, e.g. X-Registry-Auth
   long timeout_seconds = 120;     // limit for the whole request; 0: none (builds, followed logs)

@@ -1,5 +1,6 @@
 #include "docker/local_engine.h"
 
+#include <algorithm>
 #include <unistd.h>
 
 #include <chrono>
@@ -27,6 +28,7 @@ Instance LocalEngine::InstanceOf(const ContainerInfo& info) const {
   i.error = info.error;
   i.started_at = info.started_at;
   i.finished_at = info.finished_at;
+  i.health = info.health;
   if (info.host_port > 0) i.endpoint = Endpoint{options_.publish_ip, info.host_port};
   return i;
 }
@@ -56,6 +58,7 @@ Status LocalEngine::Start(const WorkloadSpec& spec, Workload* out) {
     c.cap_drop = {"NET_RAW"};
     c.no_new_privileges = true;
   }
+  c.healthcheck = spec.healthcheck;
 
   Status s;
   std::string id;
@@ -173,6 +176,66 @@ Status LocalEngine::Nodes(const Labels& labels, std::vector<EngineNode>* out) {
   }
   out->assign(1, std::move(node));
   return Status::OK();
+}
+
+namespace {
+constexpr const char* kVolumeMount = "/bim-volume";
+}  // namespace
+
+Status LocalEngine::Freeze(const std::string& name, bool frozen) { return docker_->PauseContainer(name, frozen); }
+
+Status LocalEngine::EnsureVolume(const VolumeSpec& spec) { return docker_->CreateVolume(spec.name, spec.labels); }
+
+Status LocalEngine::ListVolumes(const Labels& labels, bool sizes, std::vector<VolumeInfo>* out) {
+  return docker_->ListVolumes(labels, sizes, out);
+}
+
+Status LocalEngine::RemoveVolume(const std::string& name) {
+  Status s = docker_->RemoveVolume(name);
+  return s.IsNotFound() ? Status::OK() : s;
+}
+
+Status LocalEngine::VolumeHelper(const VolumeSpec& spec, const std::string& image, std::string* name) {
+  ContainerSpec c;
+  c.name = *name = spec.name + "-io";
+  c.image = image;
+  c.labels = spec.labels;
+  c.container_port = 0;
+  c.restart_policy = "no";
+  c.command = {"/bim-volume-copy-never-runs"};  // an image without CMD cannot be created otherwise
+  c.volumes = {VolumeMount{spec.name, kVolumeMount, false}};
+  Status s = docker_->CreateContainer(c, nullptr);
+  if (s.code() == Code::kConflict) {  // a leftover of an interrupted copy
+    docker_->RemoveContainer(c.name, true);
+    s = docker_->CreateContainer(c, nullptr);
+  }
+  return s.Wrap("creating a helper to copy volume " + spec.name);
+}
+
+Status LocalEngine::ExportVolume(const VolumeSpec& spec, const std::string& image, const ByteSink& on_data) {
+  std::vector<VolumeInfo> found;
+  Status s = docker_->ListVolumes({}, false, &found);
+  if (!s.ok()) return s;
+  if (std::none_of(found.begin(), found.end(), [&](const VolumeInfo& v) { return v.name == spec.name; }))
+    return Status::NotFound("volume " + spec.name + " does not exist");
+  std::string helper;
+  s = VolumeHelper(spec, image, &helper);
+  // "<dir>/." archives the directory's contents as "./..." entries, as `tar -C dir -c .` would.
+  if (s.ok()) s = docker_->GetArchive(helper, std::string(kVolumeMount) + "/.", on_data);
+  docker_->RemoveContainer(helper, true);
+  return s;
+}
+
+Status LocalEngine::ImportVolume(const VolumeSpec& spec, const std::string& image, const std::string& tar_file) {
+  Status s = docker_->RemoveVolume(spec.name);
+  if (s.code() == Code::kConflict) return Status::Conflict("volume " + spec.name + " is in use: " + s.message());
+  if (!s.ok() && !s.IsNotFound()) return s;
+  if (!(s = docker_->CreateVolume(spec.name, spec.labels)).ok()) return s;
+  std::string helper;
+  s = VolumeHelper(spec, image, &helper);
+  if (s.ok()) s = docker_->PutArchive(helper, kVolumeMount, tar_file);
+  docker_->RemoveContainer(helper, true);
+  return s.ok() ? s : s.Wrap("volume " + spec.name + " was emptied and may be partly restored");
 }
 
 Status LocalEngine::EnsureNetwork(const NetworkSpec& spec) {

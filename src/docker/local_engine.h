@@ -52,6 +52,14 @@ class LocalEngine : public Engine {
   Status PublishImage(const std::string& local_ref, std::string* engine_ref) override;
   // This host alone (role "local"), with its containers of the asked workloads.
   Status Nodes(const Labels& labels, std::vector<EngineNode>* out) override;
+  Status Freeze(const std::string& name, bool frozen) override;
+  Status EnsureVolume(const VolumeSpec& spec) override;
+  Status ListVolumes(const Labels& labels, bool sizes, std::vector<VolumeInfo>* out) override;
+  Status RemoveVolume(const std::string& name) override;
+  Status ExportVolume(const VolumeSpec& spec, const std::string& image, const ByteSink& on_data) override;
+  Status ImportVolume(const VolumeSpec& spec, const std::string& image, const std::string& tar_file) override;
+  Status CheckVolumes() const override { return Status::OK(); }  // Docker's local volumes
+  Status CheckSeveralServices() const override { return Status::OK(); }
   // A bridge network named spec.name whose Linux bridge the firewall covers, on a subnet of its own from
   // options.app_subnet_pool (a taken random bridge name or subnet is retried). TooLarge when the pool
   // has no free subnet left.
@@ -60,6 +68,9 @@ class LocalEngine : public Engine {
 
  private:
   Instance InstanceOf(const ContainerInfo& info) const;
+  // A created (never started) container named "<volume>-io" from `image` with the volume mounted at
+  // kVolumeMount, for copying files in or out; *name is set even on failure, for cleanup.
+  Status VolumeHelper(const VolumeSpec& spec, const std::string& image, std::string* name);
   // The first subnet of the pool from its subnet number `start` on (wrapping) that no network on this
   // dockerd overlaps, as "A.B.C.D/N".
   Status FreeSubnet(uint64_t start, std::string* out);

@@ -66,7 +66,7 @@ engine::Request Get(std::string target) {
 
 json Strings(const std::vector<std::string>& v) { return json(v); }
 
-json SpecJson(const ServiceSpec& spec) {
+json SpecJson(const SwarmServiceSpec& spec) {
   json container = {{"Image", spec.image},
                     {"Labels", engine_json::LabelsJson(spec.container_labels)},
                     {"Env", Strings(spec.env)},
@@ -285,7 +285,7 @@ Status SwarmClient::RemoveNode(const std::string& id, bool force) const {
   return s.IsNotFound() ? Status::OK() : s;
 }
 
-Status SwarmClient::CreateService(const ServiceSpec& spec, std::string* id) const {
+Status SwarmClient::CreateService(const SwarmServiceSpec& spec, std::string* id) const {
   json answer;
   std::string what = "docker service create " + spec.name;
   Status s = SwarmCall(socket_path_, Post("/services/create", SpecJson(spec)), what, &answer);

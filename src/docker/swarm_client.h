@@ -70,7 +70,7 @@ struct NodeInfo {
   bool usable() const { return state == "ready" && availability == "active"; }
 };
 
-struct ServiceSpec {
+struct SwarmServiceSpec {
   std::string name;                     // unique in the swarm
   Labels labels;                        // on the service (for listing)
   Labels container_labels;              // on each task's container
@@ -152,7 +152,7 @@ class SwarmClient {
 
   // Creates a replicated service; sets *id. Conflict if the name is taken. Swarm accepts a service
   // it cannot place (the tasks stay pending): read the tasks to see why.
-  Status CreateService(const ServiceSpec& spec, std::string* id) const;
+  Status CreateService(const SwarmServiceSpec& spec, std::string* id) const;
   Status InspectService(const std::string& id_or_name, ServiceInfo* out) const;
   // Services carrying every label in `labels` (value "" matches any value).
   Status ListServices(const Labels& labels, std::vector<ServiceInfo>* out) const;

@@ -75,6 +75,7 @@ void ApiServer::Routes() {
   RegisterUploadRoutes(*context_);
   RegisterClusterRoutes(*context_);
   RegisterDomainRoutes(*context_);
+  RegisterVolumeRoutes(*context_);
   RegisterUiRoutes(*context_);
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/deploy_plan.h"
+#include "core/validate.h"
 #include "server/api_context.h"
 #include "server/api_requests.h"
 
@@ -150,22 +151,25 @@ void RegisterAppRoutes(ApiContext& ctx) {
     int64_t tail = kDefaultLogTail;
     if (Status s = QueryCount(req, "tail", 0, kMaxLogTail, &tail); !s.ok()) return SendError(res, s);
     bool follow = req.Param("follow") == "1";
+    std::string service = req.Param("service");
+    if (!service.empty())
+      if (Status s = ValidateServiceName(service); !s.ok()) return SendError(res, s);
     App a;
     if (Status s = store.GetApp(app, &a); !s.ok()) return SendError(res, s);
     res.BeginStream("application/x-ndjson");
     NdjsonStream out(res, options.stream_heartbeat);
     Status s = deployer.Logs(
-        app, static_cast<int>(tail), follow, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
-        [&] { return out.Gone(); });
+        app, service, static_cast<int>(tail), follow,
+        [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); }, [&] { return out.Gone(); });
     json result{{"event", "result"}, {"ok", s.ok()}};
     if (!s.ok()) result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
     out.Write(result);
   }), RouteOptions::Stream(kLogStreams));
 
-  http.Delete(R"(/v1/apps/([^/]+))", ctx.ForApp([&](const HttpRequest&, HttpResponse& res,
+  http.Delete(R"(/v1/apps/([^/]+))", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                     const Principal& who, const std::string& app) {
     json removed;
-    Status s = deployer.Destroy(app, who.name, &removed);
+    Status s = deployer.Destroy(app, who.name, req.Param("volumes") == "1", &removed);
     if (!s.ok()) return SendError(res, s);
     SendJson(res, removed);
   }));

@@ -142,5 +142,6 @@ void RegisterUiRoutes(ApiContext& ctx);        // the dashboard at /ui/ (ui_rout
 struct DeployUpload;
 Status ResolveDeploySource(ApiContext& ctx, const std::string& app, DeployUpload* upload, DeployRequest* request);
 void RegisterClusterRoutes(ApiContext& ctx);     // nodes, scale (api_cluster.cpp)
+void RegisterVolumeRoutes(ApiContext& ctx);    // volumes: list, backup, restore (api_volumes.cpp)
 
 }  // namespace bim

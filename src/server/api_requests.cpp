@@ -7,6 +7,7 @@
 #include "base/failpoint.h"
 #include "base/file_util.h"
 #include "base/random.h"
+#include "core/compose.h"
 #include "core/multipart.h"
 #include "core/placement.h"
 #include "core/validate.h"
@@ -20,6 +21,62 @@ using nlohmann::json;
 
 namespace {
 constexpr size_t kMaxMetaBytes = 1 << 20;
+
+// A Compose app's part of the meta: {"compose": {"file", "text", "env_files": {path: contents}},
+// "service", "profiles": [...], "routes": {name: {service, port, health, domains}}}.
+Status ParseComposeMeta(const json& meta, DeployRequest* out) {
+  Status s;
+  if (meta.contains("compose") && !meta["compose"].is_null()) {
+    const json& c = meta["compose"];
+    if (!c.is_object() || !c.contains("text") || !c["text"].is_string())
+      return Status::InvalidArgument("compose must be {\"file\": name, \"text\": the file's contents}");
+    out->compose.text = c["text"].get<std::string>();
+    std::string file = c.value("file", std::string("compose.yaml"));
+    if (std::find(std::begin(kComposeFileNames), std::end(kComposeFileNames), file) == std::end(kComposeFileNames))
+      return Status::InvalidArgument("compose.file must be one of compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml");
+    out->compose.file_name = file;
+    if (c.contains("env_files")) {
+      if (!c["env_files"].is_object()) return Status::InvalidArgument("compose.env_files must be an object of path: contents");
+      for (const auto& [path, text] : c["env_files"].items()) {
+        if (!text.is_string()) return Status::InvalidArgument("compose.env_files values must be strings");
+        out->compose.env_files[path] = text.get<std::string>();
+      }
+    }
+    // Checked here, before anything is built; bimd parses it again with the app's stored env.
+    ComposeSource check = out->compose;
+    check.require_variables = false;
+    ComposeProject ignored;
+    if (!(s = ParseCompose(check, &ignored)).ok()) return s;
+  }
+  if (meta.contains("service")) {
+    if (!meta["service"].is_string()) return Status::InvalidArgument("service must be a string");
+    out->config.service = meta["service"].get<std::string>();
+    if (!(s = ValidateServiceName(out->config.service)).ok()) return s;
+  }
+  if (meta.contains("profiles")) {
+    if (!meta["profiles"].is_array()) return Status::InvalidArgument("profiles must be a list of names");
+    for (const json& p : meta["profiles"]) {
+      if (!p.is_string()) return Status::InvalidArgument("profiles must be a list of names");
+      if (!(s = ValidateProfileName(p.get<std::string>())).ok()) return s;
+      out->config.profiles.push_back(p.get<std::string>());
+    }
+  }
+  if (meta.contains("routes")) {
+    if (!meta["routes"].is_object()) return Status::InvalidArgument("routes must be an object of name: {service, port, health, domains}");
+    for (const auto& [name, r] : meta["routes"].items()) {
+      if (!r.is_object()) return Status::InvalidArgument("routes." + name.substr(0, 63) + " must be an object");
+      RouteConfig route;
+      route.name = name;
+      route.service = r.value("service", std::string());
+      route.port = r.value("port", 0);
+      route.health_path = r.value("health", std::string("/"));
+      route.domains = r.value("domains", std::vector<std::string>());
+      if (!(s = ValidateRouteConfig(route)).ok()) return s;
+      out->config.routes.push_back(std::move(route));
+    }
+  }
+  return Status::OK();
+}
 
 }  // namespace
 
@@ -37,6 +94,7 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
       long port = meta["port"].get<long>();
       if (!(s = ValidatePort(port)).ok()) return s;
       out->config.port = static_cast<int>(port);
+      out->config.port_set = true;
     }
     if (meta.contains("health")) {
       const json& h = meta["health"];
@@ -141,6 +199,7 @@ Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app
       out->config.http.force_https = h.value("force_https", true);
       out->config.http.hsts = h.value("hsts", false);
     }
+    if (!(s = ParseComposeMeta(meta, out)).ok()) return s;
     out->wait = meta.value("wait", true);
     if (meta.contains("wait_watch")) {
       if (!meta["wait_watch"].is_boolean()) return Status::InvalidArgument("wait_watch must be true or false");
@@ -261,7 +320,10 @@ Status ReadDeployUpload(const ServerOptions& options, const std::string& path_ap
     upload->path = path;
     return Status::OK();
   }
-  if (Status s = CheckBuildContext(path, options.context_limits, "Dockerfile"); !s.ok()) return fail(s);
+  // A Compose app's services name their own Dockerfiles (checked when each is built).
+  if (Status s = CheckBuildContext(path, options.context_limits, out->compose.text.empty() ? "Dockerfile" : "");
+      !s.ok())
+    return fail(s);
   out->context_path = path;
   return Status::OK();
 }

@@ -1,12 +1,14 @@
 // Routes that let a deploy send only what bimd lacks: the build-context manifest plan and the image
 // layer plan, and the step that turns a deploy upload into the Deployer's source.
 //
-//   POST /v1/apps/{app}/contexts   text/plain manifest or delta (core/context_manifest.h)
+//   POST /v1/apps/{app}/contexts   text/plain manifest or delta (core/context_manifest.h); ?compose=1:
+//        a Compose app's folder (no top-level Dockerfile needed)
 //        -> {"manifest": id, "missing": [sha256...], "missing_bytes", "present_bytes", "files"}
 //   POST /v1/apps/{app}/layers     {"image": "sha256:...", "layers": ["sha256:...", ...]}
 //        -> {"image": bool, "layers": N}   (bimd runs that image for the app / holds the first N layers)
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 
@@ -45,12 +47,18 @@ Status ResolveManifest(ContextStore* contexts, const std::string& app, const jso
     ContentsAdded added;
     if (!(s = contexts->AddContents(app, upload.path, wanted, &added)).ok()) return s;
   }
+  // A plain app builds its folder's Dockerfile (a Compose app's services name their own).
+  const bool plain = request->compose.text.empty();
+  if (plain && std::none_of(entries->begin(), entries->end(), [](const ContextEntry& e) {
+        return e.path == "Dockerfile" && e.type == ContextEntry::Type::kFile;
+      }))
+    return Status::InvalidArgument("the app folder has no Dockerfile (write one, or run `bim init` to generate it)");
   std::vector<std::string> missing = contexts->MissingContents(app, *entries);
   if (!missing.empty())
     return Status::FailedPrecondition("bimd lacks " + std::to_string(missing.size()) +
                                       " file content(s) of this build context (pruned since it was planned?); "
                                       "run bim deploy again");
-  request->context_digest = ContextDigest(*entries, "Dockerfile", request->config.build_args);
+  request->context_digest = ContextDigest(*entries, plain ? "Dockerfile" : "", request->config.build_args);
   request->write_context = [contexts, app, entries](const std::string& tar_path) {
     return contexts->WriteContextTar(app, *entries, tar_path);
   };
@@ -117,7 +125,9 @@ void RegisterUploadRoutes(ApiContext& ctx) {
     ContextStore* contexts = deployer.context_store();
     if (!contexts) return SendError(res, NoStore());
     ContextPlan plan;
-    if (Status s = contexts->PlanUpload(app, req.body, options.context_limits, &plan); !s.ok()) return SendError(res, s);
+    std::string dockerfile = req.Param("compose") == "1" ? "" : "Dockerfile";
+    if (Status s = contexts->PlanUpload(app, req.body, options.context_limits, &plan, dockerfile); !s.ok())
+      return SendError(res, s);
     SendJson(res, json{{"manifest", plan.manifest_id},
                        {"missing", plan.missing},
                        {"missing_bytes", plan.missing_bytes},

@@ -78,7 +78,7 @@ Status ContextChecker::Add(const ContextEntryMeta& e) {
 
 Status ContextChecker::Finish() {
   if (Status s = tree_.Finish(); !s.ok()) return s;
-  if (!saw_dockerfile_)
+  if (!dockerfile_.empty() && !saw_dockerfile_)
     return Status::InvalidArgument("the app folder has no " + dockerfile_ +
                                    " (write one, or run `bim init` to generate it)");
   return Status::OK();

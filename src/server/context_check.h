@@ -36,7 +36,8 @@ class ContextChecker {
   ContextChecker(const ContextLimits& limits, std::string dockerfile);
   // OK, or InvalidArgument naming the offending entry, or TooLarge for a limit.
   Status Add(const ContextEntryMeta& entry);
-  // Whole-context rules after the last entry: the Dockerfile is there (InvalidArgument otherwise).
+  // Whole-context rules after the last entry: the Dockerfile is there (InvalidArgument otherwise;
+  // no check when `dockerfile` is "").
   Status Finish();
 
  private:
@@ -57,7 +58,8 @@ Status CheckManifest(const std::vector<ContextEntry>& entries, const ContextLimi
 // context: no "..", absolute names, entries beneath symlinks, escaping symlink chains or hardlinks;
 // no .env* files) and the limits hold. Otherwise InvalidArgument naming the first offending entry,
 // TooLarge for a limit, or InvalidArgument for a corrupt/truncated stream. Also requires a
-// Dockerfile at the top level named `dockerfile`.
+// Dockerfile at the top level named `dockerfile`, unless that is "" (a Compose app, whose services
+// name their own).
 Status CheckBuildContext(const std::string& path, const ContextLimits& limits, const std::string& dockerfile);
 // The same checks on a tar held in memory (used by the fuzzer and tests).
 Status CheckBuildContext(const void* data, size_t size, const ContextLimits& limits, const std::string& dockerfile);

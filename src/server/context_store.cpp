@@ -98,7 +98,7 @@ Status ContextStore::ReadManifest(const std::string& app, const std::string& id,
 }
 
 Status ContextStore::PlanUpload(const std::string& app, const std::string& text, const ContextLimits& limits,
-                                ContextPlan* out) {
+                                ContextPlan* out, const std::string& dockerfile) {
   auto state = State(app);
   std::lock_guard<std::mutex> lock(state->mu);
   *out = ContextPlan();
@@ -121,7 +121,7 @@ Status ContextStore::PlanUpload(const std::string& app, const std::string& text,
     full = text;
     out->manifest_id = Sha256Hex(full);
   }
-  if (!(s = CheckManifest(out->entries, limits, "Dockerfile")).ok()) return s;
+  if (!(s = CheckManifest(out->entries, limits, dockerfile)).ok()) return s;
   if (!(s = StoreManifest(app, full, out->manifest_id)).ok()) return s;
 
   std::set<std::string> seen;

@@ -71,7 +71,10 @@ class ContextStore {
   // entry (CheckManifest with `limits`, the same rules as a tar upload), stores the manifest and answers
   // which contents are missing. NotFound when a delta's base is not (or no longer) stored: send the
   // whole manifest. InvalidArgument for a malformed or refused manifest, TooLarge for a limit.
-  Status PlanUpload(const std::string& app, const std::string& text, const ContextLimits& limits, ContextPlan* out);
+  // `dockerfile` is the top-level Dockerfile the context must hold ("" for a Compose app, whose
+  // services name their own; the deploy checks a plain app's Dockerfile again).
+  Status PlanUpload(const std::string& app, const std::string& text, const ContextLimits& limits, ContextPlan* out,
+                    const std::string& dockerfile = "Dockerfile");
 
   // A manifest PlanUpload stored; marks it used. NotFound if the app has none with that id.
   Status LoadManifest(const std::string& app, const std::string& manifest_id, std::vector<ContextEntry>* out);

@@ -1,6 +1,7 @@
 // The release flow. Administrative operations (destroy, reconcile, status, logs) are in
 // deployer_admin.cpp.
 #include "server/deployer.h"
+#include "server/deployer_attempt.h"
 
 #include <unistd.h>
 
@@ -17,28 +18,6 @@
 namespace bim {
 
 using nlohmann::json;
-
-struct Deployer::Attempt {
-  App app;                     // the app's settings as this release runs them
-  std::string network;         // the app's Docker network ("" without network isolation)
-  std::string context_path;    // the build context ("" when an existing image is reused)
-  std::string image_archive;   // an uploaded image to load instead of building ("" if none)
-  std::map<std::string, std::string> build_args;
-  EnvList env;                 // what the container runs with
-  Release release;
-  ReleasePlan plan;
-  Release previous;            // the live release being replaced (previous.version == 0: none)
-  std::string engine_image;    // the image reference the engine runs (PublishImage)
-  std::vector<std::string> placement;  // the app's placement constraints
-  std::string workload;        // the started workload's name ("" until started)
-  std::vector<Endpoint> backends;  // its healthy endpoints, what the route switches to
-  std::vector<Endpoint> replaced_backends;  // what the route pointed at before: drained before retiring
-  bool built_image = false;
-  std::vector<std::string> log_tail;
-  long long started_ms = 0;    // monotonic
-  std::chrono::milliseconds watch{0};  // watch window after the switch (0: previous is retired at once)
-  bool watched = false;                // the previous release stays on standby (SwitchRoute decided)
-};
 
 std::string ReleaseSource(const Release& r) {
   if (r.git_commit.empty()) return "";
@@ -128,6 +107,15 @@ int Deployer::LastExitCode(const Instance& i) {
   }
 }
 
+void Deployer::ForgetRoutesLocked(const std::string& app) {
+  for (auto it = routed_.lower_bound(app); it != routed_.end() && it->first.starts_with(app);) {
+    if (it->first == app || it->first.starts_with(app + "."))
+      it = routed_.erase(it);
+    else
+      ++it;
+  }
+}
+
 Deployer::~Deployer() {
   watch_.reset();  // no verdict acts on the engine or router from here on
   stop_watching_ = true;
@@ -172,8 +160,6 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
   spec.source_digest = request.source_digest;
   auto prepare = [&](App* app, ReleaseSpec* spec) -> Status {
     const App before = *app;
-    app->port = request.config.port;
-    app->health_path = request.config.health.path;
     app->health_timeout_ms = request.config.health.timeout.count();
     app->resources = request.config.resources;
     app->build_timeout_ms = request.config.build_timeout.count();
@@ -183,12 +169,42 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     app->placement = request.config.deploy.placement;
     app->watch_ms = request.config.health.watch ? request.config.health.watch->count() : -1;
     // The rule: the server's stored env (bim env set) first, then the folder's .env on top; a key in
-    // both takes the folder's value.
+    // both takes the folder's value. A Compose app's services each get it over their own env.
     EnvList stored;
     Status s = store_->GetAppEnv(app->name, &stored);
     if (!s.ok() && !s.IsNotFound()) return s;
     spec->env = stored;
     for (const auto& var : request.env) SetEnv(&spec->env, var.key, var.value);
+    if (request.compose.text.empty()) {
+      s = PlainAppServices(request.config, spec->env, &spec->services);
+    } else {
+      ComposeSource source = request.compose;
+      source.variables = spec->env;
+      source.profiles = request.config.profiles;
+      ComposeProject project;
+      if ((s = ParseCompose(source, &project)).ok())
+        s = ComposeAppServices(request.config, project, spec->env, &spec->services);
+    }
+    if (!s.ok()) return s;
+    if (spec->services.services.size() > 1 && !(s = engine_->CheckSeveralServices()).ok()) return s;
+    // The watch after the switch covers an app of one HTTP service replaced start-first (deployer.h).
+    if (request.config.health.watch && request.config.health.watch->count() > 0 && !WatchableServices(spec->services))
+      return Status::InvalidArgument("[health] watch is not supported yet for a Compose app of several services (or "
+                                     "one replaced stop-first): set watch = \"0\" or remove it from bim.toml");
+    const ServiceSpec* main = nullptr;
+    for (const auto& svc : spec->services.services) {
+      if (svc.http.main) main = &svc;
+      // A Compose service's own limits and images keep to the same tenant rules as bim.toml's.
+      ResourceRequest asked{svc.memory_bytes, svc.nano_cpus, svc.pids};
+      if (!(s = CheckResourceRequest(asked, "service " + svc.name + "'s deploy.resources.limits")).ok()) return s;
+      if (!svc.build && !(s = CheckServiceImage(app->name, svc.name, svc.image)).ok()) return s;
+    }
+    // A Compose file's deploy.replicas of the main service counts like bim.toml's [deploy] replicas.
+    if (main && !request.compose.text.empty() && request.config.deploy.replicas == 0 && main->replicas > 1)
+      app->replicas = main->replicas;
+    if (!spec->services.volumes.empty() && !(s = engine_->CheckVolumes()).ok()) return s;
+    app->port = main ? main->http.port : request.config.port;
+    app->health_path = main ? main->http.health_path : request.config.health.path;
     return ChooseSource(before, *app, request, spec, events, &written);
   };
   Status s = Execute(spec, prepare, events, cancelled, out);
@@ -229,7 +245,8 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   } else if (!s.ok()) {
     return refuse(s);
   }
-  if (app.live_version > 0) store_->GetRelease(name, app.live_version, &a.previous);
+  if (app.live_version > 0 && store_->GetRelease(name, app.live_version, &a.previous).ok())
+    if (!(s = LoadServices(app, a.previous, &a.previous_services)).ok()) return refuse(s);
   if (!(s = prepare(&app, &spec)).ok()) return refuse(s);
   if (spec.nothing_to_do) {
     AuditEntry audit{0, 0, spec.actor, spec.kind, name, "ok",
@@ -247,8 +264,9 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   if (a.previous.version > 0) a.watch = WatchWindow(app, spec.kind);
   a.context_path = spec.context_path;
   a.image_archive = spec.image_archive;
-  a.build_args = spec.build_args;
+  a.image_id = spec.image_id;
   a.env = spec.env;
+  a.reuse = spec.reuse;
 
   a.release.app = name;
   a.release.status = release_status::kBuilding;
@@ -259,7 +277,6 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   a.release.env_digest = store_->DigestEnv(spec.env);
   a.release.context_digest = spec.context_digest;
   a.release.replicas = spec.replicas > 0 ? spec.replicas : std::max(app.replicas, 1);
-  a.placement = app.placement;
   if (!(s = store_->CreateRelease(&a.release)).ok()) return refuse(s.Wrap("recording the release"));
   if (!(s = store_->SaveReleaseEnv(a.release.id, spec.env)).ok()) {
     s = s.Wrap("saving the release's env");
@@ -274,14 +291,24 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
   inputs.config.health.path = app.health_path;
   inputs.config.health.timeout = std::chrono::milliseconds(app.health_timeout_ms);
   inputs.version = a.release.version;
-  inputs.env = spec.env;
   inputs.domain = options_.domain;
   inputs.instance_id = instance_id_;
   inputs.public_port = PublicPortSuffix(options_.nginx.listen);
+  inputs.services = spec.services;
   inputs.image_tag = spec.image_tag;
+  for (const auto& [service, record] : spec.reuse) inputs.images[service] = record.image_tag;
   a.plan = PlanRelease(inputs);
+  for (size_t i = 0; i < a.plan.services.size(); ++i) {
+    ServiceAttempt svc;
+    svc.spec = spec.services.services[i];
+    // The app's count (bim.toml [deploy] replicas, `bim scale`) is its main service's.
+    if (svc.spec.http.main || a.plan.services.size() == 1) svc.spec.replicas = a.release.replicas;
+    svc.plan = a.plan.services[i];
+    for (const auto& p : a.previous_services)
+      if (p.service == svc.spec.name) svc.previous = &p;
+    a.services.push_back(std::move(svc));
+  }
   a.release.image_tag = a.plan.image_tag;
-  a.release.image_id = spec.image_id;
   a.release.container_name = a.plan.container_name;
   store_->UpdateRelease(a.release);
   locks_.Relabel(name, spec.kind + " " + a.plan.release_name);
@@ -317,111 +344,59 @@ Status Deployer::Execute(ReleaseSpec spec, const Prepare& prepare, const EventSi
 }
 
 Status Deployer::RunRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled) {
-  Status s = EnsureAppNetwork(a->release.app, &a->network);
+  // The network first: builds run on it too.
+  Status s = EnsureAppNetwork(a->release.app, a->services.size(), &a->network);
   if (!s.ok()) return s;
-  if (a->plan.build && !a->image_archive.empty()) {
-    // `bim deploy --build local`: the developer's image, sent as the layers bimd lacked.
-    long long t0 = MonotonicMillis();
-    a->built_image = true;  // the tag is removed again if the release fails
-    if (!(s = LoadImage(a->image_archive, a->release.image_id, a->plan.image_tag, events)).ok()) return s;
-    a->release.build_ms = MonotonicMillis() - t0;
-  } else if (a->plan.build && !(s = BuildRelease(a, events, cancelled)).ok()) {
-    return s;
-  }
-  if (!(s = engine_->PublishImage(a->plan.image_tag, &a->engine_image)).ok()) return s.Wrap("publishing the image");
-  a->release.engine_image = a->engine_image;
+  if (!(s = BuildServices(a, events, cancelled)).ok()) return s;
+  if (!(s = ResolveImages(a, events)).ok()) return s;
   a->release.status = release_status::kStarting;
+  DecideKept(a);
+  ServiceAttempt* main = a->Main();
+  a->release.image_id = main->image_id;
+  a->release.engine_image = main->engine_image;
+  a->release.container_name = main->workload;
   store_->UpdateRelease(a->release);
+  // Recorded before anything starts, so that a crash from here on finds what this release built.
+  if (!(s = store_->SaveReleaseServices(a->release.id, ServiceRecords(*a))).ok()) return s;
 
-  if (!(s = StartHealthyWorkload(a, events, cancelled)).ok()) return s;
+  if (!(s = PrepareVolumes(*a)).ok()) return s;
+  if (!(s = StartChangedServices(a, events, cancelled)).ok()) return s;
   if (cancelled && cancelled()) return Status::Cancelled("deploy cancelled by the client before the switch");
 
   events({{"event", "step"}, {"step", "route"}, {"message", "Switching " + a->plan.server_name + " to " +
                                                                a->plan.release_name}});
-  if (!(s = SwitchRoute(a)).ok()) return s.Wrap("switching the route");
+  std::map<std::string, std::vector<Endpoint>> before;
+  {
+    std::lock_guard<std::mutex> lock(routed_mu_);
+    if (!(s = SwitchRoutes(a, &before)).ok()) return s.Wrap("switching the route");
+  }
   Failpoint("switched");
 
   // The route is live: from here on the release is not failed even if recording it hits an error,
   // and Reconcile makes the database and the router agree after a crash in between.
-  if (!(s = store_->ActivateRelease(a->release.app, a->release.version)).ok()) return s;
+  if (!(s = store_->ActivateRelease(a->release.app, a->release.version)).ok()) {
+    // Traffic goes back to what the database still names live before the new workloads go away.
+    std::lock_guard<std::mutex> lock(routed_mu_);
+    for (const auto& [key, backends] : before) router_->SetRoute(key, backends);
+    ForgetRoutesLocked(a->release.app);
+    a->switched = false;
+    return s;
+  }
   a->release.status = release_status::kLive;
   a->release.finished_at_ms = NowMillis();
   a->release.total_ms = MonotonicMillis() - a->started_ms;
   store_->UpdateRelease(a->release);
   Failpoint("live-recorded");
-  // Only now may the previous release go: until the new one is recorded live, a crash must find the
-  // release the database names still running (Reconcile routes back to it). A watched release keeps
-  // it running as its standby until the watch is over (deployer_watch.cpp).
+  // Only now may the previous release's replaced workloads go: until the new one is recorded live, a
+  // crash must find the release the database names still running (Reconcile routes back to it). A
+  // watched release keeps the one it replaced running as its standby until the watch is over
+  // (deployer_watch.cpp).
   if (a->watched)
     StartWatch(a);
-  else if (a->previous.version > 0 && !a->previous.container_name.empty())
-    ScheduleRetire(a->previous.container_name, a->replaced_backends);
+  else
+    RetireReplaced(a, before);
   if (observer_) observer_->OnLive(a->release, a->env);
   events({{"event", "step"}, {"step", "live"}, {"message", a->plan.release_name + " is live at " + PublicUrl(a->release.app, a->plan.url)}});
-  return Status::OK();
-}
-
-Status Deployer::BuildRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled) {
-  const ResourceLimits& limits = options_.build_limits;
-  auto timeout = BuildTimeout(a->app);
-  events({{"event", "step"},
-          {"step", "build"},
-          {"message", "Building image " + a->plan.image_tag + " (deadline " + FormatDuration(timeout) +
-                          (limits.memory_bytes > 0 ? ", memory " + FormatByteSize(limits.memory_bytes) : "") +
-                          (limits.pids > 0 && build_cgroups_ ? ", " + std::to_string(limits.pids) + " processes" : "") + ")"}});
-  Status s = CheckBuildImages(a->release.app, a->context_path, a->build_args);
-  if (!s.ok()) return s;
-  long long t0 = MonotonicMillis();
-  BuildOptions build;
-  build.context_tar_path = a->context_path;
-  build.tag = a->plan.image_tag;
-  build.build_args = a->build_args;
-  // Only the labels cleanup needs: the classic builder turns each label into its own LABEL step
-  // (an intermediate container each), which costs ~100 ms per label on a cold build.
-  build.labels = {{labels::kInstance, a->plan.labels.at(labels::kInstance)},
-                  {labels::kApp, a->plan.labels.at(labels::kApp)}};
-  build.network = a->network;
-  build.limits = {limits.memory_bytes, limits.nano_cpus, 0};
-  build.cache_from = CacheSources(a->release.app);
-  BuildCgroup cgroup;  // the build's process limit; removed when the build is over
-  if (limits.pids > 0 && build_cgroups_) {
-    Status c = cgroup.Create(options_.cgroup_root, BuildCgroup::InstancePrefix(instance_id_) + a->plan.container_name,
-                             limits.pids);
-    if (c.ok()) build.cgroup_parent = cgroup.parent();
-    else std::fprintf(stderr, "bimd: warning: building without a process limit: %s\n", c.message().c_str());
-  }
-  const long long deadline = t0 + timeout.count();
-  bool late = false;
-  CancelCheck stop = [&] {
-    late = MonotonicMillis() >= deadline;
-    return late || (cancelled && cancelled());
-  };
-  std::string image_id;
-  s = images_->BuildImage(
-      build,
-      [&](std::string_view line) {
-        Failpoint("build");
-        events({{"event", "build"}, {"line", std::string(line)}});
-      },
-      &image_id, stop);
-  // Docker may have tagged an image even if the stream broke off: clean it up on any failure.
-  a->built_image = true;
-  // A stopped build's container goes away a little later: its cgroup is then removed in the background.
-  if (!cgroup.parent().empty() && !cgroup.Remove()) {
-    std::lock_guard<std::mutex> lock(retire_mu_);
-    stale_cgroups_.push_back(cgroup.Release());
-  }
-  if (late && !s.ok())
-    return Status::FailedPrecondition("the build did not finish within its deadline of " + FormatDuration(timeout) +
-                                      " and was stopped (make it faster, or raise [build] timeout in bim.toml, up to "
-                                      "bimd's --build-timeout " + FormatDuration(options_.build_timeout) + ")");
-  if (!s.ok()) {
-    if (cancelled && cancelled()) return Status::Cancelled("deploy cancelled by the client during the build");
-    if (s.code() == Code::kFailedPrecondition) return Status::FailedPrecondition("build failed: " + s.message());
-    return s.Wrap("build");
-  }
-  a->release.image_id = image_id;
-  a->release.build_ms = MonotonicMillis() - t0;
   return Status::OK();
 }
 
@@ -431,35 +406,89 @@ std::vector<Endpoint> Deployer::Routed::Route() const {
   return all;
 }
 
-Status Deployer::SwitchRoute(Attempt* a) {
+Status Deployer::SwitchRoutes(Attempt* a, std::map<std::string, std::vector<Endpoint>>* before) {
   const std::string& app = a->release.app;
-  std::lock_guard<std::mutex> lock(routed_mu_);
-  std::vector<Endpoint> before;
+  std::vector<ServiceSpec> specs;
+  for (const auto& svc : a->services) specs.push_back(svc.spec);
+  Site site = SiteFor(app, specs);
   Status s;
-  if (a->previous.version == 0) {
-    // A first release: the route exists before the site that makes it reachable, so the site's
-    // first request already finds its backends. A site the router refuses leaves no route behind.
-    if (!(s = router_->SetRoute(app, a->backends)).ok()) return s;
-    if (!(s = router_->PutSite(SiteFor(app))).ok()) {
-      router_->RemoveRoute(app);
-      return s;
+  // What each HTTP service's route switches to: a kept service keeps the endpoints it has.
+  std::map<std::string, Routed> next;  // by route key
+  for (const auto& svc : a->services) {
+    if (svc.plan.route.empty()) continue;
+    std::vector<Endpoint> backends = svc.backends;
+    if (svc.keep) {
+      auto routed = routed_.find(svc.plan.route);
+      if (routed != routed_.end() && routed->second.workload == svc.workload) continue;  // nothing to do
+      Workload w;
+      if (engine_->Inspect(svc.workload, &w).ok()) backends = w.RunningEndpoints();
     }
-  } else {
-    // The site normally exists unchanged (PutSite is then a file compare). It is put first, so a
-    // site the router refuses fails the release before any traffic moved.
-    if (!(s = router_->PutSite(SiteFor(app))).ok()) return s;
-    router_->GetRoute(app, &before);  // what to drain; on failure the drain grace decides
-    std::erase_if(before, [](const Endpoint& e) { return e.standby; });
+    next[svc.plan.route] = Routed{svc.workload, backends, svc.spec.http.health_path, {}};
   }
-  // A watched release keeps the previous one running as its standby until the watch is over.
-  Routed next{a->workload, a->backends, {}};
-  a->watched = a->previous.version > 0 && a->watch.count() > 0 && !a->previous.container_name.empty();
-  if (a->watched)
-    for (Endpoint e : before) next.standby.push_back((e.standby = true, e));
-  if (a->previous.version > 0 && !(s = router_->SetRoute(app, next.Route())).ok()) return s;
-  routed_[app] = std::move(next);
-  a->replaced_backends = std::move(before);
+  // A watched release keeps the workload it replaces in its route as the standby until the watch is
+  // over (deployer_watch.cpp); only a release of one HTTP service replacing one start-first is watched.
+  a->watched = a->watch.count() > 0 && Watchable(*a);
+  auto undo = [&] {
+    for (const auto& [key, old] : *before) old.empty() ? router_->RemoveRoute(key) : router_->SetRoute(key, old);
+  };
+  if (a->previous.version == 0) {
+    // A first release: the routes exist before the site that makes them reachable, so the site's
+    // first request already finds its backends. A site nginx rejects leaves no route behind.
+    for (const auto& [key, target] : next) {
+      (*before)[key] = {};
+      if (!(s = router_->SetRoute(key, target.backends)).ok()) return undo(), s;
+    }
+    if (!(s = router_->PutSite(site)).ok()) return undo(), s;
+  } else {
+    // The site normally exists and is unchanged (PutSite is then a file compare, no reload). It is
+    // put first so that a template nginx now rejects fails the release before any traffic moved.
+    if (!(s = router_->PutSite(site)).ok()) return s;
+    for (auto& [key, target] : next) {
+      std::vector<Endpoint>& old = (*before)[key];
+      router_->GetRoute(key, &old);  // what to drain; on failure the drain grace decides
+      std::erase_if(old, [](const Endpoint& e) { return e.standby; });
+      if (a->watched)
+        for (Endpoint e : old) target.standby.push_back((e.standby = true, e));
+      if (!(s = router_->SetRoute(key, target.Route())).ok()) {
+        before->erase(key);
+        return undo(), s;
+      }
+    }
+  }
+  for (const auto& [key, target] : next) routed_[key] = target;
+  // Routes of services that no longer serve HTTP in this release (their names left with the site).
+  for (const auto& p : a->previous_services) {
+    ServiceSpec old;
+    if (!ServiceSpecFromJson(nlohmann::json::parse(p.spec, nullptr, false), &old).ok()) continue;
+    std::string key = ServiceRouteKey(app, old);
+    bool still = key.empty() || std::any_of(a->services.begin(), a->services.end(),
+                                            [&](const ServiceAttempt& svc) { return svc.plan.route == key; });
+    if (still) continue;
+    router_->GetRoute(key, &(*before)[key]);
+    router_->RemoveRoute(key);
+    routed_.erase(key);
+  }
+  a->switched = true;
   return Status::OK();
+}
+
+void Deployer::RetireReplaced(Attempt* a, const std::map<std::string, std::vector<Endpoint>>& before) {
+  // In start (depends_on) order: what a service depends on goes after it.
+  for (const auto& p : a->previous_services) {
+    auto svc = std::find_if(a->services.begin(), a->services.end(),
+                            [&](const ServiceAttempt& s) { return s.spec.name == p.service; });
+    if (svc != a->services.end() && (svc->keep || svc->stopped_previous)) continue;
+    ServiceSpec old;
+    std::string key;
+    if (ServiceSpecFromJson(nlohmann::json::parse(p.spec, nullptr, false), &old).ok())
+      key = ServiceRouteKey(a->release.app, old);
+    auto drained = before.find(key);
+    int grace = old.stop_grace_seconds;
+    if (key.empty())
+      ScheduleRetire(p.workload, {}, /*drain=*/false, grace);
+    else
+      ScheduleRetire(p.workload, drained == before.end() ? std::vector<Endpoint>{} : drained->second, true, grace);
+  }
 }
 
 void Deployer::StartWatch(Attempt* a) {
@@ -479,108 +508,39 @@ void Deployer::StartWatch(Attempt* a) {
     RetireStandby(w.app, w.standby_version);
     return;
   }
-  watch_->Watch(WatchTarget{w.app, w.version, a->workload, a->backends, a->plan.health_path, w.until_ms});
+  const ServiceAttempt* main = a->Main();
+  watch_->Watch(WatchTarget{w.app, w.version, main->workload, main->backends, main->spec.http.health_path, w.until_ms});
 }
 
-Status Deployer::StartHealthyWorkload(Attempt* a, const EventSink& events, const CancelCheck& cancelled) {
-  int replicas = a->release.replicas;
-  events({{"event", "step"},
-          {"step", "start"},
-          {"message", "Starting " + a->plan.container_name +
-                          (replicas > 1 ? " (" + std::to_string(replicas) + " replicas)" : "")}});
-  WorkloadSpec spec;
-  spec.name = a->plan.container_name;
-  spec.image = a->engine_image;
-  spec.env = a->plan.container_env;
-  spec.labels = a->plan.labels;
-  spec.container_port = a->plan.container_port;
-  spec.stop_grace_seconds = options_.stop_timeout_seconds;
-  if (!a->network.empty()) spec.networks = {NetworkAttachment{a->network, {"web"}}};
-  spec.limits = ContainerLimits(a->app);
-  spec.logs = LogLimits{options_.log_max_size, options_.log_max_files};
-  spec.replicas = a->release.replicas;
-  spec.placement = a->placement;
-  Workload w;
-  Status s = engine_->Start(spec, &w);
-  if (!s.ok()) return s;
-  a->workload = w.name;
-  if (!w.instances.empty()) a->release.container_id = w.instances.front().id;
-  store_->UpdateRelease(a->release);
+bool Deployer::Watchable(const Attempt& a) const {
+  if (a.previous.version == 0 || a.services.size() != 1 || a.previous_services.size() != 1) return false;
+  const ServiceAttempt& svc = a.services.front();
+  const ReleaseService& old = a.previous_services.front();
+  return svc.plan.route == a.release.app && svc.spec.name == old.service && !svc.keep && !svc.stopped_previous &&
+         !old.workload.empty() && old.workload != svc.workload;
+}
 
-  Failpoint("health");
-  auto timeout = a->plan.health_timeout;
-  events({{"event", "step"},
-          {"step", "health"},
-          {"message", "Waiting for GET " + a->plan.health_path + " to answer 2xx/3xx (timeout " +
-                          FormatDuration(timeout) + ")"}});
-  long long t0 = MonotonicMillis();
-  long long deadline = t0 + timeout.count();
-  long long next_inspect = t0 + options_.health_inspect_interval.count();
-  std::string last = "no answer yet";
-  int wanted = std::max(spec.replicas, 1);
-  for (;;) {
-    if (cancelled && cancelled()) return Status::Cancelled("deploy cancelled by the client during the health check");
-    // Every instance with an endpoint is probed; the release is ready when `wanted` of them answer.
-    std::vector<Endpoint> healthy;
-    for (const Instance& i : w.instances) {
-      if (!i.running || i.endpoint.port == 0) continue;
-      Status h = probe_(i.endpoint, a->plan.health_path, options_.health_probe_timeout);
-      if (h.ok())
-        healthy.push_back(i.endpoint);
-      else
-        last = h.message();
-    }
-    if (static_cast<int>(healthy.size()) >= wanted) {
-      std::sort(healthy.begin(), healthy.end());
-      a->backends = healthy;
-      a->release.host_port = healthy.front().port;
-      a->release.health_ms = MonotonicMillis() - t0;
-      store_->UpdateRelease(a->release);
-      return Status::OK();
-    }
-    // Instances that exit (or restart after an exit) will not become healthy: fail fast instead of
-    // waiting out the timeout. Asking the engine is a call to it, so not at every probe.
-    long long now = MonotonicMillis();
-    if (now >= next_inspect || w.instances.empty()) {
-      next_inspect = now + options_.health_inspect_interval.count();
-      if (engine_->Inspect(a->workload, &w).ok()) {
-        for (const Instance& i : w.instances) {
-          if (!i.failed) continue;
-          if (i.exit_code == 0 && !i.error.empty())  // it never ran, e.g. its host could not get the image
-            return Status::FailedPrecondition("release " + a->plan.release_name + " could not start" +
-                                              (i.node.empty() ? "" : " on " + i.node) + ": " + i.error +
-                                              (i.state == "rejected" ? " (see `bim nodes`)" : ""));
-          return Status::FailedPrecondition("release " + a->plan.release_name +
-                                            " exited before becoming healthy (exit code " +
-                                            std::to_string(LastExitCode(i)) + (i.oom_killed ? ", out of memory" : "") +
-                                            "); its last log lines are below");
-        }
-      }
-    }
-    if (MonotonicMillis() >= deadline) break;
-    std::this_thread::sleep_for(options_.health_interval);
-  }
-  // An instance the engine could not even start (e.g. Swarm found no node meeting the placement
-  // constraints, and keeps it pending) says why better than a probe that never got an answer.
-  for (const Instance& i : w.instances) {
-    if (i.running || i.error.empty()) continue;
-    return Status::FailedPrecondition("release " + a->plan.release_name + " did not become healthy within " +
-                                      FormatDuration(timeout) + ": an instance is " + i.state + ": " + i.error +
-                                      " (check [deploy] placement in bim.toml and `bim nodes`)");
-  }
-  return Status::FailedPrecondition("release " + a->plan.release_name + " did not become healthy within " +
-                                    FormatDuration(timeout) + ": GET " + a->plan.health_path + " " + last +
-                                    " (check the app listens on port " + std::to_string(a->plan.container_port) +
-                                    ", or raise [health] timeout in bim.toml)");
+bool WatchableServices(const AppServices& services) {
+  return services.services.size() == 1 && services.services.front().http.main && !services.services.front().stop_first;
 }
 
 void Deployer::FailRelease(Attempt* a, const Status& why) {
-  if (!a->workload.empty()) {
-    engine_->Logs(a->workload, options_.log_lines_on_failure, false,
+  ServiceAttempt* failing = a->failing ? a->failing : a->Main();
+  if (failing && failing->started)
+    engine_->Logs(failing->plan.workload, options_.log_lines_on_failure, false,
                   [&](std::string_view line) { a->log_tail.emplace_back(line); }, nullptr);
-    engine_->Remove(a->workload, 0);
+  for (auto it = a->services.rbegin(); it != a->services.rend(); ++it)
+    if (it->started) engine_->Remove(it->plan.workload, 0);
+  // What was stopped first comes back as the live release ran it.
+  for (auto& svc : a->services) {
+    if (!svc.stopped_previous) continue;
+    Status s = RestartRecorded(a->release.app, *svc.previous, a->previous_services.size());
+    if (!s.ok())
+      std::fprintf(stderr, "bimd: warning: cannot start %s again after a failed release: %s\n",
+                   svc.previous->workload.c_str(), s.message().c_str());
   }
-  if (a->built_image) images_->RemoveImage(a->plan.image_tag, false);
+  for (const auto& svc : a->services)
+    if (svc.built) images_->RemoveImage(svc.plan.image_tag, false);
   a->release.status = release_status::kFailed;
   // Never an empty reason: a failure must be diagnosable from `bim releases` and bimd's log alone.
   a->release.failure_reason = why.message().empty() ? std::string("failed (") + why.CodeName() + ")" : why.message();
@@ -599,12 +559,15 @@ void Deployer::FailRelease(Attempt* a, const Status& why) {
                recorded.ok() ? "" : (" (and recording the failure failed: " + recorded.message() + ")").c_str());
 }
 
-void Deployer::ScheduleRetire(const std::string& workload, std::vector<Endpoint> backends) {
+void Deployer::ScheduleRetire(const std::string& workload, std::vector<Endpoint> backends, bool drain,
+                              int grace_seconds) {
   long long now = MonotonicMillis();
   {
     std::lock_guard<std::mutex> lock(retire_mu_);
-    retire_queue_.push_back(
-        {workload, std::move(backends), now + options_.drain_settle.count(), now + options_.drain_grace.count()});
+    long long settle = drain ? options_.drain_settle.count() : 0, grace = drain ? options_.drain_grace.count() : 0;
+    retire_queue_.push_back({workload, std::move(backends), drain,
+                             grace_seconds >= 0 ? grace_seconds : options_.stop_timeout_seconds, now + settle,
+                             now + grace});
   }
   retire_cv_.notify_all();
 }
@@ -649,7 +612,7 @@ void Deployer::RetireLoop() {
     }
     if (due.empty()) continue;
     lock.unlock();
-    for (const auto& r : due) engine_->Remove(r.workload, options_.stop_timeout_seconds);
+    for (const auto& r : due) engine_->Remove(r.workload, r.grace_seconds);
     lock.lock();
   }
 }

@@ -1,15 +1,30 @@
-// Deployer: carries out releases (Ninja's Builder to core's ReleasePlan). One release is:
-//   build image -> publish it to the engine -> start the workload -> wait until every instance is
-//   healthy -> switch the app's route to their endpoints -> record it live -> retire the previous
-//   release's workload once the router reports nothing in flight to it (capped by the drain grace).
-// Watch after the switch (deploys and env changes, not rollbacks or first releases): for the app's
-// watch window the previous release keeps running as the route's standby (it gets a request only if
-// the new release cannot take it: Endpoint::standby) while ReleaseWatch observes the new one. If it exits or fails its health checks, the route goes back to the previous release, the new
-// one is recorded "failed: rolled back after <reason>" with the evidence, and it is retired; if the
-// window passes, the previous release is retired. Starting another release of the app ends the
-// watch: the watched release is kept (it is what the new release replaces) and the standby retired.
-// Any failure before the switch removes the new workload (after saving its last log lines), leaves
-// the previous release serving and records the release as failed with the reason.
+// Deployer: carries out releases (Ninja's Builder to core's ReleasePlan). A release runs an app's
+// services (core/app_services.h: one, "web", for a plain app; every service of a Compose app):
+//   build each service's image -> publish them to the engine -> compare each service with the live
+//   release (image, env, settings): unchanged ones keep running untouched -> start the changed ones
+//   in depends_on order, each once the services it depends on are ready (healthy: its HTTP health
+//   path answers, its healthcheck passes, or it kept running for options.service_settle) -> switch
+//   the routes of HTTP services to their new endpoints -> record it live -> retire the replaced
+//   workloads (HTTP ones once the router reports nothing in flight to them, capped by the drain
+//   grace; workers at once, in depends_on order).
+// A service that says stop-first (or owns named volumes) has its old workload stopped just before
+// its new one starts. Any failure before the switch removes the new workloads (after saving the
+// failing one's last log lines), starts again what was stopped first, leaves the previous release
+// serving and records the release as failed with the reason.
+//
+// Volumes (deployer_volumes.cpp) belong to the app, not to a release: they survive deploys,
+// rollbacks, env changes and bimd restarts, and `Destroy` keeps them unless asked not to.
+// Watch after the switch (deploys and env changes, not rollbacks or first releases; deployer_watch.cpp):
+// for the app's watch window the workload a release replaced keeps running as the route's standby (it
+// gets a request only if the new release cannot take it: Endpoint::standby) while ReleaseWatch observes
+// the new one. If it exits or fails its health checks, the route goes back to the previous release, the
+// new one is recorded "failed: rolled back after <reason>" with the evidence, and it is retired; if the
+// window passes, the previous release is retired. Starting another release of the app ends the watch:
+// the watched release is kept (it is what the new release replaces) and the standby retired.
+// Only a release of one HTTP service that replaces one start-first is watched (every plain app; a
+// Compose file of one such service). A Compose app of several services (or one replaced stop-first)
+// is not: the server's default window does not apply to it, and a bim.toml asking for a watch is
+// refused (InvalidArgument, one line) before anything is recorded.
 //
 // It works only through seams, so it never asks "one host or Swarm?": images are built through an
 // ImageBuilder (bimd's own dockerd), workloads run on an Engine (engine.h), traffic is steered by a
@@ -42,6 +57,9 @@
 
 #include "core/app_config.h"
 #include "core/dockerfile.h"
+#include "core/app_services.h"
+#include "core/compose.h"
+#include "core/deploy_plan.h"
 #include "core/dotenv.h"
 #include "core/endpoint.h"
 #include "docker/docker_client.h"
@@ -62,6 +80,8 @@ class ContextStore;
 struct DeployRequest {
   AppConfig config;           // validated
   EnvList env;                // the folder's .env (validated keys)
+  ComposeSource compose;      // the folder's Compose file (text "" for a plain app; variables and
+                              // profiles are filled in by the Deployer)
   std::string context_path;   // a checked build-context tar; the Deployer deletes it when done
   // Content-addressed deploys (what the CLI sends by default): the ContextDigest of the build context
   // and build args, and how to write that context as a tar at a given path when a build is needed
@@ -179,11 +199,13 @@ class Deployer {
                          bool* has_image, int* held_layers);
 
   // Removes the app's records (and revokes the tokens limited to it), then its route, containers,
-  // images and network. A release in progress is cancelled first (Cancel), not waited for. NotFound if
-  // there is no such app. The records go first and are the commit point: if removing something after
-  // that fails (or bimd stops), the app is still gone, the error (Internal) names what is left, and
-  // Reconcile removes it at the next start.
-  Status Destroy(const std::string& app, const std::string& actor, nlohmann::json* removed);
+  // images and network; its named volumes too if `volumes`, else they are kept (and listed in
+  // removed["kept_volumes"]) for a later deploy of the same app name. A release in progress is
+  // cancelled first (Cancel), not waited for. NotFound if there is no such app. The records go first
+  // and are the commit point: if removing something after that fails (or bimd stops), the app is
+  // still gone, the error (Internal) names what is left, and Reconcile removes it at the next start
+  // (never its volumes).
+  Status Destroy(const std::string& app, const std::string& actor, bool volumes, nlohmann::json* removed);
 
   // Brings the engine and the router in line with the database after a start or crash: sites and
   // routes are rewritten to the live workloads' endpoints (before the proxy serves anything),
@@ -234,29 +256,53 @@ class Deployer {
     if (observer_) observer_->OnDomainsChanged(app, summary);
   }
 
-  // Streams the live (else newest) release's workload logs. NotFound if there is no workload.
-  Status Logs(const std::string& app, int tail, bool follow, const LineSink& on_line, const CancelCheck& cancelled);
+  // Streams the live (else newest) release's logs: of `service` only, or ("") of every service,
+  // each line prefixed "<service> | " when the app has several. Without follow, the last `tail`
+  // lines of each service, service by service in start order; with follow, lines of all services
+  // as they come (interleaved) until `cancelled`. NotFound if there is no such workload or service.
+  Status Logs(const std::string& app, const std::string& service, int tail, bool follow, const LineSink& on_line,
+              const CancelCheck& cancelled);
+
+  // The app's named volumes with their sizes and the services that mount them:
+  // {"app", "volumes": [{"name", "engine_name", "size_bytes", "services": [...]}]}. NotFound if no app.
+  Status ListVolumes(const std::string& app, nlohmann::json* out);
+  // Streams a tar of the volume's contents (`tar -C volume -c .`) to `on_data`. The services that
+  // mount it are frozen (paused, not stopped: no restart, memory kept) while it is copied, so the
+  // copy is consistent as of one moment, then resume. Holds the app's lock (no release meanwhile).
+  // NotFound for an unknown app or volume.
+  Status BackupVolume(const std::string& app, const std::string& volume, const std::string& actor,
+                      const ByteSink& on_data);
+  // Replaces the volume's contents with the tar at `tar_path` (as BackupVolume writes it): the
+  // services that mount it are stopped, the volume emptied and filled, and the services started
+  // again from the live release (HTTP ones routed once healthy). Holds the app's lock.
+  Status RestoreVolume(const std::string& app, const std::string& volume, const std::string& actor,
+                       const std::string& tar_path, const EventSink& events);
 
  private:
-  struct Attempt;  // one release in progress (defined in deployer.cpp)
+  struct Attempt;         // one release in progress (defined in deployer.cpp)
+  struct ServiceAttempt;  // one service of it
   // What distinguishes a deploy, a rollback and an env change; everything else is the same path.
   struct ReleaseSpec {
     std::string app;
     std::string kind;          // "deploy", "rollback", "env", "scale"
     std::string actor;
     bool wait = true;
-    EnvList env;
+    EnvList env;               // the app's env (stored + .env), recorded as the release's env
+    AppServices services;      // what the release runs
     std::string git_commit;    // where the code came from (a rollback or env release keeps its image's)
     bool git_dirty = false;
     std::string source_digest;
     std::string context_path;  // deploy: the build context
     std::map<std::string, std::string> build_args;
     int replicas = 0;          // scale: the new count (0: the app's)
-    std::string image_tag;     // rollback/env: the existing image to run
+    std::string image_tag;     // rollback/env: the existing image to run; deploy: a kept release's image
+                               // the main service runs ("" = build)
     std::string image_id;
     std::string image_archive; // deploy --build local: an image archive to load instead of building
     std::string context_digest;
     bool nothing_to_do = false;  // set by Prepare: the live release stays, no release is recorded
+    // rollback/env: services whose existing image is run again (service -> its record)
+    std::map<std::string, ReleaseService> reuse;
     std::string audit_detail;
   };
   // Runs under the app's lock before the release is recorded: fills the spec from current state and
@@ -274,38 +320,82 @@ class Deployer {
   // spec->context_path, which `written` receives for deletion).
   Status ChooseSource(const App& before, const App& after, const DeployRequest& request, ReleaseSpec* spec,
                       const EventSink& events, std::string* written);
+  // Writes the request's content-addressed context to a temp file (spec->context_path, *written).
+  Status WriteContext(const std::string& app, const DeployRequest& request, ReleaseSpec* spec, std::string* written);
   // Loads an uploaded image archive holding `image_id` and tags the image `tag`.
   Status LoadImage(const std::string& archive, const std::string& image_id, const std::string& tag,
                    const EventSink& events);
+  // Fills spec->services and spec->reuse from a release's records (rollback, env change), refusing
+  // (FailedPrecondition) when an image they ran was pruned.
+  Status ReuseServices(const std::vector<ReleaseService>& records, int64_t version, ReleaseSpec* spec);
   Status RunRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
-  Status StartHealthyWorkload(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
-  // Points the app's route at the new release's endpoints (and puts its site on a first release).
-  Status SwitchRoute(Attempt* a);
+  // Release steps over every service (deployer_services.cpp).
+  Status BuildServices(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
+  // Builds one service's image under the server's build limits and deadline (deployer_build.cpp).
+  Status BuildService(Attempt* a, ServiceAttempt* svc, const EventSink& events, const CancelCheck& cancelled);
+  Status ResolveImages(Attempt* a, const EventSink& events);
+  // Decides which services keep their live workload (unchanged digest, workload still there).
+  void DecideKept(Attempt* a);
+  Status PrepareVolumes(const Attempt& a);
+  Status StartChangedServices(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
+  Status StartHealthyWorkload(Attempt* a, ServiceAttempt* svc, const EventSink& events, const CancelCheck& cancelled);
+  // Waits until every instance of `w` is ready (HTTP health, healthcheck, or settled); sets *backends.
+  Status WaitReady(const std::string& release_name, const ServiceSpec& spec, std::chrono::milliseconds timeout,
+                   Workload* w, std::vector<Endpoint>* backends, const CancelCheck& cancelled);
+  std::vector<ReleaseService> ServiceRecords(const Attempt& a) const;
+  // Points the routes of the app's HTTP services at the new release's endpoints (and creates its
+  // site on a first release); *before gets what each changed route pointed at. On failure the
+  // routes are as they were. routed_mu_ held.
+  Status SwitchRoutes(Attempt* a, std::map<std::string, std::vector<Endpoint>>* before);
+  // Queues the workloads the release replaced (or dropped) for retirement, draining HTTP ones.
+  void RetireReplaced(Attempt* a, const std::map<std::string, std::vector<Endpoint>>& before);
+  // Starts a recorded service's workload again under its recorded name (a stop-first service after
+  // a failed release, a live service missing after a crash) and, for an HTTP service, routes to it
+  // once it is ready.
+  // `services`: how many the release runs (the network rule of ServicesNetwork).
+  Status RestartRecorded(const std::string& app, const ReleaseService& record, size_t services);
   void FailRelease(Attempt* a, const Status& why);
-  // The app's site: its host name(s) and the route they use.
-  Site SiteFor(const std::string& app) const;
+  // What runs `spec` under `name`: image, env, labels, port, volumes, `network` (with the service's
+  // name as its DNS alias; "" = the engine's default), the app's limits (the service's own where the
+  // Compose file sets them) and the server's log limits.
+  WorkloadSpec MakeWorkload(const App& app, const ServiceSpec& spec, const std::string& name, const std::string& image,
+                            const Labels& labels, const std::string& network) const;
+  // The services a release recorded; a release from before services were recorded ran one, "web".
+  Status LoadServices(const App& app, const Release& r, std::vector<ReleaseService>* out);
+  // The app's site (deployer_domains.cpp): every host name of its HTTP services and the route each
+  // uses, then its custom domains on the main route, with the certificate that covers them.
+  Site SiteFor(const std::string& app, const std::vector<ServiceSpec>& services) const;
   // Queues the replaced release's workload to be removed once the router reports no request in
-  // flight to `backends` (no sooner than options.drain_settle, no later than options.drain_grace).
-  void ScheduleRetire(const std::string& workload, std::vector<Endpoint> backends);
+  // flight to `backends` (no sooner than options.drain_settle, no later than options.drain_grace);
+  // without `drain` (a worker), at once.
+  void ScheduleRetire(const std::string& workload, std::vector<Endpoint> backends, bool drain = true,
+                      int grace_seconds = -1);
   void RetireLoop();
   // Drains and removes `workloads` now (Reconcile's orphans), waiting at most options.drain_grace.
   void DrainAndRemove(const std::vector<Workload>& workloads);
 
   // Tenant isolation and limits (deployer_isolation.cpp).
   std::string AppNetworkName(const std::string& app) const;
-  // Creates the app's network if missing; "" when options.isolate_networks is off.
-  Status EnsureAppNetwork(const std::string& app, std::string* network);
+  // The network an app of `services` services runs on: its own, unless options.isolate_networks is
+  // off and it is a single service ("" then: Docker's default bridge). Several services always get
+  // one, so that they reach each other by name.
+  std::string ServicesNetwork(const std::string& app, size_t services) const;
+  // Creates ServicesNetwork(app, services) if missing and sets *network to it.
+  Status EnsureAppNetwork(const std::string& app, size_t services, std::string* network);
   void RemoveAppNetwork(const std::string& app);
   // InvalidArgument when bim.toml asks for more than the server's maxima.
   Status CheckResources(const AppConfig& config) const;
+  // The same for what `where` asks for ("bim.toml [resources]", "service worker's deploy.resources.limits").
+  Status CheckResourceRequest(const ResourceRequest& r, const std::string& where) const;
   ResourceLimits ContainerLimits(const App& app) const;
   std::chrono::milliseconds BuildTimeout(const App& app) const;
   // Refuses (InvalidArgument, naming the Dockerfile line) a build that would read another app's image.
-  Status CheckBuildImages(const std::string& app, const std::string& context_path,
+  Status CheckBuildImages(const std::string& app, const std::string& context_path, const std::string& dockerfile,
                           const std::map<std::string, std::string>& build_args);
+  // Refuses (InvalidArgument) a Compose service's `image:` that names another app's image.
+  Status CheckServiceImage(const std::string& app, const std::string& service, const std::string& reference);
   Status CheckOneImage(const std::string& app, const DockerfileImage& use, std::vector<std::string>* triggers);
   std::vector<std::string> CacheSources(const std::string& app);
-  Status BuildRelease(Attempt* a, const EventSink& events, const CancelCheck& cancelled);
 
   // Cancellation: an operation notes the app's generation when it arrives; Cancel bumps it, which
   // stops every operation that arrived before.
@@ -330,6 +420,9 @@ class Deployer {
   void EndWatch(const std::string& app, const std::string& why);
   // ReleaseWatch's verdict: roll back to the standby, or retire it.
   void OnWatchVerdict(const WatchTarget& target, const WatchVerdict& verdict);
+  // Whether the release may keep what it replaces on standby: one HTTP service (the main route)
+  // replacing one of the same name, started anew (not kept, not stop-first).
+  bool Watchable(const Attempt& a) const;
   // Retires a standby release's workload (it serves no traffic, so it goes after drain_settle).
   void RetireStandby(const std::string& app, int64_t version);
   // Marks a watch over (state, reason) and wakes WaitForWatch.
@@ -348,14 +441,15 @@ class Deployer {
     long long at_ms = 0;
   };
   void WatchEvents();
-  // Notes that a live app's instances changed; the follower thread then refreshes its route.
+  // Notes that a live app's instances changed; the follower thread then refreshes the routes ("<app>",
+  // "<app>.<service>") that point at the workload.
   void FollowInstances(const InstanceEvent& event);
   // The code of instance i's last exit: its own, or (once restarted) the one its "died" event told.
   int LastExitCode(const Instance& i);
-  // Points a live app's route at the running instances of its workload that answer the health probe
+  // Points a route (key) at the running instances of its workload that answer the health probe
   // (instances already routed are kept while they run, unprobed). Returns true while some running
   // instance is not healthy yet, so the follower tries again.
-  bool RefreshRoute(const std::string& app);
+  bool RefreshRoute(const std::string& key);
   void FollowLoop();
   std::mutex exits_mu_;
   std::map<std::string, LastExit> last_exit_;  // by instance id
@@ -363,19 +457,23 @@ class Deployer {
   std::thread event_watcher_;
   std::mutex follow_mu_;
   std::condition_variable follow_cv_;
-  std::set<std::string> follow_pending_;       // apps whose route should be refreshed
+  std::set<std::string> follow_pending_;       // route keys to refresh
   std::thread follower_;
 
-  // What each app's route points at now, and for which workload (guarded by routed_mu_), so that
-  // following instance events never undoes a newer switch.
+  // What each route points at now, and for which workload (guarded by routed_mu_), so that
+  // following instance events never undoes a newer switch. Keyed by route key ("<app>",
+  // "<app>.<service>").
   struct Routed {
     std::string workload;
     std::vector<Endpoint> backends;
+    std::string health_path;  // what a new instance must answer before it is routed ("": the app's)
     std::vector<Endpoint> standby;  // a watched release's predecessor (Endpoint::standby), else empty
     std::vector<Endpoint> Route() const;  // backends then standby: what the router gets
   };
   std::mutex routed_mu_;
   std::map<std::string, Routed> routed_;
+  // Forgets the routes of `app` (its key and "<app>.*"); routed_mu_ held.
+  void ForgetRoutesLocked(const std::string& app);
 
   const ServerOptions options_;
   Store* store_;
@@ -395,6 +493,8 @@ class Deployer {
   struct Retirement {
     std::string workload;
     std::vector<Endpoint> backends;
+    bool drain = true;
+    int grace_seconds = 10;   // SIGTERM, then SIGKILL after this long
     long long not_before_ms;  // monotonic: options.drain_settle after the switch
     long long deadline_ms;    // monotonic: options.drain_grace after the switch
   };
@@ -418,5 +518,7 @@ std::string ReleaseSource(const Release& r);
 // A release's watch for the API and CLI: state, window, standby, reason, evidence; with `now` (the
 // watch in progress) also seconds_left, failures and a one-line summary.
 nlohmann::json WatchJson(const Watch& w, const WatchProgress* now = nullptr);
+// Whether a release of `services` can be watched (one HTTP service, the main one, replaced start-first).
+bool WatchableServices(const AppServices& services);
 
 }  // namespace bim

@@ -17,6 +17,22 @@ namespace bim {
 
 using nlohmann::json;
 
+namespace {
+
+// True for tags bim built for `app` ("bim/<app>:v3", "bim/<app>:v3-<service>").
+bool OurTag(const std::string& app, const std::string& tag) {
+  return tag.starts_with(std::string(kImageRepository) + "/" + app + ":");
+}
+
+// True for the tags release `version` of `app` built or loaded (a reused image carries another
+// release's version and serves that one too).
+bool BuiltByRelease(const std::string& app, int64_t version, const std::string& tag) {
+  const std::string own = std::string(kImageRepository) + "/" + app + ":" + ReleaseName(version);
+  return tag == own || tag.starts_with(own + "-");
+}
+
+}  // namespace
+
 uint64_t Deployer::CancelGeneration(const std::string& app) {
   std::lock_guard<std::mutex> lock(cancel_mu_);
   auto it = cancels_.find(app);
@@ -45,7 +61,7 @@ Status Deployer::Cancel(const std::string& app, const std::string& reason, std::
   return Status::OK();
 }
 
-Status Deployer::Destroy(const std::string& app_name, const std::string& actor, json* removed) {
+Status Deployer::Destroy(const std::string& app_name, const std::string& actor, bool volumes, json* removed) {
   // A release in progress would otherwise keep the app (and this call) waiting until it is done.
   std::string running;
   if (Cancel(app_name, "cancelled: the app is being destroyed", &running).ok())
@@ -66,14 +82,18 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
     if (!r.ok() && !r.IsNotFound()) problems.push_back(what + ": " + r.message());
     return r.ok();
   };
+  json containers = json::array(), images = json::array(), gone_volumes = json::array(), kept = json::array();
   // Site first, so nginx stops sending traffic before the workloads go away.
   bool route = note(router_->RemoveSite(app_name), "removing the site");
-  route = note(router_->RemoveRoute(app_name), "removing the route") && route;
+  std::vector<std::string> keys;
   {
     std::lock_guard<std::mutex> routed(routed_mu_);
-    routed_.erase(app_name);
+    for (const auto& [key, r] : routed_)
+      if (key == app_name || key.starts_with(app_name + ".")) keys.push_back(key);
+    ForgetRoutesLocked(app_name);
   }
-  json containers = json::array(), images = json::array();
+  if (std::find(keys.begin(), keys.end(), app_name) == keys.end()) keys.push_back(app_name);
+  for (const auto& key : keys) route = note(router_->RemoveRoute(key), "removing the route " + key) && route;
   Labels mine{{labels::kInstance, instance_id_}, {labels::kApp, app_name}};
   std::vector<Workload> found;
   if (note(engine_->List(mine, &found), "listing its workloads")) {
@@ -101,9 +121,18 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
     for (const auto& img : imgs) {
       // Remove our tags one by one (never force by id: another tag on the same image may not be ours).
       for (const auto& tag : img.tags) {
-        if (!tag.starts_with("bim/" + app_name + ":")) continue;
+        if (!OurTag(app_name, tag)) continue;
         if (note(images_->RemoveImage(tag, false), "removing image " + tag)) images.push_back(tag);
       }
+    }
+  }
+  // Named volumes outlive the app unless asked: a database's data is not lost to a typo.
+  std::vector<VolumeInfo> vols;
+  if (note(engine_->ListVolumes(mine, false, &vols), "listing its volumes")) {
+    for (const auto& v : vols) {
+      std::string name = v.labels.count(labels::kVolume) ? v.labels.at(labels::kVolume) : v.name;
+      if (!volumes) kept.push_back(name);
+      else if (note(engine_->RemoveVolume(v.name), "removing volume " + name)) gone_volumes.push_back(name);
     }
   }
   RemoveAppNetwork(app_name);
@@ -121,9 +150,10 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
     result = "destroyed; left for the next start: " + problems[0];
     for (size_t i = 1; i < problems.size(); ++i) result += "; " + problems[i];
   }
-  AuditEntry audit{0, 0, actor, "destroy", app_name, result, ""};
+  AuditEntry audit{0, 0, actor, "destroy", app_name, result, volumes ? "with volumes" : ""};
   store_->AppendAudit(&audit);
-  *removed = json{{"app", app_name}, {"containers", containers}, {"images", images}, {"route", route}};
+  *removed = json{{"app", app_name},   {"containers", containers}, {"images", images},
+                  {"route", route},    {"volumes", gone_volumes},  {"kept_volumes", kept}};
   if (!problems.empty())
     return Status::Internal("app \"" + app_name + "\" is destroyed, but " + problems[0] +
                             (problems.size() > 1 ? " (and " + std::to_string(problems.size() - 1) + " more)" : "") +
@@ -134,8 +164,9 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
 Status Deployer::Reconcile() {
   // 1. Sites and routes follow the database, and are fixed before nginx serves anything:
   //    live_version only changes when a release is recorded live, so whatever step a crash
-  //    interrupted, the database names the last good release of every app. Its workload still runs
-  //    (the previous release is retired only after the new one is recorded); the engine says where.
+  //    interrupted, the database names the last good release of every app. Its workloads still run
+  //    (a replaced one is retired only after the new release is recorded), except a service that was
+  //    being replaced stop-first: that one is started again from its record (step 5).
   std::vector<App> apps;
   Status s = store_->ListApps(&apps);
   if (!s.ok()) return s;
@@ -147,24 +178,41 @@ Status Deployer::Reconcile() {
   RouteTable routes;
   std::map<std::string, Routed> routed;
   std::set<std::string> live_workloads;
+  struct Missing {
+    std::string app;
+    ReleaseService record;
+    size_t services;  // how many the live release runs
+  };
+  std::vector<Missing> missing;
   for (const auto& app : apps) {
     if (app.live_version == 0) continue;
     Release live;
-    if (!store_->GetRelease(app.name, app.live_version, &live).ok()) continue;
-    live_workloads.insert(live.container_name);
-    std::vector<Endpoint> backends;
-    if (auto w = by_name.find(live.container_name); w != by_name.end()) {
-      // The running instances (never one on a host reported down); if none runs right now (a lone
-      // container restarting), every known endpoint, since the engine brings instances back there.
-      backends = w->second->RunningEndpoints();
-      if (backends.empty())
-        for (const Instance& i : w->second->instances)
-          if (i.endpoint.port > 0) backends.push_back(i.endpoint);
+    std::vector<ReleaseService> records;
+    if (!store_->GetRelease(app.name, app.live_version, &live).ok() || !LoadServices(app, live, &records).ok()) continue;
+    std::vector<ServiceSpec> specs;
+    for (const auto& record : records) {
+      ServiceSpec spec;
+      if (!ServiceSpecFromJson(json::parse(record.spec, nullptr, false), &spec).ok()) continue;
+      specs.push_back(spec);
+      live_workloads.insert(record.workload);
+      auto w = by_name.find(record.workload);
+      if (w == by_name.end()) missing.push_back({app.name, record, records.size()});
+      std::string key = ServiceRouteKey(app.name, spec);
+      if (key.empty()) continue;
+      std::vector<Endpoint> backends;
+      if (w != by_name.end()) {
+        // The running instances (never one on a host reported down); if none runs right now (a lone
+        // container restarting), every known endpoint, since the engine brings instances back there.
+        backends = w->second->RunningEndpoints();
+        if (backends.empty())
+          for (const Instance& i : w->second->instances)
+            if (i.endpoint.port > 0) backends.push_back(i.endpoint);
+      }
+      std::sort(backends.begin(), backends.end());
+      routes[key] = backends;
+      routed[key] = Routed{record.workload, backends, spec.http.health_path};
     }
-    std::sort(backends.begin(), backends.end());
-    sites.push_back(SiteFor(app.name));
-    routes[app.name] = backends;
-    routed[app.name] = Routed{live.container_name, backends};
+    sites.push_back(SiteFor(app.name, specs));
   }
   if (!(s = router_->Start(sites, routes)).ok()) return s.Wrap("starting nginx on " + options_.nginx.listen);
   {
@@ -185,7 +233,9 @@ Status Deployer::Reconcile() {
     for (const auto& e : std::filesystem::directory_iterator(options_.certs.certs_dir, ec))
       if (!names.count(e.path().filename().string())) std::filesystem::remove_all(e.path(), ec);
 
-  // 3. Releases a crash interrupted can never finish: mark them failed and remove their workloads.
+  // 3. Releases a crash interrupted can never finish: mark them failed, remove the workloads they
+  //    started (never one the live release runs: an unchanged service keeps its older workload) and
+  //    untag what they built.
   std::vector<Release> stuck;
   if (!(s = store_->ListReleasesWithStatus({release_status::kBuilding, release_status::kStarting}, &stuck)).ok())
     return s;
@@ -194,17 +244,26 @@ Status Deployer::Reconcile() {
     r.failure_reason = std::string("interrupted: bimd stopped while the release was ") + r.status;
     r.status = release_status::kFailed;
     store_->UpdateRelease(r);
-    if (!r.container_name.empty()) {
-      engine_->Remove(r.container_name, 0);
-      removed.insert(r.container_name);
+    for (const auto& w : workloads) {
+      auto app = w.labels.find(labels::kApp);
+      auto release = w.labels.find(labels::kRelease);
+      if (app == w.labels.end() || app->second != r.app || release == w.labels.end() ||
+          release->second != ReleaseName(r.version) || live_workloads.count(w.name))
+        continue;
+      engine_->Remove(w.name, 0);
+      removed.insert(w.name);
     }
-    // Only an image this release built or loaded carries its own version; a reused one serves others.
-    if (r.kind == "deploy" && r.image_tag.ends_with(":" + ReleaseName(r.version))) images_->RemoveImage(r.image_tag, false);
+    if (r.kind != "deploy") continue;
+    std::vector<ImageInfo> imgs;
+    images_->ListImages({{labels::kInstance, instance_id_}, {labels::kApp, r.app}}, &imgs);
+    for (const auto& img : imgs)
+      for (const auto& tag : img.tags)
+        if (BuiltByRelease(r.app, r.version, tag)) images_->RemoveImage(tag, false);
   }
 
-  // 4. Every workload of ours that is not some app's live release is an orphan (a crash between the
-  //    switch and the drain, or a release interrupted before it was recorded): drain and remove it.
-  //    Live workloads keep running untouched.
+  // 4. Every workload of ours that is not run by some app's live release is an orphan (a crash
+  //    between the switch and the drain, or a release interrupted before it was recorded): drain and
+  //    remove it. Live workloads keep running untouched.
   //    A watch bimd was stopped in the middle of goes on with its standby (ResumeWatches).
   std::set<std::string> standby = ResumeWatches(apps);
   std::vector<Workload> orphans;
@@ -212,7 +271,16 @@ Status Deployer::Reconcile() {
     if (!live_workloads.count(w.name) && !removed.count(w.name) && !standby.count(w.name)) orphans.push_back(w);
   DrainAndRemove(orphans);
 
-  // 5. Images: a crash between a switch and its prune leaves images beyond options.keep_releases, and
+  // 5. A live service whose workload is gone (a crash while it was replaced stop-first) starts again
+  //    from its record, after the orphans are gone: never two copies on one volume.
+  for (const auto& [app, record, services] : missing) {
+    std::fprintf(stderr, "bimd: starting %s (service %s of %s) again: the live release runs it and it was gone\n",
+                 record.workload.c_str(), record.service.c_str(), app.c_str());
+    if (Status r = RestartRecorded(app, record, services); !r.ok())
+      std::fprintf(stderr, "bimd: warning: cannot start %s: %s\n", record.workload.c_str(), r.message().c_str());
+  }
+
+  // 6. Images: a crash between a switch and its prune leaves images beyond options.keep_releases, and
   //    a destroy a crash interrupted leaves images of an app the database no longer knows.
   std::set<std::string> known;
   for (const auto& app : apps) known.insert(app.name);
@@ -253,108 +321,6 @@ void Deployer::DrainAndRemove(const std::vector<Workload>& workloads) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (const auto& w : workloads) engine_->Remove(w.name, 0);
-}
-
-Status Deployer::DescribeApp(const std::string& app_name, json* out) {
-  App app;
-  Status s = store_->GetApp(app_name, &app);
-  if (!s.ok()) return s;
-  json j{{"app", app.name},
-         {"url", PublicUrl(app.name, AppUrl(app.name))},
-         {"port", app.port},
-         {"health", {{"path", app.health_path}, {"timeout_ms", app.health_timeout_ms},
-                     {"watch_ms", WatchWindow(app, "deploy").count()}}},
-         {"created_at_ms", app.created_at_ms},
-         {"live", nullptr},
-         {"watch", nullptr},
-         {"state", "not deployed"}};
-  json domains = DomainsJson(app.name);
-  j["domains"] = domains["domains"];
-  j["certificate"] = domains["certificate"];
-  // A release's watch, if it had one; the one in progress with its countdown.
-  auto with_watch = [&](const Release& r) {
-    json rj = ReleaseJson(r);
-    Watch w;
-    if (store_->GetWatch(r.id, &w).ok()) {
-      WatchProgress now;
-      bool active = w.state == watch_state::kWatching && watch_->Progress(app.name, &now) && now.version == r.version;
-      rj["watch"] = WatchJson(w, active ? &now : nullptr);
-      if (active) j["watch"] = rj["watch"];
-    }
-    return rj;
-  };
-  std::vector<Release> recent;
-  store_->ListReleases(app.name, 1, &recent);
-  if (!recent.empty()) j["latest"] = with_watch(recent[0]);
-  if (app.live_version > 0) {
-    Release live;
-    if (store_->GetRelease(app.name, app.live_version, &live).ok()) {
-      j["live"] = with_watch(live);
-      Workload w;
-      Status c = engine_->Inspect(live.container_name, &w);
-      if (c.ok() && w.instances.empty()) c = Status::NotFound("it has no instances");
-      if (c.ok()) {
-        json instances = json::array();
-        {
-          std::lock_guard<std::mutex> lock(exits_mu_);
-          for (const Instance& i : w.instances) {
-            json one = {{"id", i.id},           {"node", i.node},
-                        {"endpoint", i.endpoint.port ? i.endpoint.ToString() : ""},
-                        {"state", i.state},     {"running", i.running},
-                        {"restarts", i.restarts}, {"exit_code", i.exit_code},
-                        {"oom_killed", i.oom_killed}, {"started_at", i.started_at},
-                        {"finished_at", i.finished_at}, {"error", i.error}};
-            if (auto e = last_exit_.find(i.id); e != last_exit_.end()) {
-              one["last_exit"] = {{"code", e->second.code}, {"at_ms", e->second.at_ms}};
-              // Docker resets ExitCode when it restarts the container; the last real exit is ours.
-              one["exit_code"] = e->second.code;
-            }
-            instances.push_back(one);
-          }
-        }
-        // "container": the first instance, as `bim status` has always shown it.
-        json first = instances[0];
-        first["name"] = w.name;
-        j["container"] = first;
-        j["instances"] = instances;
-        const Instance& info = w.instances.front();
-        int exit_code = first["exit_code"].get<int>();
-        int running = 0;
-        const Instance* trouble = nullptr;
-        for (const Instance& i : w.instances) {
-          if (i.running) ++running;
-          else if (!trouble) trouble = &i;
-        }
-        auto why = [&] {
-          return trouble ? (trouble->node.empty() ? "" : trouble->node + ": ") + trouble->state +
-                               (trouble->error.empty() ? "" : " (" + trouble->error + ")")
-                         : std::string();
-        };
-        int wanted = std::max(live.replicas, 1);
-        if (wanted > 1 || !info.node.empty()) {
-          // Several instances (a cluster): say how many of them serve, and what is wrong with the rest.
-          std::string counts = std::to_string(running) + "/" + std::to_string(wanted) + " instances";
-          if (running >= wanted)
-            j["state"] = "running (" + counts + ")";
-          else if (running > 0)
-            j["state"] = "degraded: " + counts + " running; " + why() + "; the engine is replacing the rest";
-          else
-            j["state"] = "down: no instance is running; " + why() + "; see `bim logs " + app.name + "`";
-        } else if (info.running)
-          j["state"] = info.restarts > 0 ? "running (restarted " + std::to_string(info.restarts) + "x)" : "running";
-        else if (info.state == "restarting")
-          j["state"] = "restarting: the container keeps exiting (last exit code " + std::to_string(exit_code) +
-                       "); see `bim logs " + app.name + "`";
-        else
-          j["state"] = "down: the container " + info.state + " with exit code " + std::to_string(exit_code) +
-                       " and Docker did not restart it; redeploy or roll back";
-      } else {
-        j["state"] = "down: the live container is missing (" + c.message() + "); redeploy to recover";
-      }
-    }
-  }
-  *out = std::move(j);
-  return Status::OK();
 }
 
 json Deployer::ServerState() {
@@ -415,29 +381,6 @@ Status Deployer::Nodes(json* out) {
   }
   *out = json{{"engine", options_.engine}, {"registry", options_.registry_listen}, {"nodes", list}};
   return Status::OK();
-}
-
-Status Deployer::Logs(const std::string& app_name, int tail, bool follow, const LineSink& on_line,
-                      const CancelCheck& cancelled) {
-  App app;
-  Status s = store_->GetApp(app_name, &app);
-  if (!s.ok()) return s;
-  Release r;
-  if (app.live_version > 0) {
-    s = store_->GetRelease(app_name, app.live_version, &r);
-  } else {
-    std::vector<Release> recent;
-    s = store_->ListReleases(app_name, 1, &recent);
-    if (s.ok() && !recent.empty()) r = recent[0];
-  }
-  if (!s.ok()) return s;
-  if (r.container_id.empty() || r.container_name.empty())
-    return Status::NotFound("app \"" + app_name + "\" has no running release to show logs of (deploy it first)");
-  s = engine_->Logs(r.container_name, tail, follow, on_line, cancelled);
-  if (s.IsNotFound())
-    return Status::NotFound("the container of " + ReleaseName(r.version) + " no longer exists (its release " +
-                            r.status + ")");
-  return s;
 }
 
 }  // namespace bim

@@ -29,8 +29,23 @@ std::string HttpsPortSuffix(const std::string& listen) {
 
 }  // namespace
 
-Site Deployer::SiteFor(const std::string& app) const {
-  Site site{app, {VirtualHost{{AppHost(app, options_.domain)}, app}}};
+Site Deployer::SiteFor(const std::string& app, const std::vector<ServiceSpec>& services) const {
+  Site site{app, {}};
+  const std::string base = AppHost(app, options_.domain);
+  for (const ServiceSpec& spec : services) {
+    std::string route = ServiceRouteKey(app, spec);
+    if (route.empty()) continue;
+    VirtualHost host{{}, route};
+    if (spec.http.main) host.server_names.push_back(base);
+    for (const auto& r : spec.http.routes) host.server_names.push_back(r + "." + base);
+    host.server_names.insert(host.server_names.end(), spec.http.domains.begin(), spec.http.domains.end());
+    if (host.server_names.empty()) continue;  // an HTTP port with no name routed to it
+    // The main service's names come first: nginx picks the app's default by it.
+    if (spec.http.main) site.hosts.insert(site.hosts.begin(), host);
+    else site.hosts.push_back(host);
+  }
+  if (site.hosts.empty()) site.hosts.push_back(VirtualHost{{base}, app});  // services unknown: the app's name
+  // Custom domains (`bim domains add`) serve the app's main route.
   std::vector<std::string> domains;
   store_->ListDomains(app, &domains);
   if (domains.empty()) return site;
@@ -68,8 +83,16 @@ Status Deployer::RefreshSite(const std::string& app) {
   Status s = store_->GetApp(app, &a);
   if (!s.ok()) return s;
   if (a.live_version == 0) return Status::OK();
+  Release live;
+  std::vector<ReleaseService> records;
+  if (!(s = store_->GetRelease(app, a.live_version, &live)).ok() || !(s = LoadServices(a, live, &records)).ok()) return s;
+  std::vector<ServiceSpec> specs;
+  for (const auto& record : records) {
+    ServiceSpec spec;
+    if (ServiceSpecFromJson(json::parse(record.spec, nullptr, false), &spec).ok()) specs.push_back(std::move(spec));
+  }
   std::lock_guard<std::mutex> lock(routed_mu_);
-  return router_->PutSite(SiteFor(app));
+  return router_->PutSite(SiteFor(app, specs));
 }
 
 std::string Deployer::PublicUrl(const std::string& app, const std::string& fallback) const {

@@ -21,11 +21,15 @@ std::string CpuText(int64_t nano_cpus) {
 }
 }  // namespace
 
-std::string Deployer::AppNetworkName(const std::string& app) const { return "bim-" + instance_id_ + "-" + app; }
+std::string Deployer::AppNetworkName(const std::string& app) const { return bim::AppNetworkName(instance_id_, app); }
 
-Status Deployer::EnsureAppNetwork(const std::string& app, std::string* network) {
+std::string Deployer::ServicesNetwork(const std::string& app, size_t services) const {
+  return options_.isolate_networks || services > 1 ? AppNetworkName(app) : "";
+}
+
+Status Deployer::EnsureAppNetwork(const std::string& app, size_t services, std::string* network) {
   network->clear();
-  if (!options_.isolate_networks) return Status::OK();
+  if (ServicesNetwork(app, services).empty()) return Status::OK();
   NetworkSpec spec;
   spec.name = AppNetworkName(app);
   spec.labels = {{labels::kManaged, "true"}, {labels::kInstance, instance_id_}, {labels::kApp, app}};
@@ -43,10 +47,18 @@ void Deployer::RemoveAppNetwork(const std::string& app) {
 }
 
 Status Deployer::CheckResources(const AppConfig& config) const {
-  const ResourceRequest& r = config.resources;
+  if (Status s = CheckResourceRequest(config.resources, "bim.toml [resources]"); !s.ok()) return s;
+  if (config.build_timeout > options_.build_timeout)
+    return Status::InvalidArgument("bim.toml [build] timeout = " + FormatDuration(config.build_timeout) +
+                                   " is above this server's build deadline " + FormatDuration(options_.build_timeout) +
+                                   " (ask for less, or have the operator raise bimd's --build-timeout)");
+  return Status::OK();
+}
+
+Status Deployer::CheckResourceRequest(const ResourceRequest& r, const std::string& where) const {
   const ResourceLimits& max = options_.max_container_limits;
   auto refuse = [&](const std::string& what, const std::string& asked, const std::string& allowed, const char* flag) {
-    return Status::InvalidArgument("bim.toml [resources] " + what + " = " + asked + " is above this server's maximum " +
+    return Status::InvalidArgument(where + " " + what + " = " + asked + " is above this server's maximum " +
                                    allowed + " (ask for less, or have the operator raise bimd's " + flag + ")");
   };
   if (max.memory_bytes > 0 && r.memory_bytes > max.memory_bytes)
@@ -55,10 +67,6 @@ Status Deployer::CheckResources(const AppConfig& config) const {
   if (r.nano_cpus > max_cpus) return refuse("cpus", CpuText(r.nano_cpus), CpuText(max_cpus), "--max-cpus");
   if (max.pids > 0 && r.pids > max.pids)
     return refuse("pids", std::to_string(r.pids), std::to_string(max.pids), "--max-pids");
-  if (config.build_timeout > options_.build_timeout)
-    return Status::InvalidArgument("bim.toml [build] timeout = " + FormatDuration(config.build_timeout) +
-                                   " is above this server's build deadline " + FormatDuration(options_.build_timeout) +
-                                   " (ask for less, or have the operator raise bimd's --build-timeout)");
   return Status::OK();
 }
 
@@ -98,10 +106,10 @@ Status Deployer::CheckOneImage(const std::string& app, const DockerfileImage& us
   return CheckBuildImage(use, ref, found.ok() ? &resolved : nullptr, app, instance_id_);
 }
 
-Status Deployer::CheckBuildImages(const std::string& app, const std::string& context_path,
+Status Deployer::CheckBuildImages(const std::string& app, const std::string& context_path, const std::string& name,
                                   const std::map<std::string, std::string>& build_args) {
   std::string dockerfile;
-  if (Status s = ReadContextFile(context_path, "Dockerfile", kMaxDockerfileBytes, &dockerfile); !s.ok()) return s;
+  if (Status s = ReadContextFile(context_path, name, kMaxDockerfileBytes, &dockerfile); !s.ok()) return s;
   std::vector<DockerfileImage> images;
   if (Status s = FindDockerfileImages(dockerfile, build_args, &images); !s.ok()) return s;
   for (const DockerfileImage& use : images) {
@@ -115,6 +123,11 @@ Status Deployer::CheckBuildImages(const std::string& app, const std::string& con
       if (Status s = CheckOneImage(app, t, nullptr); !s.ok()) return s;
   }
   return Status::OK();
+}
+
+Status Deployer::CheckServiceImage(const std::string& app, const std::string& service, const std::string& reference) {
+  // The same rule as a build's FROM: an app runs its own images and shared ones, never another app's.
+  return CheckOneImage(app, DockerfileImage{-1, "service " + service + "'s image:", reference}, nullptr);
 }
 
 std::vector<std::string> Deployer::CacheSources(const std::string& app) {

@@ -1,4 +1,4 @@
-// Releases that reuse an existing image: rollback and env changes, plus image pruning.
+// Releases that reuse existing images: rollback, env changes and scale, plus image pruning.
 #include <algorithm>
 #include <set>
 
@@ -9,6 +9,8 @@
 #include "server/deployer.h"
 
 namespace bim {
+
+using nlohmann::json;
 
 Status Deployer::Rollback(const std::string& app_name, int64_t to_version, const std::string& actor, bool wait,
                           const EventSink& events, const CancelCheck& cancelled, DeployOutcome* out) {
@@ -40,23 +42,25 @@ Status Deployer::Rollback(const std::string& app_name, int64_t to_version, const
                                         "); pick a release that did, see `bim releases " + app->name + "`");
     if (target->version == app->live_version)
       return Status::FailedPrecondition(ReleaseName(target->version) + " is already live");
-    ImageInfo image;
-    if (!images_->InspectImage(target->image_tag, &image).ok())
-      return Status::FailedPrecondition("the image of " + ReleaseName(target->version) + " (" + target->image_tag +
-                                        ") was pruned: bimd keeps the images of the last " +
-                                        std::to_string(options_.keep_releases) + " releases; redeploy that source instead");
+    std::vector<ReleaseService> records;
+    if (!(s = LoadServices(*app, *target, &records)).ok()) return s;
     EnvList env;
     if (!(s = store_->LoadReleaseEnv(target->id, &env)).ok()) return s;
+    if (!(s = ReuseServices(records, target->version, spec)).ok()) return s;
+    for (const auto& svc : spec->services.services) {
+      if (!svc.http.main) continue;
+      app->port = svc.http.port;
+      app->health_path = svc.http.health_path;
+    }
     spec->env = env;
-    spec->image_tag = target->image_tag;
-    spec->image_id = target->image_id;
     spec->context_digest = target->context_digest;
     spec->git_commit = target->git_commit;
     spec->git_dirty = target->git_dirty;
     spec->source_digest = target->source_digest;
     spec->audit_detail = "to " + ReleaseName(target->version);
     events({{"event", "step"}, {"step", "rollback"},
-            {"message", "Rolling back to " + ReleaseName(target->version) + " (image " + target->image_tag + ")"}});
+            {"message", "Rolling back to " + ReleaseName(target->version) + " (image " + target->image_tag +
+                            (records.size() > 1 ? " and " + std::to_string(records.size() - 1) + " more services" : "") + ")"}});
     return Status::OK();
   };
   return Execute(spec, prepare, events, cancelled, out);
@@ -109,12 +113,15 @@ Status Deployer::ChangeEnv(const std::string& app_name, const EnvList& set, cons
     EnvList live_env, stored;
     if (!(s = store_->LoadReleaseEnv(live.id, &live_env)).ok()) return s;
     if (!(s = store_->GetAppEnv(app->name, &stored)).ok() && !s.IsNotFound()) return s;
+    std::vector<ReleaseService> records;
+    if (!(s = LoadServices(*app, live, &records)).ok()) return s;
     // The stored env changes even if the new release then fails: the user asked for it, and the
     // next deploy should start from it.
     if (!(s = store_->SetAppEnv(app->name, apply(stored))).ok()) return s;
     spec->env = apply(live_env);
-    spec->image_tag = live.image_tag;
-    spec->image_id = live.image_id;
+    // Every service runs its live image with the change applied to its env.
+    for (auto& record : records) record.env = apply(record.env);
+    if (!(s = ReuseServices(records, live.version, spec)).ok()) return s;
     spec->context_digest = live.context_digest;
     spec->git_commit = live.git_commit;
     spec->git_dirty = live.git_dirty;
@@ -140,9 +147,14 @@ Status Deployer::Scale(const std::string& app_name, int replicas, const std::str
     Status s = store_->GetRelease(app->name, app->live_version, &live);
     if (!s.ok()) return s;
     if (!(s = store_->LoadReleaseEnv(live.id, &spec->env)).ok()) return s;
-    spec->image_tag = live.image_tag;
-    spec->image_id = live.image_id;
+    // Every service runs its live image and env again; the main one with the new count.
+    std::vector<ReleaseService> records;
+    if (!(s = LoadServices(*app, live, &records)).ok()) return s;
+    if (!(s = ReuseServices(records, live.version, spec)).ok()) return s;
+    spec->context_digest = live.context_digest;
     spec->git_commit = live.git_commit;
+    spec->git_dirty = live.git_dirty;
+    spec->source_digest = live.source_digest;
     events({{"event", "step"}, {"step", "scale"},
             {"message", "Scaling from " + std::to_string(live.replicas) + " to " + std::to_string(replicas) +
                             " replicas (image " + live.image_tag + ")"}});
@@ -166,32 +178,63 @@ Status Deployer::EffectiveEnv(const std::string& app_name, EnvList* out) {
   return store_->LoadReleaseEnv(live.id, out);
 }
 
-void Deployer::PruneImages(const std::string& app, const std::set<std::string>* existing) {
+Status Deployer::ReuseServices(const std::vector<ReleaseService>& records, int64_t version, ReleaseSpec* spec) {
+  spec->services = AppServices();
+  for (const auto& record : records) {
+    ServiceSpec svc;
+    Status s = ServiceSpecFromJson(json::parse(record.spec, nullptr, false), &svc);
+    if (!s.ok()) return s;
+    svc.env = record.env;
+    ImageInfo image;
+    if (!images_->InspectImage(record.image_tag, &image).ok())
+      return Status::FailedPrecondition("the image of " + ReleaseName(version) + (records.size() > 1 ? " service " + svc.name : "") +
+                                        " (" + record.image_tag + ") was pruned: bimd keeps the images of the last " +
+                                        std::to_string(options_.keep_releases) + " releases; redeploy that source instead");
+    for (const auto& v : svc.volumes)
+      if (std::find(spec->services.volumes.begin(), spec->services.volumes.end(), v.source) == spec->services.volumes.end())
+        spec->services.volumes.push_back(v.source);
+    spec->services.services.push_back(std::move(svc));
+    spec->reuse[record.service] = record;
+  }
+  return Status::OK();
+}
+
+void Deployer::PruneImages(const std::string& app_name, const std::set<std::string>* existing) {
+  App app;
   std::vector<Release> releases;
-  if (!store_->ListReleases(app, 0, &releases).ok()) return;
+  if (!store_->GetApp(app_name, &app).ok() || !store_->ListReleases(app_name, 0, &releases).ok()) return;
+  // Only tags bim built for this app are ever removed, never an image a Compose file names.
+  auto ours = [&](const std::string& tag) { return tag.starts_with(std::string(kImageRepository) + "/" + app_name + ":"); };
   std::set<std::string> keep_tags;
   int kept = 0;
   std::vector<const Release*> older;
   for (const auto& r : releases) {  // newest first
     if (r.status != release_status::kLive && r.status != release_status::kRetired) continue;
     if (kept < options_.keep_releases || r.status == release_status::kLive) {
-      keep_tags.insert(r.image_tag);
+      std::vector<ReleaseService> records;
+      LoadServices(app, r, &records);
+      for (const auto& record : records) keep_tags.insert(record.image_tag);
       ++kept;
     } else {
       older.push_back(&r);
     }
   }
   for (const Release* r : older) {
-    if (keep_tags.count(r->image_tag) || r->image_tag.empty()) continue;
-    if (existing && !existing->count(r->image_tag)) continue;  // pruned before
-    // Untag only: another kept release may run the same image id under its own tag.
-    Status s = images_->RemoveImage(r->image_tag, false);
-    if (!s.ok() && !s.IsNotFound())
-      std::fprintf(stderr, "bimd: warning: cannot prune image %s: %s\n", r->image_tag.c_str(), s.message().c_str());
-    keep_tags.insert(r->image_tag);  // tried once; a second release on the same tag need not retry
+    std::vector<ReleaseService> records;
+    LoadServices(app, *r, &records);
+    for (const auto& record : records) {
+      const std::string& tag = record.image_tag;
+      if (keep_tags.count(tag) || tag.empty() || !ours(tag)) continue;
+      if (existing && !existing->count(tag)) continue;  // pruned before
+      // Untag only: another kept release may run the same image id under its own tag.
+      Status s = images_->RemoveImage(tag, false);
+      if (!s.ok() && !s.IsNotFound())
+        std::fprintf(stderr, "bimd: warning: cannot prune image %s: %s\n", tag.c_str(), s.message().c_str());
+      keep_tags.insert(tag);  // tried once; a second release on the same tag need not retry
+    }
   }
   // Stored build contexts follow the same rule of "recent ones only" (ContextStore's bounds).
-  if (contexts_) contexts_->Prune(app);
+  if (contexts_) contexts_->Prune(app_name);
 }
 
 }  // namespace bim

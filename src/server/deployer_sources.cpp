@@ -27,6 +27,10 @@ Status Deployer::ChooseSource(const App& before, const App& after, const DeployR
   const bool by_image = !request.image_id.empty();
   if (request.context_digest.empty() && !by_image) return Status::OK();  // a whole-tar upload: build it
   spec->context_digest = request.context_digest;
+  // A Compose app is built each time (Docker's cache makes an unchanged build quick): its release
+  // also depends on env files the context leaves out, and the Deployer keeps every service whose
+  // image, env and settings did not change running untouched (ServiceDigest).
+  if (!request.compose.text.empty()) return WriteContext(before.name, request, spec, written);
   auto same_source = [&](const Release& r) {
     return by_image ? r.image_id == request.image_id : r.context_digest == request.context_digest;
   };
@@ -71,10 +75,16 @@ Status Deployer::ChooseSource(const App& before, const App& after, const DeployR
     spec->image_id = request.image_id;
     return Status::OK();
   }
+  return WriteContext(before.name, request, spec, written);
+}
+
+Status Deployer::WriteContext(const std::string& app, const DeployRequest& request, ReleaseSpec* spec,
+                              std::string* written) {
   if (!request.write_context) return Status::Internal("deploy request has a context digest but no context");
   std::string dir = options_.data_dir + "/uploads";
-  if (!(s = MakeDirs(dir, 0700)).ok()) return s;
-  *written = dir + "/" + before.name + "-" + RandomHex(8) + ".tar";
+  Status s = MakeDirs(dir, 0700);
+  if (!s.ok()) return s;
+  *written = dir + "/" + app + "-" + RandomHex(8) + ".tar";
   if (!(s = request.write_context(*written)).ok()) return s;
   spec->context_path = *written;
   return Status::OK();

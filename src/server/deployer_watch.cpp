@@ -123,7 +123,7 @@ void Deployer::OnWatchVerdict(const WatchTarget& target, const WatchVerdict& ver
   if (ready.ok()) {
     std::lock_guard<std::mutex> routed(routed_mu_);
     ready = router_->SetRoute(target.app, back);
-    if (ready.ok()) routed_[target.app] = Routed{standby.container_name, back, {}};
+    if (ready.ok()) routed_[target.app] = Routed{standby.container_name, back, health_path, {}};
   }
   long long switched_ms = MonotonicMillis();
   std::vector<std::string> log_tail;

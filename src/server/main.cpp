@@ -136,6 +136,10 @@ int main(int argc, char** argv) {
   int drain_ms = static_cast<int>(options.drain_grace.count());
   cli.add_option("--drain-grace-ms", drain_ms, "Max time a replaced release keeps running for in-flight requests")
       ->capture_default_str();
+  int settle_ms = static_cast<int>(options.service_settle.count());
+  cli.add_option("--settle-ms", settle_ms,
+                 "How long a service without an HTTP port or healthcheck must keep running to count as started")
+      ->capture_default_str()->check(CLI::Range(0, 600000));
   std::string watch = FormatDuration(options.watch_window);
   cli.add_option("--watch", watch,
                  "Default watch after a switch: roll back a release that exits or turns unhealthy within this "
@@ -234,6 +238,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   options.drain_grace = std::chrono::milliseconds(drain_ms);
+  options.service_settle = std::chrono::milliseconds(settle_ms);
   if (watch == "0") {
     options.watch_window = std::chrono::milliseconds(0);
   } else if (Status s = ParseDuration(watch, &options.watch_window); !s.ok() || options.watch_window > kMaxWatch) {

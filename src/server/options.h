@@ -55,6 +55,9 @@ struct ServerOptions {
   // A crashed instance that its restart policy already started again reports exit code 0; its real
   // code comes with the engine's "died" event, awaited this long before saying "exit code 0".
   std::chrono::milliseconds exit_event_wait{1000};
+  // A service with neither an HTTP port nor a healthcheck (a worker) counts as started once it has
+  // run this long without exiting or restarting.
+  std::chrono::milliseconds service_settle{2000};
   // Drain: the previous release is removed once the router counts no request in flight to it, but
   // not before drain_settle (a request that read the old route just before the switch is counted
   // within microseconds) and not after drain_grace (long-lived connections are cut then). Then

@@ -243,7 +243,7 @@ void RegisterUiRoutes(ApiContext& ctx) {
     App a;
     if (Status s = ctx.store.GetApp(app, &a); !s.ok()) return SendStatus(res, who, s);
     json lines = json::array();
-    ctx.deployer.Logs(app, ctx.options.ui.log_tail, false, [&](std::string_view l) { lines.push_back(std::string(l)); },
+    ctx.deployer.Logs(app, "", ctx.options.ui.log_tail, false, [&](std::string_view l) { lines.push_back(std::string(l)); },
                       nullptr);
     std::string stream = "/ui/apps/" + engine::QueryEscape(app) + "/logs/events";
     SendPage(res, 200, RenderUiLogs(Viewer(who), app, lines, stream));
@@ -279,7 +279,7 @@ void RegisterUiRoutes(ApiContext& ctx) {
     NdjsonStream out(res, ctx.options.stream_heartbeat, NdjsonStream::Framing::kServerSentEvents);
     bool expired = false;
     s = ctx.deployer.Logs(
-        app, ctx.options.ui.log_tail, true, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
+        app, "", ctx.options.ui.log_tail, true, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
         [&] { return out.Gone() || (expired = MonotonicMillis() >= deadline); });
     if (!expired) {  // an expired stream ends without a result, so the browser reconnects
       json result{{"event", "result"}, {"ok", s.ok()}};

@@ -11,6 +11,7 @@
 namespace bim {
 
 using store_internal::Exec;
+using store_internal::ReleaseExists;
 using store_internal::Stmt;
 using store_internal::Txn;
 
@@ -104,14 +105,6 @@ Status AppExists(sqlite3* db, const std::string& name) {
   return row ? Status::OK() : NoApp(name);
 }
 
-Status ReleaseExists(sqlite3* db, int64_t id) {
-  Stmt q(db, "SELECT 1 FROM releases WHERE id = ?1");
-  q.Bind(1, id);
-  bool row;
-  if (Status s = q.Step(&row); !s.ok()) return s;
-  return row ? Status::OK() : Status::NotFound(fmt::format("no release with id {}", id));
-}
-
 // Releases are read by (app, version); a miss says whether the app or only the version is unknown.
 Status FindRelease(sqlite3* db, const std::string& app, int64_t version, Release* out) {
   Stmt q(db, "SELECT " RELEASE_COLUMNS " FROM releases WHERE app = ?1 AND version = ?2");
@@ -136,6 +129,14 @@ Status CollectReleases(Stmt* q, std::vector<Release>* out) {
 }
 
 }  // namespace
+
+Status store_internal::ReleaseExists(sqlite3* db, int64_t id) {
+  Stmt q(db, "SELECT 1 FROM releases WHERE id = ?1");
+  q.Bind(1, id);
+  bool row;
+  if (Status s = q.Step(&row); !s.ok()) return s;
+  return row ? Status::OK() : Status::NotFound(fmt::format("no release with id {}", id));
+}
 
 Store::Store(sqlite3* db, std::string key) : db_(db), key_(std::move(key)) {
   // The env digest's key is derived from the secret key, so it needs no file of its own and differs

@@ -88,6 +88,17 @@ struct AppSummary {
   int64_t latest_created_at_ms = 0;
 };
 
+// One service of a release, as recorded (store_services.cpp). See core/app_services.h.
+struct ReleaseService {
+  std::string service;              // "web", "worker", ...
+  std::string workload;             // the engine's name of what runs it (may be an earlier release's)
+  std::string image_tag;
+  std::string image_id;
+  std::string digest;               // ServiceDigest: equal digests need no restart
+  std::string spec;                 // ServiceSpecJson, no env values
+  EnvList env;                      // encrypted at rest like every env
+};
+
 // How a release's watch after the switch went (watches table, store_watch.cpp).
 namespace watch_state {
 inline constexpr const char* kWatching = "watching";        // in its window, the previous release on standby
@@ -202,6 +213,12 @@ class Store {
   // The env's digest for release records, history and the API: keyed with a key derived from the
   // secret key (EnvDigest), so a published digest cannot be used to guess values offline.
   std::string DigestEnv(const EnvList& env) const;
+
+  // The services a release runs, in start order. Save replaces what was recorded (in one
+  // transaction); Load gives an empty list for a release recorded before services were (an old
+  // database). NotFound if the release does not exist.
+  Status SaveReleaseServices(int64_t release_id, const std::vector<ReleaseService>& services);
+  Status LoadReleaseServices(int64_t release_id, std::vector<ReleaseService>* out);
 
   Status AppendAudit(AuditEntry* e);  // sets e->id and e->at_ms if 0
   // Newest first; app "" means all apps; limit <= 0 means all.

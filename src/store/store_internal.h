@@ -70,6 +70,8 @@ class Txn {
   bool open_ = false;
 };
 
+// OK if a release with this id exists, NotFound otherwise.
+Status ReleaseExists(sqlite3* db, int64_t id);
 // Store::ActivateRelease's work inside the caller's transaction: the app's live release becomes
 // retired, release `version` becomes live, apps.live_version = version. NotFound for no such release.
 Status ActivateInTxn(sqlite3* db, const std::string& app, int64_t version);

@@ -184,6 +184,32 @@ CREATE TABLE watches(
 );
 CREATE INDEX watches_by_state ON watches(state);
 )sql",
+    // 10: the services of each release: one row for a plain app ("web"), one per service of a Compose
+    // app. `workload` is what runs it, possibly started by an earlier release and kept because its
+    // digest (image, env, settings) did not change; `spec` is its settings as JSON (no env values).
+    // Releases recorded before this migration have no rows; they ran the one workload in releases.
+    R"sql(
+CREATE TABLE release_services(
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  release_id INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
+  service    TEXT NOT NULL,
+  ord        INTEGER NOT NULL,
+  workload   TEXT NOT NULL,
+  image_tag  TEXT NOT NULL,
+  image_id   TEXT NOT NULL,
+  digest     TEXT NOT NULL,
+  spec       TEXT NOT NULL,
+  UNIQUE(release_id, service)
+);
+CREATE TABLE release_service_env(
+  service_id INTEGER NOT NULL REFERENCES release_services(id) ON DELETE CASCADE,
+  key        TEXT NOT NULL,
+  nonce      BLOB NOT NULL,
+  ciphertext BLOB NOT NULL,
+  ord        INTEGER NOT NULL,
+  PRIMARY KEY(service_id, key)
+);
+)sql",
 };
 
 constexpr int64_t kSchemaVersion = static_cast<int64_t>(std::size(kMigrations));

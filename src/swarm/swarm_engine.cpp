@@ -149,7 +149,11 @@ SwarmEngine::SwarmEngine(SwarmEngineOptions options, DockerClient* docker, Regis
 
 Status SwarmEngine::Start(const WorkloadSpec& spec, Workload* out) {
   if (spec.replicas < 1) return Status::InvalidArgument("replicas must be at least 1");
-  ServiceSpec service;
+  if (!spec.healthcheck.test.empty())
+    return Status::InvalidArgument("a healthcheck is not supported on the Swarm engine (bim cannot read task health "
+                                   "there): remove healthcheck: from the service (an HTTP service is probed at its "
+                                   "health path), or run the app on a single-host bimd");
+  SwarmServiceSpec service;
   Status s = SwarmRestartCondition(spec.restart_policy, &service.restart_condition);
   if (!s.ok()) return s;
   service.name = spec.name;
@@ -289,6 +293,31 @@ Status SwarmEngine::PublishImage(const std::string& local_ref, std::string* engi
   *engine_ref = repo + ":" + tag + "@" + pushed.digest;
   return Status::OK();
 }
+
+Status SwarmEngine::CheckVolumes() const {
+  return Status::FailedPrecondition(
+      "named volumes are not supported on the Swarm engine (a volume lives on one host and bim does not pin its "
+      "services there yet): remove volumes: from the Compose file, or run this app on a single-host bimd (--engine local)");
+}
+
+Status SwarmEngine::CheckSeveralServices() const {
+  return Status::FailedPrecondition(
+      "a Compose app of several services is not supported on the Swarm engine yet (bim does not run its workers "
+      "and stateful services there): keep one service in the Compose file, or run this app on a single-host bimd "
+      "(--engine local)");
+}
+
+Status SwarmEngine::Freeze(const std::string&, bool) { return CheckVolumes(); }
+Status SwarmEngine::EnsureVolume(const VolumeSpec&) { return CheckVolumes(); }
+
+Status SwarmEngine::ListVolumes(const Labels&, bool, std::vector<VolumeInfo>* out) {
+  out->clear();  // CheckVolumes refuses every release that would make one, so there are none
+  return Status::OK();
+}
+
+Status SwarmEngine::RemoveVolume(const std::string&) { return Status::OK(); }  // none exists (ListVolumes)
+Status SwarmEngine::ExportVolume(const VolumeSpec&, const std::string&, const ByteSink&) { return CheckVolumes(); }
+Status SwarmEngine::ImportVolume(const VolumeSpec&, const std::string&, const std::string&) { return CheckVolumes(); }
 
 Status SwarmEngine::EnsureNetwork(const NetworkSpec& spec) {
   bool exists = false;

@@ -51,8 +51,8 @@ class SwarmEngine : public Engine {
   SwarmEngine(SwarmEngineOptions options, DockerClient* docker, Registry* registry);
 
   // Creates the service (a leftover service of the same name, from a crashed attempt, is replaced).
-  // InvalidArgument for a restart policy Swarm does not have; FailedPrecondition with Swarm's
-  // reason when it refuses the spec.
+  // InvalidArgument for a restart policy Swarm does not have or a healthcheck (bim cannot read task
+  // health on Swarm); FailedPrecondition with Swarm's reason when it refuses the spec.
   Status Start(const WorkloadSpec& spec, Workload* out) override;
   Status Inspect(const std::string& name, Workload* out) override;
   // Removes the service; Swarm stops each task with the stop grace the workload was started with.
@@ -65,6 +65,21 @@ class SwarmEngine : public Engine {
   // Every node of the swarm with the current tasks of our workloads on it. pull_error is set when
   // the node's latest such task could not get its image and none has run there since.
   Status Nodes(const Labels& labels, std::vector<EngineNode>* out) override;
+  // Named volumes are not kept on Swarm yet (a volume is local to one node, and bim would have to pin
+  // the services using it to that node): CheckVolumes says so (FailedPrecondition with the fix), and
+  // so do Freeze, EnsureVolume, ExportVolume and ImportVolume. ListVolumes lists none and RemoveVolume
+  // finds nothing to remove, since no release that makes one is ever started here.
+  Status CheckVolumes() const override;
+  // A Compose app of several services is refused here yet (FailedPrecondition with the fix): a
+  // worker (no port) never counts as running, and Remove returns before the tasks stopped, so a
+  // stop-first replacement could overlap. One service (a plain app) runs as before.
+  Status CheckSeveralServices() const override;
+  Status Freeze(const std::string& name, bool frozen) override;
+  Status EnsureVolume(const VolumeSpec& spec) override;
+  Status ListVolumes(const Labels& labels, bool sizes, std::vector<VolumeInfo>* out) override;
+  Status RemoveVolume(const std::string& name) override;
+  Status ExportVolume(const VolumeSpec& spec, const std::string& image, const ByteSink& on_data) override;
+  Status ImportVolume(const VolumeSpec& spec, const std::string& image, const std::string& tar_file) override;
   // Overlay networks (attachable), so tasks on every node can join them.
   Status EnsureNetwork(const NetworkSpec& spec) override;
   Status RemoveNetwork(const std::string& name) override;

@@ -161,7 +161,7 @@ TEST_F(SwarmApiTest, ServiceSpreadsOverHostsOnHostModePortsAndEachTaskAnswers) {
   ASSERT_TRUE(docker.PushImage(repo, "v1", nullptr, &pushed).ok());
 
   SwarmClient swarm(ClusterBed().manager().socket);
-  ServiceSpec spec;
+  SwarmServiceSpec spec;
   spec.name = label_;
   spec.labels = {{"bim.test", label_}};
   spec.container_labels = {{"bim.test", label_}};
@@ -219,7 +219,7 @@ TEST_F(SwarmApiTest, ServiceSpreadsOverHostsOnHostModePortsAndEachTaskAnswers) {
 
 TEST_F(SwarmApiTest, ServiceWithAnUnplaceableConstraintStaysPendingWithSwarmsReason) {
   SwarmClient swarm(ClusterBed().manager().socket);
-  ServiceSpec spec;
+  SwarmServiceSpec spec;
   spec.name = label_;
   spec.labels = {{"bim.test", label_}};
   spec.image = "127.0.0.1:1/none:v1";

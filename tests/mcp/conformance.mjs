@@ -20,7 +20,7 @@ for (const [k, v] of Object.entries({ BIM_BIN, HELLO_SERVER, BIM_SERVER, BIM_TOK
   }
 }
 
-const EXPECTED_TOOLS = ['apps', 'deploy', 'env_list', 'env_set', 'logs', 'nodes', 'releases', 'rollback', 'scale', 'status'];
+const EXPECTED_TOOLS = ['apps', 'deploy', 'env_list', 'env_set', 'logs', 'nodes', 'releases', 'rollback', 'scale', 'status', 'volumes'];
 const SECRET = `s3cr3t-${process.pid}-${Date.now()}`;
 const APP = `mcp-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
 const LONG = { timeout: 300_000, resetTimeoutOnProgress: true };
@@ -102,10 +102,10 @@ async function main() {
   await client.ping();
   check('ping', true);
 
-  // 2. tools/list: all eight tools, each with input and output schemas.
+  // 2. tools/list: all nine tools, each with input and output schemas.
   const { tools } = await client.listTools();
   const names = tools.map((t) => t.name).sort();
-  check('tools/list: all 10 tools', JSON.stringify(names) === JSON.stringify(EXPECTED_TOOLS), names.join(','));
+  check('tools/list: all 11 tools', JSON.stringify(names) === JSON.stringify(EXPECTED_TOOLS), names.join(','));
   check('tools/list: every tool has inputSchema and outputSchema',
     tools.every((t) => t.inputSchema?.type === 'object' && t.outputSchema?.type === 'object'));
 

@@ -24,6 +24,7 @@
 #include "docker/swarm_client.h"
 #include "base/health_probe.h"
 #include "base/random.h"
+#include "support/local_base_image.h"
 #include "store/store.h"
 
 extern char** environ;
@@ -376,6 +377,16 @@ void Bimd::Cleanup() {
       for (const auto& tag : img.tags) docker.RemoveImage(tag, false);
       if (img.tags.empty()) docker.RemoveImage(img.id, false);
     }
+    // Apps' named volumes (kept by `bim destroy` on purpose) and their private networks.
+    std::vector<VolumeInfo> volumes;
+    docker.ListVolumes({{labels::kInstance, instance_}}, false, &volumes);
+    for (const auto& v : volumes) docker.RemoveVolume(v.name);
+    std::string filter = nlohmann::json{{"label", {std::string(labels::kInstance) + "=" + instance_}}}.dump();
+    char* escaped = curl_easy_escape(nullptr, filter.c_str(), static_cast<int>(filter.size()));
+    nlohmann::json networks = nlohmann::json::parse(EngineGet(std::string("/networks?filters=") + escaped), nullptr, false);
+    curl_free(escaped);
+    if (networks.is_array())
+      for (const auto& n : networks) docker.RemoveNetwork(n.value("Name", ""));
   }
   std::error_code ec;
   fs::remove_all(data_dir_, ec);

@@ -56,9 +56,11 @@ HttpResult HttpGet(int port, const std::string& path, const std::string& host = 
 HttpResult HttpGetUrl(const std::string& url, int timeout_ms = 5000, const std::string& host = "");
 
 // Polls `pred` every 50 ms until it holds (true) or `seconds` pass (then its last answer).
+// The bound is time, not a count of tries: a slow predicate (one that runs `bim`) does not stretch it.
 template <class Pred>
 bool Eventually(Pred pred, int seconds = 20) {
-  for (int i = 0; i < seconds * 20; ++i) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
     if (pred()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

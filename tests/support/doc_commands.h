@@ -60,7 +60,7 @@ inline std::vector<DocCommand> FindDocCommands(const std::string& text, const st
     for (auto it = std::sregex_iterator(candidate.begin(), candidate.end(), kStart); it != std::sregex_iterator(); ++it) {
       std::string rest = candidate.substr(static_cast<size_t>(it->position(2)));
       std::string cmd = "bim " + rest;
-      for (const char* end : {" #", " |", " &&", ";", " >", " 2>", "`"}) {
+      for (const char* end : {" #", " |", " &&", ";", " >", " 2>", " <", "`"}) {
         size_t at = cmd.find(end);
         if (at != std::string::npos) cmd.resize(at);
       }

@@ -137,6 +137,38 @@ TEST(AppConfigTest, SyntaxErrorNamesLine) {
   EXPECT_TRUE(Contains(ParseErr("port = 80\nport = 81\n"), "bim.toml line 2"));
 }
 
+TEST(AppConfigTest, ComposeSettingsNameTheServiceProfilesAndRoutes) {
+  AppConfig cfg;
+  Status s = ParseAppConfig(R"(
+app = "shop"
+service = "web"
+profiles = ["jobs"]
+[routes.admin]
+port = 9000
+health = "/ready"
+domains = ["admin.example.com"]
+[routes.www]
+service = "web"
+)",
+                            &cfg);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(cfg.service, "web");
+  EXPECT_FALSE(cfg.port_set);
+  EXPECT_EQ(cfg.profiles, std::vector<std::string>{"jobs"});
+  ASSERT_EQ(cfg.routes.size(), 2u);
+  EXPECT_EQ(cfg.routes[0], (RouteConfig{"admin", "", 9000, "/ready", {"admin.example.com"}}));
+  EXPECT_EQ(cfg.routes[1], (RouteConfig{"www", "web", 0, "/", {}}));
+  ASSERT_TRUE(ParseAppConfig("port = 3000\n", &cfg).ok());
+  EXPECT_TRUE(cfg.port_set);
+
+  EXPECT_TRUE(Contains(ParseErr("service = \"Web\"\n"), "service name \"Web\" has an upper-case letter"));
+  EXPECT_TRUE(Contains(ParseErr("[routes.admin]\nprot = 1\n"), "unknown key \"routes.admin.prot\""));
+  EXPECT_TRUE(Contains(ParseErr("[routes.Admin]\n"), "routes.Admin: the route's name is its host name's first label"));
+  EXPECT_TRUE(Contains(ParseErr("[routes.a]\ndomains = [\"bad domain\"]\n"), "routes.a.domains"));
+  EXPECT_TRUE(Contains(ParseErr("[routes.a]\nhealth = \"no-slash\"\n"), "routes.a.health"));
+  EXPECT_TRUE(Contains(ParseErr("profiles = [\"a b\"]\n"), "profile name \"a b\" is invalid"));
+}
+
 TEST(DurationTest, Parse) {
   milliseconds d{0};
   ASSERT_TRUE(ParseDuration("500ms", &d).ok());

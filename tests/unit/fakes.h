@@ -48,9 +48,13 @@ class FakeImages : public ImageBuilder {
                     const CancelCheck& = nullptr) const override {
     std::lock_guard<std::mutex> lock(mu);
     if (on_output) on_output("Step 1/1 : FROM scratch");
+    builds.push_back(options);
     if (!build_error.ok()) return build_error;
     tags.insert(options.tag);
-    *image_id = "sha256:" + options.tag;
+    // The same content builds the same image (as Docker's cache does); unknown content gets its own.
+    auto content = contents.find(options.dockerfile);
+    *image_id = ids[options.tag] =
+        content == contents.end() ? "sha256:" + options.tag : "sha256:" + options.dockerfile + "@" + content->second;
     return Status::OK();
   }
   Status RemoveImage(const std::string& ref, bool) const override {
@@ -60,7 +64,7 @@ class FakeImages : public ImageBuilder {
   Status InspectImage(const std::string& ref, ImageInfo* out) const override {
     std::lock_guard<std::mutex> lock(mu);
     if (!tags.count(ref)) return Status::NotFound("no image " + ref);
-    out->id = "sha256:" + ref;
+    out->id = ids.count(ref) ? ids.at(ref) : "sha256:" + ref;
     out->tags = {ref};
     return Status::OK();
   }
@@ -80,8 +84,18 @@ class FakeImages : public ImageBuilder {
     tags.insert(repo + ":" + tag);
     return Status::OK();
   }
+  Status PullImage(const std::string& ref, const LineSink&, const CancelCheck&) const override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!pullable.count(ref)) return Status::FailedPrecondition("docker pull " + ref + ": not found in the registry");
+    tags.insert(ref);
+    return Status::OK();
+  }
   mutable std::mutex mu;
   mutable std::set<std::string> tags;
+  mutable std::map<std::string, std::string> ids;      // tag -> image id
+  mutable std::vector<BuildOptions> builds;
+  std::map<std::string, std::string> contents;         // Dockerfile -> what it builds (same content: same id)
+  std::set<std::string> pullable;  // refs PullImage "finds"
   Status build_error;
 };
 
@@ -91,6 +105,7 @@ class FakeEngine : public Engine {
   Status Start(const WorkloadSpec& spec, Workload* out) override {
     std::lock_guard<std::mutex> lock(mu);
     started.push_back(spec.name);
+    specs[spec.name] = spec;
     if (!start_error.ok()) return start_error;
     Workload w;
     w.name = spec.name;
@@ -98,9 +113,13 @@ class FakeEngine : public Engine {
     for (int i = 0; i < spec.replicas; ++i) {
       Instance inst;
       inst.id = spec.name + "-" + std::to_string(i);
-      inst.state = "running";
-      inst.running = true;
-      inst.endpoint = Endpoint{"127.0.0.1", next_port++};
+      inst.state = exits.count(spec.name) ? "exited" : "running";
+      inst.running = !exits.count(spec.name);
+      inst.exit_code = exits.count(spec.name) ? exits[spec.name] : 0;
+      inst.failed = exits.count(spec.name) > 0;
+      // Workers (a service with no port) have no endpoint; hand-made specs in tests get one.
+      if (spec.container_port > 0 || !spec.labels.count("im.backend.bim.service"))
+        inst.endpoint = Endpoint{"127.0.0.1", next_port++};
       w.instances.push_back(inst);
     }
     workloads[spec.name] = w;
@@ -159,8 +178,59 @@ class FakeEngine : public Engine {
     out->clear();
     return Status::OK();
   }
-  Status EnsureNetwork(const NetworkSpec&) override { return Status::OK(); }
-  Status RemoveNetwork(const std::string&) override { return Status::OK(); }
+  Status Freeze(const std::string& name, bool frozen) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!workloads.count(name)) return Status::NotFound("no workload " + name);
+    freezes.push_back((frozen ? "freeze " : "thaw ") + name);
+    return Status::OK();
+  }
+  Status CheckVolumes() const override {
+    return volumes_supported ? Status::OK() : Status::FailedPrecondition("this engine keeps no volumes");
+  }
+  Status CheckSeveralServices() const override {
+    return several_services_supported ? Status::OK() : Status::FailedPrecondition("this engine runs one service per app");
+  }
+  Status EnsureVolume(const VolumeSpec& spec) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!volumes.count(spec.name)) volumes[spec.name] = VolumeInfo{spec.name, spec.labels, 0, ""};
+    return Status::OK();
+  }
+  Status ListVolumes(const Labels& labels, bool, std::vector<VolumeInfo>* out) override {
+    std::lock_guard<std::mutex> lock(mu);
+    out->clear();
+    for (const auto& [name, v] : volumes) {
+      bool match = true;
+      for (const auto& [k, val] : labels) match = match && v.labels.count(k) && (val.empty() || v.labels.at(k) == val);
+      if (match) out->push_back(v);
+    }
+    return Status::OK();
+  }
+  Status RemoveVolume(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu);
+    volumes.erase(name);
+    return Status::OK();
+  }
+  Status ExportVolume(const VolumeSpec& spec, const std::string&, const ByteSink& on_data) override {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!volumes.count(spec.name)) return Status::NotFound("no volume " + spec.name);
+    on_data("tar of " + spec.name);
+    return Status::OK();
+  }
+  Status ImportVolume(const VolumeSpec& spec, const std::string&, const std::string&) override {
+    std::lock_guard<std::mutex> lock(mu);
+    volumes[spec.name] = VolumeInfo{spec.name, spec.labels, 0, ""};
+    return Status::OK();
+  }
+  Status EnsureNetwork(const NetworkSpec& spec) override {
+    std::lock_guard<std::mutex> lock(mu);
+    networks.insert(spec.name);
+    return Status::OK();
+  }
+  Status RemoveNetwork(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu);
+    networks.erase(name);
+    return Status::OK();
+  }
 
   // Test controls.
   void SetInstances(const std::string& name, std::vector<Instance> instances) {
@@ -178,7 +248,13 @@ class FakeEngine : public Engine {
 
   std::mutex mu;
   std::map<std::string, Workload> workloads;
-  std::vector<std::string> started, removed;
+  std::map<std::string, WorkloadSpec> specs;     // as last started, by name
+  std::map<std::string, int> exits;              // workloads that exit at once with this code when started
+  bool volumes_supported = true;  // CheckVolumes: false plays an engine without volumes (Swarm)
+  bool several_services_supported = true;  // CheckSeveralServices: false plays Swarm
+  std::map<std::string, VolumeInfo> volumes;
+  std::set<std::string> networks;
+  std::vector<std::string> started, removed, freezes;
   std::vector<InstanceEvent> pending_events;
   Status start_error;
   int next_port = 40000;

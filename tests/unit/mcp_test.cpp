@@ -220,7 +220,7 @@ TEST(BimMcpTools, AllEightToolsWithConsistentSchemas) {
     EXPECT_TRUE(ValidateJsonSchema(tool.output_schema, failure, "result").ok()) << tool.name;
   }
   EXPECT_EQ(names, (std::set<std::string>{"deploy", "status", "releases", "logs", "rollback", "env_list", "env_set",
-                                          "apps", "scale", "nodes"}));
+                                          "apps", "scale", "nodes", "volumes"}));
 }
 
 TEST(BimMcpTools, BadArgumentsNeverReachBimd) {

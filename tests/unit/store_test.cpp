@@ -82,11 +82,11 @@ std::string FileBytes(const std::string& path) {
 }
 
 TEST_F(StoreTest, OpenMigratesAndReopenKeepsData) {
-  EXPECT_EQ(UserVersion(), 9);  // 1: initial schema, 2: tokens, 3: releases.context_digest, 4: tenants (app resources, read_secrets), 5: cluster settings, 6: release sources, 7: domains and certificates, 8: release log tails, 9: watches
+  EXPECT_EQ(UserVersion(), 10);  // 1: initial schema, 2: tokens, 3: releases.context_digest, 4: tenants (app resources, read_secrets), 5: cluster settings, 6: release sources, 7: domains and certificates, 8: release log tails, 9: watches, 10: release services
   ASSERT_TRUE(store_->SetMeta("instance_id", "abc123").ok());
   MakeApp("hello");
   Reopen();
-  EXPECT_EQ(UserVersion(), 9);
+  EXPECT_EQ(UserVersion(), 10);
   std::string v;
   ASSERT_TRUE(store_->GetMeta("instance_id", &v).ok());
   EXPECT_EQ(v, "abc123");
@@ -408,6 +408,54 @@ TEST_F(StoreTest, DeleteAppCascades) {
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), 1);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST_F(StoreTest, ReleaseServicesRoundTripInOrderWithTheirEnvEncryptedAndGoWithTheApp) {
+  const std::string secret = "db-s3cr3t-value";
+  MakeApp("shop");
+  Release r = NewRelease("shop");
+  std::vector<ReleaseService> none;
+  ASSERT_TRUE(store_->LoadReleaseServices(r.id, &none).ok());
+  EXPECT_TRUE(none.empty()) << "a release recorded before services were";
+  std::vector<ReleaseService> services = {
+      {"db", "bim-shop-v1-db", "postgres:16", "sha256:d", "digest-d", R"({"name":"db"})", {{"PASSWORD", secret}}},
+      {"web", "bim-shop-v1", "bim/shop:v1", "sha256:w", "digest-w", R"({"name":"web"})", {{"B", "2"}, {"A", "1"}}},
+  };
+  ASSERT_TRUE(store_->SaveReleaseServices(r.id, services).ok());
+  std::vector<ReleaseService> got;
+  ASSERT_TRUE(store_->LoadReleaseServices(r.id, &got).ok());
+  ASSERT_EQ(got.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(got[i].service, services[i].service);
+    EXPECT_EQ(got[i].workload, services[i].workload);
+    EXPECT_EQ(got[i].image_tag, services[i].image_tag);
+    EXPECT_EQ(got[i].image_id, services[i].image_id);
+    EXPECT_EQ(got[i].digest, services[i].digest);
+    EXPECT_EQ(got[i].spec, services[i].spec);
+    EXPECT_EQ(got[i].env, services[i].env) << "in the order given";
+  }
+  // Saving again replaces what was recorded.
+  services.pop_back();
+  ASSERT_TRUE(store_->SaveReleaseServices(r.id, services).ok());
+  ASSERT_TRUE(store_->LoadReleaseServices(r.id, &got).ok());
+  EXPECT_EQ(got.size(), 1u);
+  EXPECT_EQ(store_->SaveReleaseServices(99999, services).code(), Code::kNotFound);
+  EXPECT_EQ(store_->LoadReleaseServices(99999, &got).code(), Code::kNotFound);
+
+  std::string bytes = FileBytes(path_) + FileBytes(path_ + "-wal");
+  EXPECT_EQ(bytes.find(secret), std::string::npos) << "service env values are encrypted like every env";
+  ASSERT_TRUE(store_->DeleteApp("shop").ok());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM release_services) + (SELECT count(*) FROM release_service_env)",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 0) << "no orphan rows";
   sqlite3_finalize(st);
   sqlite3_close(db);
 }
