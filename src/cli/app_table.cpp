@@ -72,12 +72,6 @@ class AppRowReader : public nlohmann::json_sax<json> {
   std::string key_;
 };
 
-void AppendColumn(std::string* out, std::string_view s, size_t width) {
-  out->append(s);
-  if (s.size() < width) out->append(width - s.size(), ' ');
-  out->append("  ");
-}
-
 }  // namespace
 
 Status ParseAppRows(std::string_view text, std::vector<AppRow>* rows) {

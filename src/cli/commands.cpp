@@ -1,10 +1,10 @@
 // The read-mostly commands: login, apps, status, releases, logs, destroy, cancel.
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 
+#include "base/file_util.h"
 #include "cli/api_client.h"
 #include "cli/app_table.h"
 #include "cli/command_registry.h"
@@ -83,8 +83,7 @@ int RunApps(const Output& out) {
     out.Text("No apps yet. Deploy one with `bim deploy` in its folder.\n");
     return exit_code::kOk;
   }
-  using namespace std::chrono;
-  out.Text(RenderAppTable(rows, duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()));
+  out.Text(RenderAppTable(rows, NowMillis()));
   return exit_code::kOk;
 }
 

@@ -2,10 +2,10 @@
 
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 
+#include "base/file_util.h"
 #include "core/terminal_text.h"
 
 namespace bim {
@@ -74,8 +74,15 @@ int Output::Fail(const Status& s, nlohmann::json doc) const {
 bool Output::StderrIsTty() { return isatty(2); }
 
 std::string Column(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
-  return s + "  ";
+  std::string out;
+  AppendColumn(&out, s, width);
+  return out;
+}
+
+void AppendColumn(std::string* out, std::string_view s, size_t width) {
+  out->append(s);
+  if (s.size() < width) out->append(width - s.size(), ' ');
+  out->append("  ");
 }
 
 std::string HumanBytes(int64_t bytes) {
@@ -94,10 +101,7 @@ std::string HumanMillis(int64_t ms) {
   return buf;
 }
 
-std::string HumanAgo(int64_t unix_ms) {
-  using namespace std::chrono;
-  return HumanAgo(unix_ms, duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
-}
+std::string HumanAgo(int64_t unix_ms) { return HumanAgo(unix_ms, NowMillis()); }
 
 std::string HumanAgo(int64_t unix_ms, int64_t now_ms) {
   if (unix_ms <= 0) return "-";

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -53,6 +54,8 @@ class Output {
 
 // `s` padded with spaces to `width`, plus two spaces: one column of a plain-text table.
 std::string Column(std::string s, size_t width);
+// The same, appended to `out` (for a table of many rows).
+void AppendColumn(std::string* out, std::string_view s, size_t width);
 // "1.3 MB", "512 B".
 std::string HumanBytes(int64_t bytes);
 // "1.9s", "250ms".

@@ -87,9 +87,11 @@ void Deployer::DecideKept(Attempt* a) {
     svc.digest = digest_env({{"service", ServiceDigest(svc.spec, svc.image_id, digest_env)}, {"app", app_settings}});
     svc.workload = svc.plan.workload;
     if (!svc.previous || svc.previous->digest != svc.digest) continue;
-    // Same image, env and settings: leave it running, if it still exists.
+    // Same image, env and settings: leave it running, if it still runs. A stopped, exited or
+    // restarting instance is no reason to do nothing: the service is started again from its image.
     Workload w;
     if (!engine_->Inspect(svc.previous->workload, &w).ok() || w.instances.empty()) continue;
+    if (!std::all_of(w.instances.begin(), w.instances.end(), [](const Instance& i) { return i.running; })) continue;
     svc.keep = true;
     svc.workload = svc.previous->workload;
     svc.backends = w.RunningEndpoints();

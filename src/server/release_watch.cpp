@@ -8,6 +8,7 @@ using nlohmann::json;
 
 namespace {
 constexpr size_t kChecksKept = 10;  // the last check results kept as evidence
+constexpr long long kEventPollMs = 50;  // how soon a restart seen by inspection is looked at again
 }  // namespace
 
 ReleaseWatch::ReleaseWatch(WatchOptions options, Engine* engine, WatchProbe probe, OnVerdict on_verdict)
@@ -91,6 +92,7 @@ void ReleaseWatch::Run() {
         it->second.checks = a.checks;
         it->second.next_check_ms = a.next_check_ms;
         it->second.restarts_at_start = a.restarts_at_start;
+        it->second.restart_seen_ms = a.restart_seen_ms;
         it->second.recent_checks = a.recent_checks;
         if (decided) active_.erase(it);
       }
@@ -112,7 +114,8 @@ bool ReleaseWatch::Check(Active* a, WatchVerdict* verdict) {
   };
   if (a->died) {
     verdict->evidence = json{{"exit_code", a->exit_code}};
-    return fail("it exited with code " + std::to_string(a->exit_code), a->died_ms);
+    long long seen = a->restart_seen_ms ? std::min(a->restart_seen_ms, a->died_ms) : a->died_ms;
+    return fail("it exited with code " + std::to_string(a->exit_code), seen);
   }
   long long now = MonotonicMillis();
   if (now >= a->next_check_ms) {
@@ -133,6 +136,15 @@ bool ReleaseWatch::Check(Active* a, WatchVerdict* verdict) {
       }
       if (a->restarts_at_start < 0) a->restarts_at_start = restarts;
       if (restarts > a->restarts_at_start || down) {
+        long long seen = MonotonicMillis();
+        if (!down) {  // restarted and running again: its exit code is in the died event, give it a moment
+          if (!a->restart_seen_ms) a->restart_seen_ms = seen;
+          if (seen - a->restart_seen_ms < options_.died_event_grace.count()) {
+            a->next_check_ms = seen + kEventPollMs;
+            return false;
+          }
+          seen = a->restart_seen_ms;
+        }
         const Instance& i = down ? *down : w.instances.front();
         verdict->evidence = json{{"exit_code", i.exit_code}, {"restarts", restarts}, {"state", i.state},
                                  {"oom_killed", i.oom_killed}};
@@ -140,9 +152,13 @@ bool ReleaseWatch::Check(Active* a, WatchVerdict* verdict) {
         std::string how = down && i.exit_code == 0 && i.state != "restarting"
                               ? "it stopped (" + i.state + ")"
                               : "it exited with code " + std::to_string(i.exit_code);
+        if (!down && i.exit_code == 0) {  // running again, and its died event never came
+          how = "it exited (its exit code did not reach bimd)";
+          verdict->evidence.erase("exit_code");
+        }
         if (i.oom_killed) how += " (out of memory)";
         if (!down) how += " and was restarted";
-        return fail(how, MonotonicMillis());
+        return fail(how, seen);
       }
     }
     std::string bad;

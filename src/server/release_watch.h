@@ -31,6 +31,10 @@ struct WatchOptions {
   std::chrono::milliseconds check_interval{1000};  // how often each backend's health path is probed
   std::chrono::milliseconds probe_timeout{2000};   // each probe's own timeout
   int failures_to_fail = 3;                        // failed checks in a row that fail the release
+  // An instance the engine already restarted (seen by inspection) runs again and no longer shows its exit
+  // code; its "died" event carries it. The watch waits this long for that event before failing the
+  // release without the code.
+  std::chrono::milliseconds died_event_grace{1000};
 };
 
 // One watched release.
@@ -90,6 +94,7 @@ class ReleaseWatch {
     bool died = false;
     int exit_code = 0;
     long long died_ms = 0;
+    long long restart_seen_ms = 0;   // monotonic: when inspection first saw a restart (0: not yet)
   };
   void Run();
   // One round over `a` (a copy, checked without the lock); fills *verdict when it is decided.

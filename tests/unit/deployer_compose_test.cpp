@@ -104,11 +104,26 @@ TEST_F(ComposeDeployerTest, OnlyChangedServicesAreReplacedAndTheRestRunUntouched
   }
   ASSERT_TRUE(DeployCompose(kApp).ok());
   EXPECT_TRUE(Started().empty());
+  // Unchanged but no longer running (stopped by hand, or exited): started again from its image.
+  {
+    std::lock_guard<std::mutex> lock(engine_.mu);
+    engine_.started.clear();
+    Instance& worker = engine_.workloads.at("bim-shop-v2-worker").instances.at(0);
+    worker.running = false;
+    worker.state = "exited";
+  }
+  ASSERT_TRUE(DeployCompose(kApp).ok());
+  EXPECT_EQ(Started(), std::vector<std::string>{"bim-shop-v4-worker"});
+  EXPECT_EQ(WorkloadOf(4, "web"), "bim-shop-v1") << "the running services are still kept";
+  {
+    std::lock_guard<std::mutex> lock(engine_.mu);
+    engine_.started.clear();
+  }
   // An env change reaches every service, so every one is replaced (db stop-first).
   DeployOutcome changed;
   ASSERT_TRUE(deployer_->ChangeEnv("shop", {{"K", "v"}}, {}, "test", true, [](const nlohmann::json&) {}, nullptr, &changed)
                   .ok());
-  EXPECT_EQ(Started(), (std::vector<std::string>{"bim-shop-v4-db", "bim-shop-v4", "bim-shop-v4-worker"}));
+  EXPECT_EQ(Started(), (std::vector<std::string>{"bim-shop-v5-db", "bim-shop-v5", "bim-shop-v5-worker"}));
 }
 
 // The watch after the switch covers one HTTP service replaced start-first (deployer.h): a Compose app

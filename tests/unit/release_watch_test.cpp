@@ -51,6 +51,7 @@ class ReleaseWatchTest : public ::testing::Test {
     backends_ = w.RunningEndpoints();
     options_.check_interval = 20ms;
     options_.failures_to_fail = 3;
+    options_.died_event_grace = 100ms;
   }
   std::unique_ptr<ReleaseWatch> Make() {
     return std::make_unique<ReleaseWatch>(
@@ -112,6 +113,47 @@ TEST_F(ReleaseWatchTest, ARestartTheEventMissedFailsItToo) {
   ASSERT_TRUE(Within(1s, [&] { return verdicts_.Count() == 1; }));
   EXPECT_TRUE(verdicts_.First().failed);
   EXPECT_NE(verdicts_.First().reason.find("was restarted"), std::string::npos) << verdicts_.First().reason;
+}
+
+// Docker shows a restarted instance that runs again with exit code 0; the code is in its died event,
+// which can reach bimd after the inspection that saw the restart. The watch waits for it (CI caught a
+// "exited with code 0" verdict for a release that exited with code 3).
+TEST_F(ReleaseWatchTest, ARestartSeenBeforeItsDiedEventWaitsForTheEventsExitCode) {
+  options_.died_event_grace = 2s;
+  auto watch = Make();
+  watch->Watch(Target(60s));
+  ASSERT_TRUE(Within(1s, [&] { return probes_ >= 1; }));
+  Workload w;
+  ASSERT_TRUE(engine_.Inspect("bim-app-v2", &w).ok());
+  w.instances[0].restarts = 1;
+  w.instances[0].exit_code = 0;
+  engine_.SetInstances("bim-app-v2", w.instances);
+  std::this_thread::sleep_for(300ms);  // many checks see the restart meanwhile
+  EXPECT_EQ(verdicts_.Count(), 0u) << verdicts_.First().reason;
+  InstanceEvent died;
+  died.workload = "bim-app-v2";
+  died.exit_code = 3;
+  watch->Notice(died);
+  ASSERT_TRUE(Within(1s, [&] { return verdicts_.Count() == 1; }));
+  EXPECT_EQ(verdicts_.First().reason, "it exited with code 3");
+  EXPECT_EQ(verdicts_.First().evidence.value("exit_code", 0), 3);
+}
+
+TEST_F(ReleaseWatchTest, ARestartWhoseDiedEventNeverComesFailsWithoutInventingAnExitCode) {
+  options_.died_event_grace = 100ms;
+  auto watch = Make();
+  watch->Watch(Target(60s));
+  ASSERT_TRUE(Within(1s, [&] { return probes_ >= 1; }));
+  Workload w;
+  ASSERT_TRUE(engine_.Inspect("bim-app-v2", &w).ok());
+  w.instances[0].restarts = 1;
+  w.instances[0].exit_code = 0;
+  engine_.SetInstances("bim-app-v2", w.instances);
+  ASSERT_TRUE(Within(1s, [&] { return verdicts_.Count() == 1; }));
+  WatchVerdict v = verdicts_.First();
+  EXPECT_TRUE(v.failed);
+  EXPECT_EQ(v.reason, "it exited (its exit code did not reach bimd) and was restarted");
+  EXPECT_FALSE(v.evidence.contains("exit_code")) << v.evidence.dump();
 }
 
 TEST_F(ReleaseWatchTest, FailedChecksInARowFailItAndASuccessInBetweenStartsTheCountAgain) {
