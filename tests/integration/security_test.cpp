@@ -464,6 +464,11 @@ class TlsBimd {
       for (int i = 0; i < 100 && kill(nginx, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
       kill(nginx, SIGKILL);
     }
+    // What bimd put on the host besides its dirs: its firewall chains (and any network). CI found this
+    // bimd's BIM-<instance> chains left behind after every run.
+    if (fs::exists(dir_ + "/bim.db"))
+      RunProcess({BuildPath("bimd"), "--data-dir", dir_, "--templates", std::string(BIM_SOURCE_DIR) + "/templates/nginx",
+                  "--teardown"}, {}, 60);
     std::error_code ec;
     fs::remove_all(dir_, ec);
     fs::remove_all(dir_ + "-pki", ec);
