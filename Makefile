@@ -66,6 +66,7 @@ bench:
 	@bash bench/deploy_bench.sh
 	@$(BUILD)/routing_bench --routes 10000,50000 --apps 10,100,1000 --ready 10 --releases 200
 	@bash bench/upload_bench.sh
+	@bash bench/http_bench.sh $(BUILD)
 	@bash bench/cluster_bench.sh $(BUILD)
 
 clean:

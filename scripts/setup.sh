@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libfmt-dev libsqlite3-dev
   libtomlplusplus-dev libkainjow-mustache-dev libarchive-dev libsodium-dev libgit2-dev
-  libgtest-dev libgmock-dev libcpp-httplib-dev libssl-dev libyaml-cpp-dev
+  libgtest-dev libgmock-dev libboost1.81-dev libssl-dev libyaml-cpp-dev
   docker.io docker-compose iptables nginx busybox-static wrk hey ca-certificates git curl
   # Routes as data: nginx's Lua module (with its NDK dependency) and resty.core, which it requires.
   libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core

@@ -20,7 +20,8 @@ int ExitCodeFor(const Status& s) {
     case Code::kNotFound: return exit_code::kNotFound;
     case Code::kUnavailable:
     case Code::kDeadlineExceeded: return exit_code::kUnavailable;
-    case Code::kConflict: return exit_code::kConflict;
+    case Code::kConflict:
+    case Code::kResourceExhausted: return exit_code::kConflict;
     case Code::kCancelled: return exit_code::kInterrupted;
     default: return exit_code::kFailed;
   }

@@ -20,6 +20,7 @@ constexpr CodeRow kCodes[] = {
     {Code::kDeadlineExceeded, "deadline_exceeded", 504},
     {Code::kCancelled, "cancelled", 499},
     {Code::kTooLarge, "too_large", 413},
+    {Code::kResourceExhausted, "too_many_requests", 429},
     {Code::kInternal, "internal", 500},
 };
 }  // namespace

@@ -24,6 +24,7 @@ enum class Code {
   kDeadlineExceeded,   // timed out; HTTP 504
   kCancelled,          // the caller went away or pressed Ctrl-C
   kTooLarge,           // a size limit was hit; HTTP 413
+  kResourceExhausted,  // the caller's share is used up (concurrent requests, streams); HTTP 429
   kInternal,           // a bug or an unexpected state; HTTP 500
 };
 
@@ -42,6 +43,7 @@ class Status {
   static Status DeadlineExceeded(std::string m) { return Status(Code::kDeadlineExceeded, std::move(m)); }
   static Status Cancelled(std::string m) { return Status(Code::kCancelled, std::move(m)); }
   static Status TooLarge(std::string m) { return Status(Code::kTooLarge, std::move(m)); }
+  static Status ResourceExhausted(std::string m) { return Status(Code::kResourceExhausted, std::move(m)); }
   static Status Internal(std::string m) { return Status(Code::kInternal, std::move(m)); }
 
   bool ok() const { return code_ == Code::kOk; }

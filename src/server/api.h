@@ -1,6 +1,7 @@
-// ApiServer: bimd's HTTP API (cpp-httplib). Every route except GET /healthz and the dashboard's (/ui/,
-// which logs in with a session cookie) needs a bearer token (401 without one); a token scoped to one
-// app gets 403 for other apps and for token management.
+// ApiServer: bimd's HTTP API on the HTTP layer in src/http (Boost.Beast; see http_server.h for how
+// requests are bounded). Every route except GET /healthz and the dashboard's (/ui/, which logs in with
+// a session cookie) needs a bearer token (401 without one); a token scoped to one app gets 403 for other
+// apps and for token management.
 //
 //   GET    /healthz                     liveness probe, no auth: {"ok":true,"service":"bimd"}
 //   GET    /v1/server                   {"service","instance","token","domain","http_listen","engine","registry","app_url_pattern",
@@ -39,8 +40,12 @@
 // (deploy, rollback, env change, logs) answer 200 and end with a {"event":"result"} object that
 // carries ok/error, because the outcome is only known after the headers went out.
 //
-// Thread-safety: requests are served on a pool of options.api_threads threads; all state lives in the
-// Deployer and Store. Bind/Serve/Stop: Bind and Serve from one thread, Stop from any other.
+// Limits (ServerOptions::http and the per-token caps): authentication and every size check happen
+// when a request's headers are in, before its body is read; only the deploy route takes a large or
+// chunked body. Log follows and releases run on threads of their own, capped per token.
+//
+// Thread-safety: Serve() on one thread; Stop() and ReloadTls() from any. Handlers run on the HTTP
+// layer's worker and stream threads; all state lives in the Deployer and Store.
 // Routes are registered by group from api_<group>.cpp files (see api_context.h); this list is their
 // index, so a new route is added here too.
 #pragma once
@@ -48,15 +53,12 @@
 #include <memory>
 #include <string>
 
+#include "http/http_server.h"
 #include "server/api_tls.h"
 #include "server/auth.h"
 #include "server/cert_manager.h"
 #include "server/deployer.h"
 #include "server/options.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace bim {
 
@@ -67,7 +69,8 @@ class ApiServer {
   ApiServer(const ServerOptions& options, Deployer* deployer, Store* store, Authenticator* auth);
   ~ApiServer();
 
-  // Binds options.listen ("host:port"; port 0 picks a free one). Unavailable if it cannot bind.
+  // Binds options.listen ("host:port"; port 0 picks a free one). Unavailable if it cannot bind;
+  // InvalidArgument if the TLS files cannot be loaded or the address breaks the listen policy.
   Status Bind(int* bound_port);
   // Custom domains and certificates are handled with `certs` (not owned; must outlive the server).
   // Without it the domain routes answer 503.
@@ -78,6 +81,10 @@ class ApiServer {
   // Serves until Stop() is called from another thread (or a signal handler thread).
   void Serve();
   void Stop();
+  // Loads --tls-cert/--tls-key again (e.g. renewed); new connections use them. With --api-domain,
+  // FailedPrecondition (renewals go through tls()).
+  Status ReloadTls();
+  HttpServer::Stats Stats() const { return http_->GetStats(); }
 
  private:
   void Routes();
@@ -87,8 +94,12 @@ class ApiServer {
   Deployer* deployer_;
   Store* store_;
   Authenticator* auth_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<HttpServer> http_;
   std::unique_ptr<ApiContext> context_;
 };
+
+// The HTTP layer's options for bimd: options.http with the TLS files (or `tls`, --api-domain's
+// per-handshake certificate, when not null) and per-token stream caps.
+HttpServerOptions ApiHttpOptions(const ServerOptions& options, ApiTls* tls = nullptr);
 
 }  // namespace bim

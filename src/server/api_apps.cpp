@@ -68,16 +68,25 @@ json ServerJson(const ApiContext& ctx, const Principal& who) {
 }
 
 void RegisterAppRoutes(ApiContext& ctx) {
-  httplib::Server& http = ctx.http;
+  HttpServer& http = ctx.http;
   Deployer& deployer = ctx.deployer;
   Store& store = ctx.store;
   const ServerOptions& options = ctx.options;
 
-  http.Get("/v1/server", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {
-    SendJson(res, ServerJson(ctx, who));
+  http.Get("/v1/server", ctx.Authed([&](const HttpRequest&, HttpResponse& res, const Principal& who) {
+    json out = ServerJson(ctx, who);
+    if (who.IsAdmin()) {  // the API's own load, for operators
+      HttpServer::Stats stats = http.GetStats();
+      out["api"] = {{"connections", stats.connections},
+                    {"streams", stats.streams},
+                    {"evicted_connections", stats.evicted},
+                    {"refused_connections", stats.refused},
+                    {"header_timeouts", stats.header_timeouts}};
+    }
+    SendJson(res, out);
   }));
 
-  http.Get("/v1/apps", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {
+  http.Get("/v1/apps", ctx.Authed([&](const HttpRequest&, HttpResponse& res, const Principal& who) {
     std::vector<AppSummary> apps;
     Status s = store.ListAppSummaries(&apps);
     if (!s.ok()) return SendError(res, s);
@@ -109,10 +118,10 @@ void RegisterAppRoutes(ApiContext& ctx) {
     }
     body += "]}\n";
     res.status = 200;
-    res.set_content(std::move(body), "application/json");
+    res.SetContent(std::move(body), "application/json");
   }));
 
-  http.Get(R"(/v1/apps/([^/]+))", ctx.ForApp([&](const httplib::Request&, httplib::Response& res, const Principal&,
+  http.Get(R"(/v1/apps/([^/]+))", ctx.ForApp([&](const HttpRequest&, HttpResponse& res, const Principal&,
                                                  const std::string& app) {
     json out;
     Status s = deployer.DescribeApp(app, &out);
@@ -120,7 +129,7 @@ void RegisterAppRoutes(ApiContext& ctx) {
     SendJson(res, out);
   }));
 
-  http.Get(R"(/v1/apps/([^/]+)/releases)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Get(R"(/v1/apps/([^/]+)/releases)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                            const Principal&, const std::string& app) {
     int64_t limit = 0;
     Status s = QueryCount(req, "limit", 0, kMaxListLimit, &limit);
@@ -137,41 +146,36 @@ void RegisterAppRoutes(ApiContext& ctx) {
     SendJson(res, json{{"app", app}, {"releases", list}});
   }));
 
-  http.Get(R"(/v1/apps/([^/]+)/logs)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Get(R"(/v1/apps/([^/]+)/logs)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                        const Principal&, const std::string& app) {
     int64_t tail = kDefaultLogTail;
     if (Status s = QueryCount(req, "tail", 0, kMaxLogTail, &tail); !s.ok()) return SendError(res, s);
-    bool follow = req.get_param_value("follow") == "1";
-    std::string service = req.get_param_value("service");
+    bool follow = req.Param("follow") == "1";
+    std::string service = req.Param("service");
     if (!service.empty())
       if (Status s = ValidateServiceName(service); !s.ok()) return SendError(res, s);
     App a;
     if (Status s = store.GetApp(app, &a); !s.ok()) return SendError(res, s);
-    const auto heartbeat = options.stream_heartbeat;
-    res.set_chunked_content_provider("application/x-ndjson", [&deployer, app, service, tail, follow, heartbeat](
-                                                                 size_t, httplib::DataSink& sink) {
-      NdjsonStream out(sink, heartbeat);
-      Status s = deployer.Logs(
-          app, service, static_cast<int>(tail), follow, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
-          [&] { return out.Gone(); });
-      json result{{"event", "result"}, {"ok", s.ok()}};
-      if (!s.ok()) result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
-      out.Write(result);
-      sink.done();
-      return true;
-    });
-  }));
+    res.BeginStream("application/x-ndjson");
+    NdjsonStream out(res, options.stream_heartbeat);
+    Status s = deployer.Logs(
+        app, service, static_cast<int>(tail), follow,
+        [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); }, [&] { return out.Gone(); });
+    json result{{"event", "result"}, {"ok", s.ok()}};
+    if (!s.ok()) result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
+    out.Write(result);
+  }), RouteOptions::Stream(kLogStreams));
 
-  http.Delete(R"(/v1/apps/([^/]+))", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Delete(R"(/v1/apps/([^/]+))", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                     const Principal& who, const std::string& app) {
     json removed;
-    Status s = deployer.Destroy(app, who.name, req.get_param_value("volumes") == "1", &removed);
+    Status s = deployer.Destroy(app, who.name, req.Param("volumes") == "1", &removed);
     if (!s.ok()) return SendError(res, s);
     SendJson(res, removed);
   }));
 
   // Stops the app's release in progress (and those queued behind it); an unscoped token only.
-  http.Post(R"(/v1/apps/([^/]+)/cancel)", ctx.ForApp([&](const httplib::Request&, httplib::Response& res,
+  http.Post(R"(/v1/apps/([^/]+)/cancel)", ctx.ForApp([&](const HttpRequest&, HttpResponse& res,
                                                          const Principal& who, const std::string& app) {
     if (!who.IsAdmin())
       return SendError(res, Status::PermissionDenied("token \"" + who.name +
@@ -184,30 +188,37 @@ void RegisterAppRoutes(ApiContext& ctx) {
     SendJson(res, json{{"app", app}, {"cancelled", what}});
   }));
 
-  http.Post(R"(/v1/apps/([^/]+)/deploy)",
-            ctx.Authed([&](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
-                           const Principal& who) {
-              if (Status s = who.CanAccess(req.matches[1]); !s.ok()) return SendError(res, s);
-              auto request = std::make_shared<DeployRequest>();
-              // A deploy refused before its release exists leaves no record but this log line.
-              auto refuse = [&](const Status& why) {
-                std::fprintf(stderr, "bimd: deploy of %s refused (no release recorded): %s\n",
-                             req.matches[1].str().c_str(), why.message().c_str());
-                SendError(res, why);
-              };
-              DeployUpload upload;
-              Status s = ReadDeployUpload(options, req.matches[1], req, reader, request.get(), &upload);
-              if (!s.ok()) return refuse(s);
-              if (!(s = ResolveDeploySource(ctx, req.matches[1], &upload, request.get())).ok()) {
-                if (!request->context_path.empty()) unlink(request->context_path.c_str());
-                return refuse(s);
-              }
-              request->actor = who.name;
-              ctx.StreamRelease(res, [&deployer, request](const EventSink& events, const CancelCheck& cancelled,
-                                                      DeployOutcome* out) {
-                return deployer.Deploy(*request, events, cancelled, out);
-              });
-            }));
+  // The one route that takes a large (or chunked) body: the build context (or the contents a
+  // manifest lacks, or an image archive) streams to disk under max_upload_bytes while the handler
+  // reads it, on the release's own stream thread.
+  RouteOptions upload_route;
+  upload_route.max_body_bytes = DeployBodyLimit(options);
+  upload_route.body_limit_message = UploadTooLargeMessage(options);
+  upload_route.chunked_body = true;
+  upload_route.streamed_body = true;
+  upload_route.stream = kReleaseStreams;
+  http.Post(R"(/v1/apps/([^/]+)/deploy)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
+                                                         const Principal& who, const std::string& app) {
+    auto request = std::make_shared<DeployRequest>();
+    // A deploy refused before its release exists leaves no record but this log line.
+    auto refuse = [&](const Status& why) {
+      std::fprintf(stderr, "bimd: deploy of %s refused (no release recorded): %s\n", app.c_str(),
+                   why.message().c_str());
+      SendError(res, why);
+    };
+    DeployUpload upload;
+    Status s = ReadDeployUpload(options, app, req, request.get(), &upload);
+    if (!s.ok()) return refuse(s);
+    if (!(s = ResolveDeploySource(ctx, app, &upload, request.get())).ok()) {
+      if (!request->context_path.empty()) unlink(request->context_path.c_str());
+      return refuse(s);
+    }
+    request->actor = who.name;
+    ctx.StreamRelease(res, [&deployer, request](const EventSink& events, const CancelCheck& cancelled,
+                                                DeployOutcome* out) {
+      return deployer.Deploy(*request, events, cancelled, out);
+    });
+  }), upload_route);
 }
 
 }  // namespace bim

@@ -17,12 +17,12 @@ void KeepScopedTasks(json* nodes, const std::string& app_scope) {
 }
 
 void RegisterClusterRoutes(ApiContext& ctx) {
-  httplib::Server& http = ctx.http;
+  HttpServer& http = ctx.http;
   Deployer& deployer = ctx.deployer;
 
   // Every host, its state and bim's instances on it. A token scoped to one app sees the hosts with
   // only that app's instances.
-  http.Get("/v1/nodes", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {
+  http.Get("/v1/nodes", ctx.Authed([&](const HttpRequest&, HttpResponse& res, const Principal& who) {
     json out;
     Status s = deployer.Nodes(&out);
     if (!s.ok()) return SendError(res, s);
@@ -30,7 +30,7 @@ void RegisterClusterRoutes(ApiContext& ctx) {
     SendJson(res, out);
   }));
 
-  http.Post(R"(/v1/apps/([^/]+)/scale)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Post(R"(/v1/apps/([^/]+)/scale)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                         const Principal& who, const std::string& app) {
     json body;
     if (Status s = ParseJsonBody(req, &body); !s.ok()) return SendError(res, s);
@@ -45,7 +45,7 @@ void RegisterClusterRoutes(ApiContext& ctx) {
                                                              DeployOutcome* out) {
       return deployer.Scale(app, count, actor, wait, events, cancelled, out);
     });
-  }));
+  }), RouteOptions::Stream(kReleaseStreams));
 }
 
 }  // namespace bim

@@ -15,72 +15,75 @@ Status Principal::CanAccess(const std::string& app) const {
   return Status::PermissionDenied("token \"" + name + "\" may only act on app \"" + app_scope + "\"");
 }
 
-void SendError(httplib::Response& res, const Status& s) {
+void SendError(HttpResponse& res, const Status& s) {
   res.status = s.HttpStatus();
-  res.set_content(json{{"error", {{"code", s.CodeName()}, {"message", s.message()}}}}.dump() + "\n",
-                  "application/json");
+  res.SetContent(json{{"error", {{"code", s.CodeName()}, {"message", s.message()}}}}.dump(
+                     -1, ' ', false, json::error_handler_t::replace) + "\n",
+                 "application/json");
 }
 
-void SendJson(httplib::Response& res, const json& body) {
+void SendJson(HttpResponse& res, const json& body) {
   res.status = 200;
-  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
+  res.SetContent(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
 }
 
-Status ParseJsonBody(const httplib::Request& req, json* out) {
+Status ParseJsonBody(const HttpRequest& req, json* out) {
   *out = json::parse(req.body, nullptr, false);
   if (out->is_discarded() || !out->is_object()) return Status::InvalidArgument("request body must be a JSON object");
   return Status::OK();
 }
 
-Status QueryCount(const httplib::Request& req, const std::string& name, int64_t min, int64_t max, int64_t* out) {
-  if (!req.has_param(name)) return Status::OK();
-  return ParseCount(req.get_param_value(name), min, max, name, out);
+Status QueryCount(const HttpRequest& req, const std::string& name, int64_t min, int64_t max, int64_t* out) {
+  if (!req.HasParam(name)) return Status::OK();
+  return ParseCount(req.Param(name), min, max, name, out);
 }
 
 namespace {
-Status Authenticate(const ApiContext& ctx, const httplib::Request& req, Principal* who) {
-  Status s = ctx.auth.Check(req.get_header_value("Authorization"), &who->name, &who->app_scope, &who->read_secrets);
-  if (!s.ok())
+
+// Runs on the HTTP layer's I/O thread when the headers are in: a hash and one indexed lookup.
+Status Authenticate(const ApiContext& ctx, HttpRequest& req) {
+  Principal who;
+  Status s = ctx.auth.Check(req.Header("Authorization"), &who.name, &who.app_scope, &who.read_secrets);
+  if (!s.ok()) {
     std::fprintf(stderr, "bimd: refused %s %s: %s\n", EscapeTerminalText(req.method).c_str(),
                  EscapeTerminalText(req.path.substr(0, 1024)).c_str(), s.message().c_str());
-  return s;
+    return s;
+  }
+  req.client = who.name;
+  req.privileged = who.IsAdmin();
+  req.identity = who;
+  return Status::OK();
 }
+
+const Principal& Caller(const HttpRequest& req) { return std::any_cast<const Principal&>(req.identity); }
+
 }  // namespace
 
-httplib::Server::Handler ApiContext::Authed(AuthedHandler handler) const {
-  return [this, handler](const httplib::Request& req, httplib::Response& res) {
-    Principal who;
-    if (Status s = Authenticate(*this, req, &who); !s.ok()) return SendError(res, s);
-    handler(req, res, who);
+HttpRoute ApiContext::Authed(AuthedHandler handler) const {
+  return HttpRoute{[this](HttpRequest& req) { return Authenticate(*this, req); },
+                   [handler](const HttpRequest& req, HttpResponse& res) { handler(req, res, Caller(req)); }};
+}
+
+HttpRoute ApiContext::ForApp(AppHandler handler) const {
+  auto admit = [this](HttpRequest& req) {
+    if (Status s = Authenticate(*this, req); !s.ok()) return s;
+    if (Status s = ValidateAppName(req.matches.at(1)); !s.ok()) return s;
+    return Caller(req).CanAccess(req.matches[1]);
   };
+  return HttpRoute{admit, [handler](const HttpRequest& req, HttpResponse& res) {
+                     handler(req, res, Caller(req), req.matches.at(1));
+                   }};
 }
 
-httplib::Server::HandlerWithContentReader ApiContext::Authed(AuthedUploadHandler handler) const {
-  return [this, handler](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
-    Principal who;
-    if (Status s = Authenticate(*this, req, &who); !s.ok()) return SendError(res, s);
-    handler(req, res, reader, who);
-  };
-}
-
-httplib::Server::Handler ApiContext::ForApp(AppHandler handler) const {
-  return Authed([handler](const httplib::Request& req, httplib::Response& res, const Principal& who) {
-    std::string app = req.matches[1];
-    if (Status s = ValidateAppName(app); !s.ok()) return SendError(res, s);
-    if (Status s = who.CanAccess(app); !s.ok()) return SendError(res, s);
-    handler(req, res, who, app);
-  });
-}
-
-NdjsonStream::NdjsonStream(httplib::DataSink& sink, std::chrono::milliseconds heartbeat, Framing framing)
-    : sink_(sink), heartbeat_(heartbeat), framing_(framing), last_write_ms_(MonotonicMillis()) {}
+NdjsonStream::NdjsonStream(HttpResponse& res, std::chrono::milliseconds heartbeat, Framing framing)
+    : res_(res), heartbeat_(heartbeat), framing_(framing), last_write_ms_(MonotonicMillis()), gone_(!res.streaming()) {}
 
 void NdjsonStream::Write(const json& event) {
   if (gone_) return;
   // A dumped object holds no raw newline, so it is always one line and one event's data.
   std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   if (framing_ == Framing::kServerSentEvents) line = "data: " + line + "\n";
-  if (!sink_.write(line.data(), line.size())) gone_ = true;
+  if (!res_.Write(line)) gone_ = true;
   last_write_ms_ = MonotonicMillis();
 }
 
@@ -89,24 +92,20 @@ bool NdjsonStream::Gone() {
   return gone_;
 }
 
-void ApiContext::StreamRelease(httplib::Response& res, ReleaseOperation op) const {
-  const auto heartbeat = options.stream_heartbeat;
-  res.set_chunked_content_provider("application/x-ndjson", [op, heartbeat](size_t, httplib::DataSink& sink) {
-    NdjsonStream out(sink, heartbeat);
-    DeployOutcome outcome;
-    Status s = op([&](const json& e) { out.Write(e); }, [&] { return out.Gone(); }, &outcome);
-    json result{{"event", "result"}, {"ok", s.ok()}, {"url", outcome.url}};
-    if (outcome.release.id) result["release"] = ReleaseJson(outcome.release);
-    if (outcome.unchanged) result["unchanged"] = true;
-    if (outcome.release.id && !outcome.watch.is_null()) result["release"]["watch"] = outcome.watch;
-    if (!s.ok()) {
-      result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
-      result["logs"] = outcome.log_tail;
-    }
-    out.Write(result);
-    sink.done();
-    return true;
-  });
+void ApiContext::StreamRelease(HttpResponse& res, const ReleaseOperation& op) const {
+  res.BeginStream("application/x-ndjson");
+  NdjsonStream out(res, options.stream_heartbeat);
+  DeployOutcome outcome;
+  Status s = op([&](const json& e) { out.Write(e); }, [&] { return out.Gone(); }, &outcome);
+  json result{{"event", "result"}, {"ok", s.ok()}, {"url", outcome.url}};
+  if (outcome.release.id) result["release"] = ReleaseJson(outcome.release);
+  if (outcome.unchanged) result["unchanged"] = true;
+  if (outcome.release.id && !outcome.watch.is_null()) result["release"]["watch"] = outcome.watch;
+  if (!s.ok()) {
+    result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
+    result["logs"] = outcome.log_tail;
+  }
+  out.Write(result);
 }
 
 json AuditJson(const AuditEntry& e) {

@@ -7,10 +7,10 @@
 #include <functional>
 #include <string>
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "http/http_server.h"
 #include "server/auth.h"
 #include "server/api_tls.h"
 #include "server/cert_manager.h"
@@ -33,9 +33,16 @@ struct Principal {
 // A release-producing operation, run by ApiContext::StreamRelease.
 using ReleaseOperation = std::function<Status(const EventSink&, const CancelCheck&, DeployOutcome*)>;
 
-using AuthedHandler = std::function<void(const httplib::Request&, httplib::Response&, const Principal&)>;
-using AuthedUploadHandler =
-    std::function<void(const httplib::Request&, httplib::Response&, const httplib::ContentReader&, const Principal&)>;
+using AuthedHandler = std::function<void(const HttpRequest&, HttpResponse&, const Principal&)>;
+using AppHandler =
+    std::function<void(const HttpRequest&, HttpResponse&, const Principal&, const std::string& app)>;
+
+// Stream classes (RouteOptions::stream): long-lived answers counted per token against
+// options.max_log_streams_per_token and options.max_releases_per_token (volume backups: the latter
+// too, as a restore is a release-like stream).
+inline const std::string kLogStreams = "log streams";
+inline const std::string kReleaseStreams = "releases";
+inline const std::string kVolumeStreams = "volume backups";
 
 // What route handlers share. ApiServer builds one in its constructor, owns it, and keeps it until it is
 // destroyed, after Serve() has returned, so handlers may capture it (and the references below) by
@@ -44,34 +51,33 @@ using AuthedUploadHandler =
 // server's worker threads concurrently (see each class's thread-safety note).
 struct ApiContext {
   const ServerOptions& options;
-  httplib::Server& http;
+  HttpServer& http;
   Deployer& deployer;
   Store& store;
   Authenticator& auth;
   CertManager* certs = nullptr;  // set by ApiServer::SetCertManager before serving
   ApiTls* api_tls = nullptr;     // the API's own certificate with --api-domain, else null
 
-  // Wraps a handler so it runs only for a valid token (401 otherwise, before any body is read).
-  httplib::Server::Handler Authed(AuthedHandler handler) const;
-  httplib::Server::HandlerWithContentReader Authed(AuthedUploadHandler handler) const;
+  // A route that runs only for a valid token: 401 is answered when the headers are in, before any
+  // of the body is read. The token's name is the client its caps count against; admin-level
+  // (unscoped) tokens are privileged.
+  HttpRoute Authed(AuthedHandler handler) const;
   // Like Authed, and also validates req.matches[1] as an app name and checks the principal may
-  // access it; the handler gets the app name.
-  using AppHandler = std::function<void(const httplib::Request&, httplib::Response&, const Principal&,
-                                        const std::string& app)>;
-  httplib::Server::Handler ForApp(AppHandler handler) const;
+  // access it (400/403 before the body is read); the handler gets the app name.
+  HttpRoute ForApp(AppHandler handler) const;
 
   // Answers with a release-producing operation (deploy, rollback, env change) run inside a chunked
   // NDJSON response: its events as they happen, then {"event":"result","ok",...,"release","error",
   // "logs"}, because the outcome is only known after the headers went out. The operation runs on the
-  // request's thread after the handler returned; it must capture what it needs by value (or refer to
-  // objects that outlive the server). A client that goes away makes `cancelled` return true.
-  void StreamRelease(httplib::Response& res, ReleaseOperation op) const;
+  // calling stream thread before StreamRelease returns; for routes with
+  // RouteOptions::Stream(kReleaseStreams). A client that goes away makes `cancelled` return true.
+  void StreamRelease(HttpResponse& res, const ReleaseOperation& op) const;
 };
 
 // Answers with the error `s` (not OK): HTTP status s.HttpStatus() (400 invalid, 401, 403, 404, 409,
 // 413, 500, 503, ...) and the body {"error":{"code":s.CodeName(),"message":s.message()}}. Messages
 // go to clients as they are, so a Status must never carry a secret.
-void SendError(httplib::Response& res, const Status& s);
+void SendError(HttpResponse& res, const Status& s);
 // GET /v1/server's answer for `who` (api_apps.cpp).
 nlohmann::json ServerJson(const ApiContext& ctx, const Principal& who);
 // Deployer::Nodes' answer with only the instances of `app_scope`'s app ("" = all), as a scoped token
@@ -83,9 +89,9 @@ nlohmann::json AuditJson(const AuditEntry& e);
 void Audit(Store& store, const Principal& who, const std::string& action, const std::string& app,
            const Status& result, const std::string& detail);
 // Answers 200 with `body` as JSON (invalid UTF-8 replaced, never thrown on).
-void SendJson(httplib::Response& res, const nlohmann::json& body);
+void SendJson(HttpResponse& res, const nlohmann::json& body);
 // Parses a JSON object body; InvalidArgument naming the problem otherwise.
-Status ParseJsonBody(const httplib::Request& req, nlohmann::json* out);
+Status ParseJsonBody(const HttpRequest& req, nlohmann::json* out);
 
 // Bounds of the count parameters routes share.
 inline constexpr int64_t kMaxListLimit = 1'000'000;  // ?limit= of releases and history (0 = all)
@@ -93,18 +99,18 @@ inline constexpr int64_t kDefaultLogTail = 100;      // ?tail= of logs
 inline constexpr int64_t kMaxLogTail = 100'000;
 // Reads the query parameter `name` with ParseCount (core/validate.h). Leaves *out (the default) as is
 // when the parameter is absent; InvalidArgument naming the parameter and its range when malformed.
-Status QueryCount(const httplib::Request& req, const std::string& name, int64_t min, int64_t max, int64_t* out);
+Status QueryCount(const HttpRequest& req, const std::string& name, int64_t min, int64_t max, int64_t* out);
 
-// Writes NDJSON lines (one JSON object each) to a chunked response and tells whether the client is
-// still there. Used on the thread of one content provider; not thread-safe. Does not own `sink`, which
-// is valid only inside the content provider callback that made this object.
+// Writes NDJSON lines (one JSON object each) to a streaming response (HttpResponse::BeginStream) and
+// tells whether the client is still there. Used on the response's stream thread; not thread-safe.
+// Does not own `res`.
 class NdjsonStream {
  public:
   // How each object is framed: one NDJSON line, or one server-sent event ("data: <json>\n\n", for
   // browsers' EventSource: the dashboard's live logs).
   enum class Framing { kNdjson, kServerSentEvents };
   // `heartbeat`: see Gone().
-  NdjsonStream(httplib::DataSink& sink, std::chrono::milliseconds heartbeat, Framing framing = Framing::kNdjson);
+  NdjsonStream(HttpResponse& res, std::chrono::milliseconds heartbeat, Framing framing = Framing::kNdjson);
   // Writes one line. After a failed write (the client went away) every later call does nothing.
   void Write(const nlohmann::json& event);
   // True once a write failed. A vanished client is only noticed when a write fails, so when nothing
@@ -113,7 +119,7 @@ class NdjsonStream {
   bool Gone();
 
  private:
-  httplib::DataSink& sink_;
+  HttpResponse& res_;
   const std::chrono::milliseconds heartbeat_;
   const Framing framing_;
   long long last_write_ms_;

@@ -8,6 +8,7 @@
 // bimd) and asks the CertManager for a certificate. Every change is audited and committed to the
 // deployment history.
 #include <algorithm>
+#include <functional>
 
 #include "core/validate.h"
 #include "server/api_context.h"
@@ -44,14 +45,34 @@ std::string Join(const std::vector<std::string>& names) {
   return out;
 }
 
+// What adding and removing domains share once the store has the change: the app's site is
+// re-rendered with it; if the proxy refuses, `undo` puts the store back and the refusal (with
+// `refused`) is the answer. Otherwise the change goes into the history (`note`, unless empty) and the
+// CertManager looks for certificates; the answer is the app's domains plus `field`: `value`. Audited
+// as `action` on `names` either way.
+void ApplyDomainChange(ApiContext& ctx, HttpResponse& res, const Principal& who, const std::string& app,
+                       const char* action, const std::string& names, const std::function<void()>& undo,
+                       const std::string& refused, const std::string& note, const char* field, const json& value) {
+  Status s = ctx.deployer.RefreshSite(app);
+  if (!s.ok()) undo();
+  Audit(ctx.store, who, action, app, s, names);
+  if (!s.ok()) return SendError(res, s.Wrap(refused));
+  if (!note.empty()) ctx.deployer.NotifyDomainsChanged(app, note);
+  if (ctx.certs) ctx.certs->Kick();
+  json out = ctx.deployer.DomainsJson(app);
+  out["app"] = app;
+  out[field] = value;
+  SendJson(res, out);
+}
+
 }  // namespace
 
 void RegisterDomainRoutes(ApiContext& ctx) {
-  httplib::Server& http = ctx.http;
+  HttpServer& http = ctx.http;
   Deployer& deployer = ctx.deployer;
   Store& store = ctx.store;
 
-  http.Get(R"(/v1/apps/([^/]+)/domains)", ctx.ForApp([&](const httplib::Request&, httplib::Response& res,
+  http.Get(R"(/v1/apps/([^/]+)/domains)", ctx.ForApp([&](const HttpRequest&, HttpResponse& res,
                                                          const Principal&, const std::string& app) {
     App a;
     if (Status s = store.GetApp(app, &a); !s.ok()) return SendError(res, s);
@@ -62,7 +83,7 @@ void RegisterDomainRoutes(ApiContext& ctx) {
     SendJson(res, out);
   }));
 
-  http.Post(R"(/v1/apps/([^/]+)/domains)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Post(R"(/v1/apps/([^/]+)/domains)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                           const Principal& who, const std::string& app) {
     json body;
     Status s = ParseJsonBody(req, &body);
@@ -85,40 +106,21 @@ void RegisterDomainRoutes(ApiContext& ctx) {
     std::vector<std::string> added;
     for (const auto& n : names)
       if (std::find(before.begin(), before.end(), n) == before.end()) added.push_back(n);
-    if (!(s = deployer.RefreshSite(app)).ok()) {
-      for (const auto& n : added) store.RemoveDomain(app, n);
-      Audit(store, who, "domains.add", app, s, Join(names));
-      return SendError(res, s.Wrap("the proxy refused the new names; nothing changed"));
-    }
-    Audit(store, who, "domains.add", app, s, Join(names));
-    if (!added.empty()) deployer.NotifyDomainsChanged(app, "domains: added " + Join(added));
-    if (ctx.certs) ctx.certs->Kick();
-    json out = deployer.DomainsJson(app);
-    out["app"] = app;
-    out["added"] = added;
-    SendJson(res, out);
+    ApplyDomainChange(
+        ctx, res, who, app, "domains.add", Join(names), [&] { for (const auto& n : added) store.RemoveDomain(app, n); },
+        "the proxy refused the new names; nothing changed", added.empty() ? "" : "domains: added " + Join(added),
+        "added", added);
   }));
 
-  http.Delete(R"(/v1/apps/([^/]+)/domains/([^/]+))", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Delete(R"(/v1/apps/([^/]+)/domains/([^/]+))", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                                     const Principal& who, const std::string& app) {
     std::string name = ToLower(req.matches[2]);
-    Status s = store.RemoveDomain(app, name);
-    if (!s.ok()) return SendError(res, s);
-    if (!(s = deployer.RefreshSite(app)).ok()) {
-      store.AddDomains(app, {name});
-      Audit(store, who, "domains.remove", app, s, name);
-      return SendError(res, s.Wrap("the proxy refused the change; the domain stays"));
-    }
-    Audit(store, who, "domains.remove", app, s, name);
-    deployer.NotifyDomainsChanged(app, "domains: removed " + name);
-    if (ctx.certs) ctx.certs->Kick();
-    json out = deployer.DomainsJson(app);
-    out["app"] = app;
-    out["removed"] = name;
-    SendJson(res, out);
+    if (Status s = store.RemoveDomain(app, name); !s.ok()) return SendError(res, s);
+    ApplyDomainChange(ctx, res, who, app, "domains.remove", name, [&] { store.AddDomains(app, {name}); },
+                      "the proxy refused the change; the domain stays", "domains: removed " + name, "removed", name);
   }));
 
-  http.Post(R"(/v1/apps/([^/]+)/certs)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Post(R"(/v1/apps/([^/]+)/certs)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                        const Principal& who, const std::string& app) {
     if (!ctx.certs) return SendError(res, Status::Unavailable("certificates are not managed by this bimd"));
     json body;
@@ -135,7 +137,7 @@ void RegisterDomainRoutes(ApiContext& ctx) {
     SendJson(res, out);
   }));
 
-  http.Delete(R"(/v1/apps/([^/]+)/certs)", ctx.ForApp([&](const httplib::Request&, httplib::Response& res,
+  http.Delete(R"(/v1/apps/([^/]+)/certs)", ctx.ForApp([&](const HttpRequest&, HttpResponse& res,
                                                          const Principal& who, const std::string& app) {
     if (!ctx.certs) return SendError(res, Status::Unavailable("certificates are not managed by this bimd"));
     Status s = ctx.certs->Remove(app);

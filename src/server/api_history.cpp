@@ -13,7 +13,7 @@ void RegisterHistoryRoutes(ApiContext& ctx) {
   // too (their history outlives them), so there is no existence check against the store.
   // The repository is opened per request rather than shared with the writer: git makes HEAD move
   // atomically, so a reader never sees half a commit, and the route needs nothing from main.cpp.
-  ctx.http.Get(R"(/v1/apps/([^/]+)/history)", ctx.ForApp([&options](const httplib::Request& req, httplib::Response& res,
+  ctx.http.Get(R"(/v1/apps/([^/]+)/history)", ctx.ForApp([&options](const HttpRequest& req, HttpResponse& res,
                                                                     const Principal&, const std::string& app) {
     int64_t limit = 0;  // all
     if (Status s = QueryCount(req, "limit", 0, kMaxListLimit, &limit); !s.ok()) return SendError(res, s);

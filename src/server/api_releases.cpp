@@ -22,10 +22,10 @@ json EnvJson(const EnvList& env, bool reveal) {
 }  // namespace
 
 void RegisterReleaseRoutes(ApiContext& ctx) {
-  httplib::Server& http = ctx.http;
+  HttpServer& http = ctx.http;
   Deployer& deployer = ctx.deployer;
 
-  http.Post(R"(/v1/apps/([^/]+)/rollback)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Post(R"(/v1/apps/([^/]+)/rollback)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                            const Principal& who, const std::string& app) {
     json body = json::object();
     if (!req.body.empty())
@@ -41,11 +41,11 @@ void RegisterReleaseRoutes(ApiContext& ctx) {
                                                           DeployOutcome* out) {
       return deployer.Rollback(app, to, actor, wait, events, cancelled, out);
     });
-  }));
+  }), RouteOptions::Stream(kReleaseStreams));
 
-  http.Get(R"(/v1/apps/([^/]+)/env)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Get(R"(/v1/apps/([^/]+)/env)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                      const Principal& who, const std::string& app) {
-    bool reveal = req.get_param_value("reveal") == "1";
+    bool reveal = req.Param("reveal") == "1";
     // Values only for a token allowed to read secrets, and every reveal (or attempt) is on the record.
     EnvList env;
     Status s = reveal && !who.read_secrets
@@ -61,7 +61,7 @@ void RegisterReleaseRoutes(ApiContext& ctx) {
     SendJson(res, json{{"app", app}, {"revealed", reveal}, {"env", EnvJson(env, reveal)}});
   }));
 
-  http.Post(R"(/v1/apps/([^/]+)/env)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Post(R"(/v1/apps/([^/]+)/env)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                       const Principal& who, const std::string& app) {
     json body;
     if (Status s = ParseJsonBody(req, &body); !s.ok()) return SendError(res, s);
@@ -85,7 +85,7 @@ void RegisterReleaseRoutes(ApiContext& ctx) {
                                                                   DeployOutcome* out) {
       return deployer.ChangeEnv(app, set, unset, actor, wait, events, cancelled, out);
     });
-  }));
+  }), RouteOptions::Stream(kReleaseStreams));
 }
 
 }  // namespace bim

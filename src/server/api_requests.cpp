@@ -1,7 +1,6 @@
 #include "server/api_requests.h"
 
 #include <fcntl.h>
-#include <httplib.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -9,8 +8,10 @@
 #include "base/file_util.h"
 #include "base/random.h"
 #include "core/compose.h"
+#include "core/multipart.h"
 #include "core/placement.h"
 #include "core/validate.h"
+#include "http/http_server.h"
 #include "server/auth.h"
 #include "server/context_check.h"
 
@@ -226,18 +227,23 @@ Status ParseEnvEntries(const json& list, const std::string& field, EnvList* out)
   return Status::OK();
 }
 
-Status ReadDeployUpload(const ServerOptions& options, const std::string& path_app, const httplib::Request& req,
-                        const httplib::ContentReader& reader, DeployRequest* out, DeployUpload* upload) {
+int64_t DeployBodyLimit(const ServerOptions& options) {
+  return options.max_upload_bytes + static_cast<int64_t>(kMaxMetaBytes) + (64 << 10);
+}
+
+std::string UploadTooLargeMessage(const ServerOptions& options) {
+  return "build context is larger than " + std::to_string(options.max_upload_bytes) +
+         " bytes (add large files to .dockerignore)";
+}
+
+Status ReadDeployUpload(const ServerOptions& options, const std::string& path_app, const HttpRequest& req,
+                        DeployRequest* out, DeployUpload* upload) {
   *upload = DeployUpload();
   if (Status s = ValidateAppName(path_app); !s.ok()) return s;
-  if (!req.is_multipart_form_data())
+  std::string boundary;
+  if (!MultipartBoundary(req.Header("Content-Type"), &boundary).ok())
     return Status::InvalidArgument("deploy body must be multipart/form-data with a \"meta\" part");
-  // A body announced larger than the limits allow is refused before a byte is read or written
-  // (cpp-httplib would otherwise stop reading at its own payload limit with no useful message).
-  const uint64_t max_body = static_cast<uint64_t>(options.max_upload_bytes) + kMaxMetaBytes + (64 << 10);
-  if (req.get_header_value<uint64_t>("Content-Length") > max_body)
-    return Status::TooLarge("build context is larger than " + std::to_string(options.max_upload_bytes) +
-                            " bytes (add large files to .dockerignore)");
+  // The HTTP layer already refused a Content-Length over DeployBodyLimit before reading.
   std::string dir = options.data_dir + "/uploads";
   if (Status s = MakeDirs(dir, 0700); !s.ok()) return s;
   std::string path = dir + "/" + path_app + "-" + RandomHex(8) + ".tar";
@@ -249,8 +255,9 @@ Status ReadDeployUpload(const ServerOptions& options, const std::string& path_ap
   std::string meta, part, file_part;
   int64_t file_bytes = 0;
   Status failure;
-  bool read_ok = reader(
-      [&](const httplib::MultipartFormData& header) {
+  MultipartReader multipart(
+      boundary,
+      [&](const MultipartPart& header) {
         part = header.name;
         if (part == "context" || part == "contents" || part == "image") {
           if (!file_part.empty()) {
@@ -262,23 +269,22 @@ Status ReadDeployUpload(const ServerOptions& options, const std::string& path_ap
         }
         return true;
       },
-      [&](const char* data, size_t len) {
+      [&](std::string_view data) {
         if (part == "meta") {
-          if (meta.size() + len > kMaxMetaBytes) {
+          if (meta.size() + data.size() > kMaxMetaBytes) {
             failure = Status::TooLarge("deploy meta is larger than 1 MiB");
             return false;
           }
-          meta.append(data, len);
+          meta.append(data);
         } else if (!file_part.empty() && part == file_part) {
           if (file_bytes > 0) Failpoint("upload");
-          file_bytes += static_cast<int64_t>(len);
+          file_bytes += static_cast<int64_t>(data.size());
           if (file_bytes > options.max_upload_bytes) {
-            failure = Status::TooLarge("build context is larger than " + std::to_string(options.max_upload_bytes) +
-                                       " bytes (add large files to .dockerignore)");
+            failure = Status::TooLarge(UploadTooLargeMessage(options));
             return false;
           }
-          for (size_t off = 0; off < len;) {
-            ssize_t n = write(fd, data + off, len - off);
+          for (size_t off = 0; off < data.size();) {
+            ssize_t n = write(fd, data.data() + off, data.size() - off);
             if (n <= 0) {
               failure = Status::Internal("cannot write the upload to " + path);
               return false;
@@ -288,13 +294,20 @@ Status ReadDeployUpload(const ServerOptions& options, const std::string& path_ap
         }
         return true;
       });
+  Status parsed;
+  Status read = req.ReadBody([&](std::string_view piece) {
+    parsed = multipart.Feed(piece);
+    return parsed.ok();
+  });
+  if (read.ok() && parsed.ok()) parsed = multipart.Finish();
   close(fd);
   auto fail = [&](const Status& s) {
     unlink(path.c_str());
     return s;
   };
   if (!failure.ok()) return fail(failure);
-  if (!read_ok) return fail(Status::InvalidArgument("the upload was cut off or malformed; try again"));
+  if (!read.ok()) return fail(read);
+  if (!parsed.ok()) return fail(Status::InvalidArgument("the upload was cut off or malformed (" + parsed.message() + "); try again"));
   if (Status s = ParseDeployMeta(meta, path_app, out); !s.ok()) return fail(s);
   out->actor = "admin";
   upload->meta = std::move(meta);

@@ -8,12 +8,14 @@
 #include "server/deployer.h"
 #include "server/options.h"
 
-namespace httplib {
-struct Request;
-class ContentReader;
-}  // namespace httplib
-
 namespace bim {
+
+struct HttpRequest;
+
+// The deploy route's body limit (the context, the meta part and multipart framing) and the message
+// a body over it gets.
+int64_t DeployBodyLimit(const ServerOptions& options);
+std::string UploadTooLargeMessage(const ServerOptions& options);
 
 // What a deploy upload carried besides the settings ReadDeployUpload puts in the DeployRequest.
 struct DeployUpload {
@@ -36,8 +38,9 @@ struct DeployUpload {
 //               "env":[{"key":"K","value":"V"}],"git_commit":"<hex>","git_dirty":false,
 //               "source_digest":"sha256:<64 hex>","build_args":{"K":"V"},"wait":true,
 //               "context":{"manifest":"<id>"} | "image":{"id":"sha256:<hex>","layers":[...]}}
-Status ReadDeployUpload(const ServerOptions& options, const std::string& path_app, const httplib::Request& req,
-                        const httplib::ContentReader& reader, DeployRequest* out, DeployUpload* upload);
+// The body is read here, as it arrives (req.ReadBody), so this runs on the deploy's stream thread.
+Status ReadDeployUpload(const ServerOptions& options, const std::string& path_app, const HttpRequest& req,
+                        DeployRequest* out, DeployUpload* upload);
 
 // Validates and converts the meta JSON into *out (everything but context_path).
 Status ParseDeployMeta(const std::string& meta_text, const std::string& path_app, DeployRequest* out);

@@ -46,10 +46,10 @@ Status RequireAdmin(const Principal& who) {
 }  // namespace
 
 void RegisterSecurityRoutes(ApiContext& ctx) {
-  httplib::Server& http = ctx.http;
+  HttpServer& http = ctx.http;
   Store& store = ctx.store;
 
-  http.Post("/v1/tokens", ctx.Authed([&](const httplib::Request& req, httplib::Response& res, const Principal& who) {
+  http.Post("/v1/tokens", ctx.Authed([&](const HttpRequest& req, HttpResponse& res, const Principal& who) {
     if (Status s = RequireAdmin(who); !s.ok()) return SendError(res, s);
     json body;
     if (Status s = ParseJsonBody(req, &body); !s.ok()) return SendError(res, s);
@@ -88,7 +88,7 @@ void RegisterSecurityRoutes(ApiContext& ctx) {
     SendJson(res, out);
   }));
 
-  http.Post("/v1/tokens/rotate-admin", ctx.Authed([&](const httplib::Request&, httplib::Response& res,
+  http.Post("/v1/tokens/rotate-admin", ctx.Authed([&](const HttpRequest&, HttpResponse& res,
                                                       const Principal& who) {
     if (Status s = RequireAdmin(who); !s.ok()) return SendError(res, s);
     std::string token;
@@ -98,7 +98,7 @@ void RegisterSecurityRoutes(ApiContext& ctx) {
     SendJson(res, json{{"name", "admin"}, {"token", token}, {"file", AdminTokenPath(ctx.options)}});
   }));
 
-  http.Get("/v1/tokens", ctx.Authed([&](const httplib::Request&, httplib::Response& res, const Principal& who) {
+  http.Get("/v1/tokens", ctx.Authed([&](const HttpRequest&, HttpResponse& res, const Principal& who) {
     if (Status s = RequireAdmin(who); !s.ok()) return SendError(res, s);
     std::vector<ApiToken> tokens;
     if (Status s = store.ListTokens(&tokens); !s.ok()) return SendError(res, s);
@@ -108,10 +108,10 @@ void RegisterSecurityRoutes(ApiContext& ctx) {
   }));
 
   http.Delete(R"(/v1/tokens/([^/]+))",
-              ctx.Authed([&](const httplib::Request& req, httplib::Response& res, const Principal& who) {
+              ctx.Authed([&](const HttpRequest& req, HttpResponse& res, const Principal& who) {
                 if (Status s = RequireAdmin(who); !s.ok()) return SendError(res, s);
                 int64_t id = 0;
-                if (Status s = ParseCount(req.matches[1].str(), 1, kMaxId, "token id", &id); !s.ok())
+                if (Status s = ParseCount(req.matches.at(1), 1, kMaxId, "token id", &id); !s.ok())
                   return SendError(res, Status::InvalidArgument(s.message() + "; see `bim token list`"));
                 ApiToken t;
                 Status s = store.RevokeToken(id, &t);
@@ -121,8 +121,8 @@ void RegisterSecurityRoutes(ApiContext& ctx) {
                 SendJson(res, TokenJson(t));
               }));
 
-  http.Get("/v1/audit", ctx.Authed([&](const httplib::Request& req, httplib::Response& res, const Principal& who) {
-    std::string app = req.get_param_value("app");
+  http.Get("/v1/audit", ctx.Authed([&](const HttpRequest& req, HttpResponse& res, const Principal& who) {
+    std::string app = req.Param("app");
     if (!app.empty()) {
       if (Status s = ValidateAppName(app); !s.ok()) return SendError(res, s);
       if (Status s = who.CanAccess(app); !s.ok()) return SendError(res, s);

@@ -111,16 +111,21 @@ Status ResolveDeploySource(ApiContext& ctx, const std::string& app, DeployUpload
 }
 
 void RegisterUploadRoutes(ApiContext& ctx) {
-  httplib::Server& http = ctx.http;
+  HttpServer& http = ctx.http;
   Deployer& deployer = ctx.deployer;
   const ServerOptions& options = ctx.options;
 
-  http.Post(R"(/v1/apps/([^/]+)/contexts)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  // A build context's manifest may be larger than a JSON body (one line per file): its own limit.
+  RouteOptions manifest_route;
+  manifest_route.max_body_bytes = options.max_manifest_bytes;
+  manifest_route.body_limit_message =
+      "build context manifest is larger than " + std::to_string(options.max_manifest_bytes) + " bytes";
+  http.Post(R"(/v1/apps/([^/]+)/contexts)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                            const Principal&, const std::string& app) {
     ContextStore* contexts = deployer.context_store();
     if (!contexts) return SendError(res, NoStore());
     ContextPlan plan;
-    std::string dockerfile = req.get_param_value("compose") == "1" ? "" : "Dockerfile";
+    std::string dockerfile = req.Param("compose") == "1" ? "" : "Dockerfile";
     if (Status s = contexts->PlanUpload(app, req.body, options.context_limits, &plan, dockerfile); !s.ok())
       return SendError(res, s);
     SendJson(res, json{{"manifest", plan.manifest_id},
@@ -128,9 +133,9 @@ void RegisterUploadRoutes(ApiContext& ctx) {
                        {"missing_bytes", plan.missing_bytes},
                        {"present_bytes", plan.present_bytes},
                        {"files", plan.files}});
-  }));
+  }), manifest_route);
 
-  http.Post(R"(/v1/apps/([^/]+)/layers)", ctx.ForApp([&](const httplib::Request& req, httplib::Response& res,
+  http.Post(R"(/v1/apps/([^/]+)/layers)", ctx.ForApp([&](const HttpRequest& req, HttpResponse& res,
                                                          const Principal&, const std::string& app) {
     json body;
     if (Status s = ParseJsonBody(req, &body); !s.ok()) return SendError(res, s);

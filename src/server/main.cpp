@@ -161,8 +161,6 @@ int main(int argc, char** argv) {
   cli.add_option("--max-context-store-bytes", options.max_context_store_bytes,
                  "Bytes of build contexts kept per app so deploys send only changed files")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  cli.add_option("--read-timeout", options.read_timeout_seconds, "Seconds a silent API client is kept before it is dropped")
-      ->capture_default_str()->check(CLI::Range(1, 3600));
   LimitFlags limit_flags;
   AddLimitFlags(cli, &limit_flags);
   bool teardown = false;
@@ -196,12 +194,49 @@ int main(int argc, char** argv) {
   int cert_retry_ms = static_cast<int>(options.certs.retry_min.count());
   cli.add_option("--cert-retry-ms", cert_retry_ms, "First wait after a failed issuance (doubles, up to 1 h)")
       ->capture_default_str()->check(CLI::Range(100, 86400000));
+  cli.add_option("--read-timeout", options.http.read_timeout_seconds,
+                 "Seconds a silent API client is kept before it is dropped (a JSON body must arrive within it)")
+      ->capture_default_str()->check(CLI::Range(1, 3600));
+  cli.add_option("--header-timeout-ms", options.http.header_timeout_ms,
+                 "Total time a request's headers may take to arrive (TLS handshake included)")
+      ->capture_default_str()->check(CLI::Range(100, 600000));
+  cli.add_option("--max-connections", options.http.max_connections,
+                 "Open API connections; at the cap a slow or idle one without a request in progress is dropped")
+      ->capture_default_str()->check(CLI::Range(16, 1000000));
+  cli.add_option("--max-body-bytes", options.http.max_body_bytes, "Largest request body of every route but deploy")
+      ->capture_default_str()->check(CLI::Range(int64_t{1024}, int64_t{1} << 30));
+  cli.add_option("--workers", options.http.workers, "Threads serving short API requests")
+      ->capture_default_str()->check(CLI::Range(1, 256));
+  cli.add_option("--max-queued-requests", options.http.max_queued_requests,
+                 "Short requests that may wait for a worker; beyond, 503")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  cli.add_option("--max-requests-per-token", options.http.max_requests_per_client,
+                 "Short requests one app-scoped token may have waiting or running; beyond, 429")
+      ->capture_default_str()->check(CLI::Range(1, 10000));
+  cli.add_option("--max-streams", options.http.max_streams, "Deploys and log follows served at once; beyond, 503")
+      ->capture_default_str()->check(CLI::Range(1, 10000));
+  cli.add_option("--max-log-streams-per-token", options.max_log_streams_per_token,
+                 "`bim logs` streams one app-scoped token may hold open; beyond, 429")
+      ->capture_default_str()->check(CLI::Range(1, 10000));
+  cli.add_option("--max-releases-per-token", options.max_releases_per_token,
+                 "Deploys/rollbacks/env changes one app-scoped token may have running or queued; beyond, 429")
+      ->capture_default_str()->check(CLI::Range(1, 10000));
   CLI11_PARSE(cli, argc, argv);
   if (Status s = ApplyLimitFlags(limit_flags, &options); !s.ok()) return Fail(s);
   options.certs.check_interval = std::chrono::milliseconds(cert_check_ms);
   options.certs.retry_min = std::chrono::milliseconds(cert_retry_ms);
   // Everything bimd creates (database, WAL, tokens, nginx's files, history) is its own alone.
   umask(077);
+  // Signals are taken by one thread with sigwait, so the API can be stopped cleanly. Blocked before
+  // any thread starts (the Deployer's, the HTTP layer's), so every thread inherits the mask and none
+  // dies of SIGTERM's default action in the middle of a request.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   options.drain_grace = std::chrono::milliseconds(drain_ms);
   options.service_settle = std::chrono::milliseconds(settle_ms);
   if (watch == "0") {
@@ -332,13 +367,6 @@ int main(int argc, char** argv) {
   if (!options.acme.email.empty()) acme = std::make_unique<LegoClient>(options.acme, &runner);
   CertManager certs(options.certs, store.get(), acme.get(), [&deployer](const std::string& app) { return deployer.RefreshSite(app); });
 
-  // Signals are taken by one thread with sigwait, so the API can be stopped cleanly.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   ApiServer api(options, &deployer, store.get(), &auth);
   api.SetCertManager(&certs);
@@ -361,11 +389,20 @@ int main(int argc, char** argv) {
                 options.docker_socket.c_str(), options.registry_listen.c_str());
   std::fflush(stdout);
 
+  // SIGHUP reloads the API's TLS certificate (e.g. after a renewal); SIGINT/SIGTERM stop.
   std::thread([&api, signals] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    std::fprintf(stderr, "bimd: stopping (signal %d); nginx and running apps stay up\n", sig);
-    api.Stop();
+    for (;;) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGHUP) {
+        Status s = api.ReloadTls();
+        std::fprintf(stderr, "bimd: SIGHUP: %s\n", s.ok() ? "reloaded the TLS certificate" : s.message().c_str());
+        continue;
+      }
+      std::fprintf(stderr, "bimd: stopping (signal %d); nginx and running apps stay up\n", sig);
+      api.Stop();
+      return;
+    }
   }).detach();
 
   // nginx is bimd's to keep serving: if its master dies (killed, out of memory), a new master takes

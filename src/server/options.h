@@ -11,11 +11,11 @@
 
 #include "docker/docker_client.h"
 #include "docker/local_engine.h"
+#include "http/http_options.h"
 #include "proxy/nginx_process.h"
-#include "server/context_check.h"
-
 #include "server/acme.h"
 #include "server/cert_manager.h"
+#include "server/context_check.h"
 
 namespace bim {
 
@@ -90,10 +90,15 @@ struct ServerOptions {
   std::string tls_cert;                          // PEM certificate (chain) file
   std::string tls_key;                           // PEM private key file
   bool insecure = false;
-  int read_timeout_seconds = 30;                 // a client silent this long is dropped (slow clients)
-  int write_timeout_seconds = 30;                // a client not reading for this long is dropped
-  int keep_alive_seconds = 5;                    // idle keep-alive connections close after this
-  int64_t max_json_body_bytes = int64_t{1} << 20;  // request bodies of every route but deploy
+
+  // The API's HTTP limits: connections, header deadline and size, body sizes, timeouts, worker
+  // pool and queue, per-client request cap, streams (defaults and what each protects: http_options.h).
+  HttpServerOptions http;
+  // Long-lived answers one app-scoped token may have at once (admin-level tokens are exempt; all are
+  // bounded by http.max_streams): `bim logs` streams, and releases (deploy, rollback, env change)
+  // running or waiting for the app's lock.
+  int max_log_streams_per_token = 4;
+  int max_releases_per_token = 2;
 
   // Tenants (README "Security"). Every app builds and runs on its own Docker network, which the
   // firewall (docker/network_firewall.h) keeps away from the host itself and from `blocked_egress`.
@@ -115,9 +120,6 @@ struct ServerOptions {
   // [build] timeout may only shorten it). A build past its deadline is stopped and the release fails.
   ResourceLimits build_limits{int64_t{2} << 30, 0, 1024};
   std::chrono::milliseconds build_timeout{15 * 60 * 1000};
-  // Requests are served by a pool of this many threads. Streams (log follows, deploys) hold one each
-  // for their whole length, so the pool is much larger than the core count.
-  int api_threads = 64;
   // A stream (deploy, logs) with nothing to say writes {"event":"heartbeat"} this often, because a
   // vanished client is only noticed when a write to it fails (and then the deploy is cancelled).
   std::chrono::milliseconds stream_heartbeat{2000};
@@ -125,7 +127,7 @@ struct ServerOptions {
   struct Ui {
     size_t max_sessions = 1000;                             // logins kept; the oldest goes beyond this
     std::chrono::milliseconds session_ttl{12 * 3600 * 1000};  // a login lasts this long
-    int max_log_streams = 8;                                // live-logs pages following at once (each holds an API thread)
+    int max_log_streams = 8;                                // live-logs pages following at once (each holds a stream thread, never a worker)
     std::chrono::milliseconds log_stream_max{10 * 60 * 1000};  // one stream's length; the browser then reconnects
     int log_tail = 200;                                     // lines the live-logs page starts with
     int max_apps_described = 200;                           // apps whose container state the apps page asks the engine for

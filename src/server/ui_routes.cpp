@@ -8,6 +8,7 @@
 // CSRF: every page is GET and changes nothing; the two POSTs (login, logout) are refused unless the
 // browser says they come from this origin (Origin, else Sec-Fetch-Site), and the cookie is SameSite.
 // Every answer carries a strict Content-Security-Policy: no inline script or style, no other origin.
+#include <any>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -39,29 +40,29 @@ struct UiState {
   std::atomic<int> log_streams{0};
 };
 
-void SecurityHeaders(httplib::Response& res) {
-  res.set_header("Content-Security-Policy", kPolicy);
-  res.set_header("X-Content-Type-Options", "nosniff");
-  res.set_header("X-Frame-Options", "DENY");
+void SecurityHeaders(HttpResponse& res, const char* cache = "no-store") {
+  res.SetHeader("Content-Security-Policy", kPolicy);
+  res.SetHeader("X-Content-Type-Options", "nosniff");
+  res.SetHeader("X-Frame-Options", "DENY");
   // same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form posts.
-  res.set_header("Referrer-Policy", "same-origin");
-  res.set_header("Cache-Control", "no-store");
+  res.SetHeader("Referrer-Policy", "same-origin");
+  res.SetHeader("Cache-Control", cache);
 }
 
-void SendPage(httplib::Response& res, int status, const std::string& html) {
+void SendPage(HttpResponse& res, int status, const std::string& html) {
   SecurityHeaders(res);
   res.status = status;
-  res.set_content(html, "text/html; charset=utf-8");
+  res.SetContent(html, "text/html; charset=utf-8");
 }
 
-void Redirect(httplib::Response& res, const std::string& to) {
+void Redirect(HttpResponse& res, const std::string& to) {
   SecurityHeaders(res);
   res.status = 303;
-  res.set_header("Location", to);
+  res.SetHeader("Location", to);
 }
 
-std::string CookieValue(const httplib::Request& req, const std::string& name) {
-  std::string header = req.get_header_value("Cookie");
+std::string CookieValue(const HttpRequest& req, const std::string& name) {
+  std::string header = req.Header("Cookie");
   size_t pos = 0;
   while (pos < header.size()) {
     size_t end = header.find(';', pos);
@@ -79,15 +80,15 @@ bool Tls(const ApiContext& ctx) { return ctx.api_tls || !ctx.options.tls_cert.em
 
 // A POST from this origin: the browser's Origin header names us, or (a browser that sent none) its
 // Sec-Fetch-Site says same-origin. Anything else (another site's form, a bare client) is refused.
-bool SameOrigin(const ApiContext& ctx, const httplib::Request& req) {
-  std::string origin = req.get_header_value("Origin");
-  std::string host = req.get_header_value("Host");
+bool SameOrigin(const ApiContext& ctx, const HttpRequest& req) {
+  std::string origin = req.Header("Origin");
+  std::string host = req.Header("Host");
   if (!origin.empty()) return !host.empty() && origin == (Tls(ctx) ? "https://" : "http://") + host;
-  return req.get_header_value("Sec-Fetch-Site") == "same-origin";
+  return req.Header("Sec-Fetch-Site") == "same-origin";
 }
 
 // The viewer of a request with a live session whose token still passes; false otherwise.
-bool SessionPrincipal(const ApiContext& ctx, UiState& ui, const httplib::Request& req, Principal* who) {
+bool SessionPrincipal(const ApiContext& ctx, UiState& ui, const HttpRequest& req, Principal* who) {
   std::string token;
   if (!ui.sessions.Lookup(CookieValue(req, kCookie), NowMillis(), &token)) return false;
   if (!ctx.auth.Check("Bearer " + token, &who->name, &who->app_scope, &who->read_secrets).ok()) {
@@ -99,67 +100,100 @@ bool SessionPrincipal(const ApiContext& ctx, UiState& ui, const httplib::Request
 
 UiViewer Viewer(const Principal& who) { return UiViewer{who.name, who.app_scope}; }
 
-void SendStatus(httplib::Response& res, const Principal& who, const Status& s) {
+void SendStatus(HttpResponse& res, const Principal& who, const Status& s) {
   UiViewer viewer = Viewer(who);
   SendPage(res, s.HttpStatus(), RenderUiError(&viewer, s.HttpStatus(), s.message()));
 }
 
-using UiHandler = std::function<void(const httplib::Request&, httplib::Response&, const Principal&)>;
-using UiAppHandler =
-    std::function<void(const httplib::Request&, httplib::Response&, const Principal&, const std::string& app)>;
+// The admit hook of every dashboard route (on the HTTP layer's I/O thread, before any body is read;
+// a lookup and a token check, like a bearer token's): a request with a live session counts against
+// its token's caps (an admin's goes first, as on the API); one without stays anonymous. It never
+// refuses: the handler answers a missing session (the login page, or 401 on the event stream).
+HttpAdmit SessionAdmit(const ApiContext& ctx, std::shared_ptr<UiState> ui) {
+  return [&ctx, ui](HttpRequest& req) {
+    Principal who;
+    if (SessionPrincipal(ctx, *ui, req, &who)) {
+      req.client = who.name;
+      req.privileged = who.IsAdmin();
+      req.identity = who;
+    }
+    return Status::OK();
+  };
+}
+
+// The session's viewer set by SessionAdmit; false without one.
+bool SessionViewer(const HttpRequest& req, Principal* who) {
+  if (const Principal* p = std::any_cast<Principal>(&req.identity)) {
+    *who = *p;
+    return true;
+  }
+  return false;
+}
+
+using UiHandler = std::function<void(const HttpRequest&, HttpResponse&, const Principal&)>;
+using UiAppHandler = std::function<void(const HttpRequest&, HttpResponse&, const Principal&, const std::string& app)>;
+
+// Dashboard live-log streams, a stream class of the HTTP layer (own thread each, never a worker).
+const std::string kUiLogStreams = "dashboard log streams";
 
 }  // namespace
 
 void RegisterUiRoutes(ApiContext& ctx) {
-  httplib::Server& http = ctx.http;
+  HttpServer& http = ctx.http;
   auto ui = std::make_shared<UiState>(ctx.options.ui.max_sessions, ctx.options.ui.session_ttl);
   UiSources from{ctx.options, ctx.deployer, ctx.store};
+  // A route of the dashboard: its session (if any) is found before the body is read.
+  auto route = [admit = SessionAdmit(ctx, ui)](HttpHandler handler) { return HttpRoute{admit, std::move(handler)}; };
 
   // A page for a logged-in viewer; without a session, the login page.
-  auto page = [&ctx, ui](UiHandler handler) {
-    return [&ctx, ui, handler](const httplib::Request& req, httplib::Response& res) {
+  auto page = [route](UiHandler handler) {
+    return route([handler](const HttpRequest& req, HttpResponse& res) {
       Principal who;
-      if (!SessionPrincipal(ctx, *ui, req, &who)) return Redirect(res, "/ui/login");
+      if (!SessionViewer(req, &who)) return Redirect(res, "/ui/login");
       handler(req, res, who);
-    };
+    });
   };
   // A page of one app: the name must be valid and the viewer's token allowed to see it.
   auto app_page = [page](UiAppHandler handler) {
-    return page([handler](const httplib::Request& req, httplib::Response& res, const Principal& who) {
-      std::string app = req.matches[1];
+    return page([handler](const HttpRequest& req, HttpResponse& res, const Principal& who) {
+      std::string app = req.matches.at(1);
       if (Status s = ValidateAppName(app); !s.ok()) return SendStatus(res, who, s);
       if (Status s = who.CanAccess(app); !s.ok()) return SendStatus(res, who, s);
       handler(req, res, who, app);
     });
   };
 
-  http.Get("/ui", [](const httplib::Request&, httplib::Response& res) { Redirect(res, "/ui/"); });
+  http.Get("/ui", route([](const HttpRequest&, HttpResponse& res) { Redirect(res, "/ui/"); }));
 
-  http.Get("/ui/assets/ui.css", [](const httplib::Request&, httplib::Response& res) {
-    SecurityHeaders(res);
-    res.set_header("Cache-Control", "no-cache");
-    res.set_content(std::string(UiStylesheet()), "text/css; charset=utf-8");
-  });
-  http.Get("/ui/assets/logs.js", [](const httplib::Request&, httplib::Response& res) {
-    SecurityHeaders(res);
-    res.set_header("Cache-Control", "no-cache");
-    res.set_content(std::string(UiLogsScript()), "text/javascript; charset=utf-8");
-  });
+  // Static assets: revalidated (no-cache) rather than never stored.
+  http.Get("/ui/assets/ui.css", route([](const HttpRequest&, HttpResponse& res) {
+    SecurityHeaders(res, "no-cache");
+    res.SetContent(std::string(UiStylesheet()), "text/css; charset=utf-8");
+  }));
+  http.Get("/ui/assets/logs.js", route([](const HttpRequest&, HttpResponse& res) {
+    SecurityHeaders(res, "no-cache");
+    res.SetContent(std::string(UiLogsScript()), "text/javascript; charset=utf-8");
+  }));
 
-  http.Get("/ui/login", [&ctx, ui](const httplib::Request& req, httplib::Response& res) {
+  http.Get("/ui/login", route([](const HttpRequest& req, HttpResponse& res) {
     Principal who;
-    if (SessionPrincipal(ctx, *ui, req, &who)) return Redirect(res, "/ui/");
+    if (SessionViewer(req, &who)) return Redirect(res, "/ui/");
     SendPage(res, 200, RenderUiLogin(""));
-  });
+  }));
 
-  http.Post("/ui/login", [&ctx, ui](const httplib::Request& req, httplib::Response& res) {
+  // The form's body is small and bounded like every other body (max_body_bytes, Content-Length).
+  http.Post("/ui/login", route([&ctx, ui](const HttpRequest& req, HttpResponse& res) {
     if (!SameOrigin(ctx, req))
       return SendPage(res, 403, RenderUiLogin("This sign-in did not come from bim's own page; open /ui/login and try again."));
-    std::string token = req.get_param_value("token");
-    if (token.empty()) {  // the form's body, if the library did not parse it into params
-      httplib::Params form;
-      httplib::detail::parse_query_text(req.body, form);
-      if (auto it = form.find("token"); it != form.end()) token = it->second;
+    std::string token = req.Param("token");
+    if (token.empty()) {  // the form's body (application/x-www-form-urlencoded)
+      std::vector<std::pair<std::string, std::string>> form;
+      ParseQuery(req.body, &form);
+      for (const auto& [k, v] : form)
+        if (k == "token") {
+          token = v;
+          break;
+        }
     }
     while (!token.empty() && (token.back() == ' ' || token.back() == '\n' || token.back() == '\r')) token.pop_back();
     while (!token.empty() && token.front() == ' ') token.erase(0, 1);
@@ -174,29 +208,29 @@ void RegisterUiRoutes(ApiContext& ctx) {
     std::string cookie = std::string(kCookie) + "=" + id + "; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=" +
                          std::to_string(ctx.options.ui.session_ttl.count() / 1000);
     if (Tls(ctx)) cookie += "; Secure";
-    res.set_header("Set-Cookie", cookie);
+    res.SetHeader("Set-Cookie", cookie);
     Redirect(res, "/ui/");
-  });
+  }));
 
-  http.Post("/ui/logout", [&ctx, ui](const httplib::Request& req, httplib::Response& res) {
+  http.Post("/ui/logout", route([&ctx, ui](const HttpRequest& req, HttpResponse& res) {
     if (!SameOrigin(ctx, req)) return SendPage(res, 403, RenderUiError(nullptr, 403, "This sign-out did not come from bim's own page."));
     ui->sessions.Remove(CookieValue(req, kCookie));
-    res.set_header("Set-Cookie", std::string(kCookie) + "=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0");
+    res.SetHeader("Set-Cookie", std::string(kCookie) + "=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0");
     Redirect(res, "/ui/login");
-  });
+  }));
 
-  http.Get("/ui/", page([from](const httplib::Request&, httplib::Response& res, const Principal& who) {
+  http.Get("/ui/", page([from](const HttpRequest&, HttpResponse& res, const Principal& who) {
     json apps;
     if (Status s = UiAppsData(from, who.app_scope, &apps); !s.ok()) return SendStatus(res, who, s);
     SendPage(res, 200, RenderUiApps(Viewer(who), apps, NowMillis()));
   }));
 
-  http.Get("/ui/server", page([&ctx, from](const httplib::Request&, httplib::Response& res, const Principal& who) {
+  http.Get("/ui/server", page([&ctx, from](const HttpRequest&, HttpResponse& res, const Principal& who) {
     json data = UiServerData(from, ServerJson(ctx, who), who.app_scope);
     SendPage(res, 200, RenderUiServer(Viewer(who), data, NowMillis()));
   }));
 
-  http.Get(R"(/ui/apps/([^/]+))", app_page([from](const httplib::Request&, httplib::Response& res, const Principal& who,
+  http.Get(R"(/ui/apps/([^/]+))", app_page([from](const HttpRequest&, HttpResponse& res, const Principal& who,
                                                   const std::string& app) {
     json data;
     if (Status s = UiAppData(from, app, &data); !s.ok()) return SendStatus(res, who, s);
@@ -204,7 +238,7 @@ void RegisterUiRoutes(ApiContext& ctx) {
   }));
 
   // The live-logs page: the newest lines now (so it is useful without script), then logs.js follows.
-  http.Get(R"(/ui/apps/([^/]+)/logs)", app_page([&ctx](const httplib::Request&, httplib::Response& res,
+  http.Get(R"(/ui/apps/([^/]+)/logs)", app_page([&ctx](const HttpRequest&, HttpResponse& res,
                                                          const Principal& who, const std::string& app) {
     App a;
     if (Status s = ctx.store.GetApp(app, &a); !s.ok()) return SendStatus(res, who, s);
@@ -217,11 +251,12 @@ void RegisterUiRoutes(ApiContext& ctx) {
 
   // Server-sent events: the newest lines, then new ones as they come, as {"line": ...} objects (the
   // same objects as GET /v1/apps/{app}/logs). Bounded: at most ui.max_log_streams at once (each holds
-  // an API thread), each at most ui.log_stream_max long; the browser's EventSource then reconnects.
-  http.Get(R"(/ui/apps/([^/]+)/logs/events)", [&ctx, ui](const httplib::Request& req, httplib::Response& res) {
+  // a stream thread of the HTTP layer, never a worker), each at most ui.log_stream_max long; the
+  // browser's EventSource then reconnects.
+  http.Get(R"(/ui/apps/([^/]+)/logs/events)", route([&ctx, ui](const HttpRequest& req, HttpResponse& res) {
     Principal who;
-    std::string app = req.matches[1];
-    Status s = SessionPrincipal(ctx, *ui, req, &who) ? Status::OK() : Status::Unauthenticated("sign in again at /ui/login");
+    std::string app = req.matches.at(1);
+    Status s = SessionViewer(req, &who) ? Status::OK() : Status::Unauthenticated("sign in again at /ui/login");
     if (s.ok()) s = ValidateAppName(app);
     if (s.ok()) s = who.CanAccess(app);
     App a;
@@ -234,31 +269,24 @@ void RegisterUiRoutes(ApiContext& ctx) {
       SecurityHeaders(res);
       return SendError(res, s);
     }
+    struct Release {
+      UiState& ui;
+      ~Release() { ui.log_streams.fetch_sub(1); }
+    } release{*ui};
     SecurityHeaders(res);
-    const auto heartbeat = ctx.options.stream_heartbeat;
     const long long deadline = MonotonicMillis() + ctx.options.ui.log_stream_max.count();
-    const int tail = ctx.options.ui.log_tail;
-    Deployer& deployer = ctx.deployer;
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [&deployer, app, tail, heartbeat, deadline](size_t, httplib::DataSink& sink) {
-          std::string retry = "retry: 2000\n\n";
-          sink.write(retry.data(), retry.size());
-          NdjsonStream out(sink, heartbeat, NdjsonStream::Framing::kServerSentEvents);
-          bool expired = false;
-          Status s = deployer.Logs(
-              app, "", tail, true, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
-              [&] { return out.Gone() || (expired = MonotonicMillis() >= deadline); });
-          if (!expired) {  // an expired stream ends without a result, so the browser reconnects
-            json result{{"event", "result"}, {"ok", s.ok()}};
-            if (!s.ok()) result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
-            out.Write(result);
-          }
-          sink.done();
-          return true;
-        },
-        [ui](bool) { ui->log_streams.fetch_sub(1); });
-  });
+    if (!res.BeginStream("text/event-stream") || !res.Write("retry: 2000\n\n")) return;
+    NdjsonStream out(res, ctx.options.stream_heartbeat, NdjsonStream::Framing::kServerSentEvents);
+    bool expired = false;
+    s = ctx.deployer.Logs(
+        app, "", ctx.options.ui.log_tail, true, [&](std::string_view line) { out.Write(json{{"line", std::string(line)}}); },
+        [&] { return out.Gone() || (expired = MonotonicMillis() >= deadline); });
+    if (!expired) {  // an expired stream ends without a result, so the browser reconnects
+      json result{{"event", "result"}, {"ok", s.ok()}};
+      if (!s.ok()) result["error"] = {{"code", s.CodeName()}, {"message", s.message()}};
+      out.Write(result);
+    }
+  }), RouteOptions::Stream(kUiLogStreams));
 }
 
 }  // namespace bim

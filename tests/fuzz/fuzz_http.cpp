@@ -1,5 +1,5 @@
 // libFuzzer target: bimd's HTTP request handling, end to end. Each input is sent as raw bytes over a
-// loopback TCP connection to a real ApiServer (cpp-httplib parsing, our pre-routing body limits, the
+// loopback TCP connection to a real ApiServer (the Beast-based HTTP layer: header and body limits checked before reading, the
 // route table, bearer-token auth, JSON bodies, the multipart deploy upload with its streaming size
 // limit and tar checks, tokens and audit). The server has a real Store in a temp dir but no Docker
 // (a socket path that does not exist) and a CommandRunner that refuses to run anything, so an input
@@ -74,7 +74,7 @@ struct Harness {
     options.docker_socket = dir + "/no-docker.sock";
     options.max_upload_bytes = 1 << 20;
     options.context_limits.max_entries = 100;
-    options.read_timeout_seconds = 1;
+    options.http.read_timeout_seconds = 1;
     if (!Store::Open(dir + "/bim.db", std::string(32, 'k'), &store).ok()) std::abort();
     store->SetMeta("admin_token_sha256", HashToken(kFuzzToken));
     store->SetMeta("instance_id", "fuzz");

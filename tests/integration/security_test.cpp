@@ -366,8 +366,9 @@ TEST_F(SecurityTest, RequestBodiesAndHeadersHaveLimits) {
   std::string big(2 << 20, 'x');
   ApiAnswer a = Api(port, "POST", "/v1/tokens", server_->token(), big);
   EXPECT_EQ(a.status, 413) << a.body;
+  // A chunked body outside the deploy route: 411 Length Required, before a byte of it is read.
   a = Api(port, "POST", "/v1/tokens", server_->token(), "", {"Transfer-Encoding: chunked"});
-  EXPECT_EQ(a.status, 413) << a.body;
+  EXPECT_EQ(a.status, 411) << a.body;
   a = Api(port, "GET", "/v1/apps", server_->token(), "", {"X-Big: " + std::string(16 << 10, 'h')});
   EXPECT_GE(a.status, 400) << "a 16 KiB header line is refused (" << a.error << ")";
   a = Api(port, "GET", "/v1/apps?x=" + std::string(16 << 10, 'q'), server_->token());
