@@ -85,33 +85,13 @@ int main(int argc, char** argv) {
   }
   const int port = server.api_port();
 
-  FloodSpec slow;
-  slow.port = port;
-  slow.connections = 1500;  // above the default --max-connections (1024)
-  slow.trickle_ms = 500;
-  slow.head = "GET /v1/apps HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(8000, 'a');
-  FloodSpec big;
-  big.port = port;
-  big.connections = 200;
-  big.head = Head("POST /v1/tokens", "", {"Content-Length: 1000000000"});
-  big.body_bytes = 1000000000;
-  FloodSpec chunked;
-  chunked.port = port;
-  chunked.connections = 200;
-  chunked.head = Head("POST /v1/apps/" + app + "/env", tenant, {"Transfer-Encoding: chunked"});
-  chunked.chunked = true;
-  chunked.body_bytes = 1LL << 40;
-  FloodSpec requests;
-  requests.port = port;
-  requests.connections = 200;
-  requests.head = Head("GET /v1/apps/" + app, tenant);
-  FloodSpec logs = requests;
-  logs.connections = 100;
-  logs.head = Head("GET /v1/apps/" + app + "/logs?follow=1&tail=1", tenant);
-  FloodSpec deploys = requests;
-  deploys.connections = 100;
-  deploys.head = Head("POST /v1/apps/" + app + "/deploy", tenant,
-                      {"Content-Type: multipart/form-data; boundary=b", "Content-Length: 100000"});
+  FloodSpec slow = SlowHeadersFlood(port, 1500, 500, 8000);  // above the default --max-connections (1024)
+  FloodSpec big = HugeBodyFlood(port, 200, "POST /v1/tokens", "");
+  FloodSpec chunked = ChunkedBodyFlood(port, 200, "POST /v1/apps/" + app + "/env", tenant);
+  FloodSpec requests = RequestFlood(port, 200, Head("GET /v1/apps/" + app, tenant));
+  FloodSpec logs = RequestFlood(port, 100, Head("GET /v1/apps/" + app + "/logs?follow=1&tail=1", tenant));
+  FloodSpec deploys = RequestFlood(port, 100, Head("POST /v1/apps/" + app + "/deploy", tenant,
+                                                  {"Content-Type: multipart/form-data; boundary=b", "Content-Length: 100000"}));
 
   std::vector<Row> rows;
   rows.push_back(Measure("no flood (baseline)", server, app, {}, seconds));

@@ -79,27 +79,13 @@ TEST_F(HttpFloodTest, UnauthenticatedFloodsAreContained) {
   if (HasFailure()) return;
   const int port = server_->api_port();
   // 300 connections trickling header bytes (more than --max-connections), reconnecting when dropped.
-  FloodSpec slow;
-  slow.port = port;
-  slow.connections = 300;
-  slow.trickle_ms = 250;
-  slow.head = "GET /v1/apps HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(4000, 'a');
+  FloodSpec slow = SlowHeadersFlood(port, 300, 250, 4000);
   // Oversized bodies, announced and then actually sent, at routes that take none this large.
-  FloodSpec big;
-  big.port = port;
-  big.connections = 40;
-  big.head = Head("POST /v1/tokens", "", {"Content-Length: 1000000000"});
-  big.body_bytes = 1000000000;
+  FloodSpec big = HugeBodyFlood(port, 40, "POST /v1/tokens", "");
   // Chunked bodies outside the deploy route, and unauthenticated chunked deploys.
-  FloodSpec chunked;
-  chunked.port = port;
-  chunked.connections = 40;
-  chunked.head = Head("POST /v1/apps/" + victim_ + "/env", "", {"Transfer-Encoding: chunked"});
-  chunked.chunked = true;
-  chunked.body_bytes = 1LL << 40;
-  FloodSpec deploy = chunked;
-  deploy.head = Head("POST /v1/apps/" + victim_ + "/deploy", "bim_guess",
-                     {"Transfer-Encoding: chunked", "Content-Type: multipart/form-data; boundary=x"});
+  FloodSpec chunked = ChunkedBodyFlood(port, 40, "POST /v1/apps/" + victim_ + "/env", "");
+  FloodSpec deploy = ChunkedBodyFlood(port, 40, "POST /v1/apps/" + victim_ + "/deploy", "bim_guess",
+                                      {"Content-Type: multipart/form-data; boundary=x"});
 
   Flood slow_flood(slow);
   ASSERT_TRUE(slow_flood.WaitOpen(150, 10)) << "the slow flood could not open its connections";
@@ -163,17 +149,10 @@ TEST_F(HttpFloodTest, TenantFloodsAreCappedPerToken) {
 
   // 3. Many short requests at once from the tenant: some are served, the rest refused with 429,
   // while the admin and the other app see no difference.
-  FloodSpec requests;
-  requests.port = port;
-  requests.connections = 60;
-  requests.head = Head("GET /v1/apps/" + tenant_app, tenant);
+  FloodSpec requests = RequestFlood(port, 60, Head("GET /v1/apps/" + tenant_app, tenant));
   // More log streams and deploys on top, all refused (the token's places are all held above).
-  FloodSpec streams = requests;
-  streams.connections = 30;
-  streams.head = logs;
-  FloodSpec deploys = requests;
-  deploys.connections = 30;
-  deploys.head = upload;
+  FloodSpec streams = RequestFlood(port, 30, logs);
+  FloodSpec deploys = RequestFlood(port, 30, upload);
   Flood request_flood(requests), stream_flood(streams), deploy_flood(deploys);
   ServiceProbe probe(*server_, victim_);
   std::this_thread::sleep_for(std::chrono::seconds(4));

@@ -273,6 +273,37 @@ std::string Head(const std::string& request_line, const std::string& token, cons
   return finish ? head + "\r\n" : head;
 }
 
+FloodSpec RequestFlood(int port, int connections, const std::string& head) {
+  FloodSpec spec;
+  spec.port = port;
+  spec.connections = connections;
+  spec.head = head;
+  return spec;
+}
+
+FloodSpec SlowHeadersFlood(int port, int connections, int trickle_ms, size_t header_bytes) {
+  std::string head = "GET /v1/apps HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(header_bytes, 'a');
+  FloodSpec spec = RequestFlood(port, connections, head);
+  spec.trickle_ms = trickle_ms;
+  return spec;
+}
+
+FloodSpec HugeBodyFlood(int port, int connections, const std::string& request_line, const std::string& token) {
+  FloodSpec spec = RequestFlood(port, connections, Head(request_line, token, {"Content-Length: 1000000000"}));
+  spec.body_bytes = 1000000000;
+  return spec;
+}
+
+FloodSpec ChunkedBodyFlood(int port, int connections, const std::string& request_line, const std::string& token,
+                           const std::vector<std::string>& extra) {
+  std::vector<std::string> lines = {"Transfer-Encoding: chunked"};
+  lines.insert(lines.end(), extra.begin(), extra.end());
+  FloodSpec spec = RequestFlood(port, connections, Head(request_line, token, lines));
+  spec.chunked = true;
+  spec.body_bytes = 1LL << 40;
+  return spec;
+}
+
 std::string CreateApiToken(int port, const std::string& admin_token, const std::string& name, const std::string& app,
                            std::string* error) {
   nlohmann::json body{{"name", name}};

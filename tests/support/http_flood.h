@@ -78,6 +78,17 @@ TimedAnswer TimedRequest(int port, const std::string& method, const std::string&
 std::string Head(const std::string& request_line, const std::string& token, const std::vector<std::string>& extra = {},
                  bool finish = true);
 
+// The floods the `http` suite and bench/http_bench both run, on 127.0.0.1:port with `connections` at once:
+//   RequestFlood:     `head` (a whole request, see Head) sent again and again;
+//   SlowHeadersFlood: a GET whose head (with `header_bytes` of filler) goes out one byte every trickle_ms;
+//   HugeBodyFlood:    `request_line` announcing and then sending a 1 GB body (Content-Length);
+//   ChunkedBodyFlood: `request_line` with a chunked body without end, plus `extra` header lines.
+FloodSpec RequestFlood(int port, int connections, const std::string& head);
+FloodSpec SlowHeadersFlood(int port, int connections, int trickle_ms, size_t header_bytes);
+FloodSpec HugeBodyFlood(int port, int connections, const std::string& request_line, const std::string& token);
+FloodSpec ChunkedBodyFlood(int port, int connections, const std::string& request_line, const std::string& token,
+                           const std::vector<std::string>& extra = {});
+
 // A token made through POST /v1/tokens with `admin_token`: scoped to `app`, or admin-level when
 // `app` is "". "" on failure, with the answer in *error.
 std::string CreateApiToken(int port, const std::string& admin_token, const std::string& name, const std::string& app,

@@ -63,6 +63,14 @@ class ReleaseWatchTest : public ::testing::Test {
         },
         [this](const WatchTarget& t, const WatchVerdict& v) { verdicts_.Add(t, v); });
   }
+  // The engine restarted the watched instance, which now runs again showing `exit_code`.
+  void RestartedByTheEngine(int exit_code) {
+    Workload w;
+    ASSERT_TRUE(engine_.Inspect("bim-app-v2", &w).ok());
+    w.instances[0].restarts = 1;
+    w.instances[0].exit_code = exit_code;
+    engine_.SetInstances("bim-app-v2", w.instances);
+  }
   WatchTarget Target(std::chrono::milliseconds window) {
     return WatchTarget{"app", 2, "bim-app-v2", backends_, "/healthz", NowMillis() + window.count()};
   }
@@ -105,11 +113,7 @@ TEST_F(ReleaseWatchTest, ARestartTheEventMissedFailsItToo) {
   auto watch = Make();
   watch->Watch(Target(60s));
   ASSERT_TRUE(Within(1s, [&] { return probes_ >= 1; }));
-  Workload w;
-  ASSERT_TRUE(engine_.Inspect("bim-app-v2", &w).ok());
-  w.instances[0].restarts = 1;
-  w.instances[0].exit_code = 137;
-  engine_.SetInstances("bim-app-v2", w.instances);
+  RestartedByTheEngine(137);
   ASSERT_TRUE(Within(1s, [&] { return verdicts_.Count() == 1; }));
   EXPECT_TRUE(verdicts_.First().failed);
   EXPECT_NE(verdicts_.First().reason.find("was restarted"), std::string::npos) << verdicts_.First().reason;
@@ -123,11 +127,7 @@ TEST_F(ReleaseWatchTest, ARestartSeenBeforeItsDiedEventWaitsForTheEventsExitCode
   auto watch = Make();
   watch->Watch(Target(60s));
   ASSERT_TRUE(Within(1s, [&] { return probes_ >= 1; }));
-  Workload w;
-  ASSERT_TRUE(engine_.Inspect("bim-app-v2", &w).ok());
-  w.instances[0].restarts = 1;
-  w.instances[0].exit_code = 0;
-  engine_.SetInstances("bim-app-v2", w.instances);
+  RestartedByTheEngine(0);
   std::this_thread::sleep_for(300ms);  // many checks see the restart meanwhile
   EXPECT_EQ(verdicts_.Count(), 0u) << verdicts_.First().reason;
   InstanceEvent died;
@@ -144,11 +144,7 @@ TEST_F(ReleaseWatchTest, ARestartWhoseDiedEventNeverComesFailsWithoutInventingAn
   auto watch = Make();
   watch->Watch(Target(60s));
   ASSERT_TRUE(Within(1s, [&] { return probes_ >= 1; }));
-  Workload w;
-  ASSERT_TRUE(engine_.Inspect("bim-app-v2", &w).ok());
-  w.instances[0].restarts = 1;
-  w.instances[0].exit_code = 0;
-  engine_.SetInstances("bim-app-v2", w.instances);
+  RestartedByTheEngine(0);
   ASSERT_TRUE(Within(1s, [&] { return verdicts_.Count() == 1; }));
   WatchVerdict v = verdicts_.First();
   EXPECT_TRUE(v.failed);
