@@ -124,6 +124,74 @@ TEST(UpTest, DownAfterAFailedUpIsQuiet) {
   EXPECT_EQ(CountLabelled("containers/json?all=1", kLocalProjectLabel, project), 0u);
 }
 
+// What docker-compose labels its objects with.
+constexpr const char* kComposeProject = "com.docker.compose.project";
+
+size_t ComposeObjects(const std::string& project) {
+  return CountLabelled("containers/json?all=1", kComposeProject, project) +
+         CountLabelled("networks", kComposeProject, project);
+}
+
+// Pass or fail, nothing docker-compose made for `project` may survive the test.
+struct ComposeDownGuard {
+  std::string dir, project;
+  ~ComposeDownGuard() {
+    if (ComposeObjects(project) == 0) return;
+    RunProcess({"docker-compose", "--project-name", project, "--file", dir + "/compose.yaml", "down", "--rmi", "local",
+                "--volumes", "--remove-orphans"},
+               {}, 120);
+  }
+};
+
+// A folder with its own compose file (two services built from one FROM scratch Dockerfile) is run
+// with Docker Compose under bim's project name; `bim down` removes its containers, network and the
+// images it built.
+TEST(UpTest, UpRunsTheFoldersOwnComposeFileAndDownRemovesWhatItMade) {
+  const std::string app = "upc-" + UniqueSuffix();
+  TempDir folder(app);
+  int port = 0;
+  ASSERT_TRUE(PickFreeLoopbackPort(&port).ok());
+  fs::copy_file(BuildPath("examples/hello-server"), folder.path() + "/hello-server",
+                fs::copy_options::overwrite_existing);
+  folder.Write("Dockerfile", "FROM scratch\nCOPY hello-server /hello-server\nENV PORT=8080\nCMD [\"/hello-server\"]\n");
+  folder.Write("compose.yaml", "services:\n"
+                               "  web:\n"
+                               "    build: .\n"
+                               "    environment:\n"
+                               "      GREETING: from compose\n"
+                               "    ports:\n"
+                               "      - \"127.0.0.1:" + std::to_string(port) + ":8080\"\n"
+                               "  worker:\n"
+                               "    build: .\n"
+                               "    environment:\n"
+                               "      PORT: \"9090\"\n");
+  folder.Write("bim.toml", "app = \"" + app + "\"\nport = " + std::to_string(port) +
+                               "\n[health]\npath = \"/healthz\"\ntimeout = \"20s\"\n");
+  const std::string project = LocalProjectName(fs::absolute(folder.path()).lexically_normal().string(), app);
+  ComposeDownGuard guard{folder.path(), project};
+
+  long long t0 = MonotonicMillis();
+  CommandResult up = RunProcess({BuildPath("bim"), "up", folder.path(), "--json"}, {}, 300);
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
+  std::printf("[ figures  ] bim up with a compose file (2 services) %lld ms\n", MonotonicMillis() - t0);
+  json doc = up.Json();
+  EXPECT_EQ(doc.value("runner", ""), "compose") << up.out;
+  EXPECT_EQ(doc.value("project", ""), project);
+  EXPECT_EQ(doc.value("url", ""), "http://127.0.0.1:" + std::to_string(port) + "/");
+  EXPECT_EQ(HttpGet(port, "/").body, "Hello from bim! from compose\n");
+  EXPECT_EQ(CountLabelled("containers/json", kComposeProject, project), 2u) << "web and worker run";
+
+  CommandResult down = RunProcess({BuildPath("bim"), "down", folder.path()}, {}, 300);
+  ASSERT_EQ(down.exit_code, 0) << down.out << down.err;
+  EXPECT_NE(down.out.find("Stopped " + app), std::string::npos) << down.out;
+  EXPECT_EQ(ComposeObjects(project), 0u) << "containers and network removed";
+  json images = json::parse(EngineGet("/images/json"), nullptr, false);
+  for (const auto& image : images)
+    for (const auto& tag : image.value("RepoTags", json::array()))
+      EXPECT_EQ(tag.get<std::string>().rfind(project, 0), std::string::npos) << "a built image is left: " << tag;
+  EXPECT_NE(HttpGet(port, "/", "", 1000).status, 200);
+}
+
 TEST(UpTest, UpWithoutDockerfileSaysToRunInit) {
   TempDir folder("bare-" + UniqueSuffix());
   folder.Write("index.html", "hi");
