@@ -1,5 +1,7 @@
 #include "support/http_flood.h"
 
+#include "base/file_util.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -18,11 +20,6 @@
 namespace bim::testing {
 
 namespace {
-
-long long NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // One flood connection's progress.
 struct Conn {
@@ -92,7 +89,7 @@ FloodReport Flood::Stop() {
 }
 
 bool Flood::WaitOpen(int n, int seconds) const {
-  for (long long end = NowMs() + seconds * 1000LL; NowMs() < end;) {
+  for (long long end = MonotonicMillis() + seconds * 1000LL; MonotonicMillis() < end;) {
     if (open_ >= n) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -146,7 +143,7 @@ void Flood::Run() {
   std::vector<pollfd> fds;
   char buf[16384];
   while (!stop_) {
-    long long now = NowMs();
+    long long now = MonotonicMillis();
     fds.clear();
     int wait_ms = 50;
     for (Conn& c : conns) {
@@ -168,7 +165,7 @@ void Flood::Run() {
       fds.push_back({c.fd, events, 0});
     }
     if (poll(fds.data(), fds.size(), std::max(wait_ms, 1)) < 0 && errno != EINTR) break;
-    now = NowMs();
+    now = MonotonicMillis();
     for (size_t i = 0; i < conns.size(); ++i) {
       Conn& c = conns[i];
       if (fds[i].fd < 0 || c.fd < 0) continue;
