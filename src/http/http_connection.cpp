@@ -32,7 +32,8 @@ class Connection final : public ConnectionBase,
       : server_(server),
         tls_(std::move(tls)),
         stream_(MakeStream(std::move(socket), tls_.get())),
-        buffer_(static_cast<size_t>(server.options.max_header_bytes) + 1024) {
+        buffer_(static_cast<size_t>(server.options.max_header_bytes) + 1024),
+        linger_timer_(stream_.get_executor()) {
     error_code ec;
     tcp::endpoint peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
@@ -57,6 +58,7 @@ class Connection final : public ConnectionBase,
     closed_ = true;
     SetPhase(Phase::kClosed);
     if (!handler_running_) EndRequest();
+    linger_timer_.cancel();
     error_code ec;
     beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
     beast::get_lowest_layer(stream_).close();
@@ -453,8 +455,24 @@ class Connection final : public ConnectionBase,
     auto into = net::buffer(server_.drain.data(), std::min(budget, server_.drain.size()));
     stream_.async_read_some(into, [self = Self(), budget](const error_code& ec, size_t n) {
       if (self->closed_) return;
-      if (ec || n >= budget) return self->Close();
+      if (ec) return self->Close();
+      if (n >= budget) return self->AwaitHangUp();
       self->Drain(budget - n);
+    });
+  }
+
+  // The drain budget is spent and the client still sends. Closing now, with its bytes unread, would
+  // reset the connection, and a client still busy sending (curl, bim) would lose the answer to that
+  // reset. So stop reading instead: its sends stall on full buffers, it turns to read the answer and
+  // hangs up. Close when it does (seen as an error/hang-up on the socket) or when the linger time ends,
+  // whichever comes first; waiting costs no reads.
+  void AwaitHangUp() {
+    linger_timer_.expires_at(std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(1LL, deadline_ms_ - NowMs())));
+    linger_timer_.async_wait([self = Self()](const error_code&) {
+      if (!self->closed_) self->Close();
+    });
+    beast::get_lowest_layer(stream_).socket().async_wait(tcp::socket::wait_error, [self = Self()](const error_code&) {
+      if (!self->closed_) self->Close();
     });
   }
 
@@ -469,6 +487,7 @@ class Connection final : public ConnectionBase,
   int64_t body_limit_ = 0;
   std::string scratch_;
   long long deadline_ms_ = 0;
+  net::steady_timer linger_timer_;  // AwaitHangUp's end of the linger time
   bool reserved_ = false;         // the request counts against its client's caps
   bool handler_running_ = false;  // a worker or stream thread holds req_
   bool closed_ = false;

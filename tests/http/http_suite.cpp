@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 
 namespace bim::testing {
@@ -66,9 +67,13 @@ RawAnswer RawExchange(int port, const std::string& bytes, int timeout_ms, bool s
 OpenConnection::OpenConnection(int port, const std::string& head, bool wait_for_status, int timeout_ms) {
   fd_ = Connect(port);
   if (fd_ < 0 || !SendAll(fd_, head) || !wait_for_status) return;
+  ReadAnswer(timeout_ms);
+}
+
+void OpenConnection::ReadAnswer(int timeout_ms) {
   auto t0 = std::chrono::steady_clock::now();
   char buf[4096];
-  while (MsSince(t0) < timeout_ms && answer_.find("\r\n\r\n") == std::string::npos) {
+  while (fd_ >= 0 && MsSince(t0) < timeout_ms && answer_.find("\r\n\r\n") == std::string::npos) {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, 50) <= 0) continue;
     ssize_t n = recv(fd_, buf, sizeof buf, 0);
@@ -81,6 +86,13 @@ OpenConnection::OpenConnection(int port, const std::string& head, bool wait_for_
 OpenConnection::~OpenConnection() { Close(); }
 
 bool OpenConnection::Send(const std::string& bytes) { return fd_ >= 0 && SendAll(fd_, bytes); }
+
+long OpenConnection::SendNow(const std::string& bytes) {
+  if (fd_ < 0) return -1;
+  ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n >= 0) return static_cast<long>(n);
+  return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+}
 
 void OpenConnection::Close() {
   if (fd_ >= 0) close(fd_);

@@ -40,6 +40,11 @@ class OpenConnection {
   int status() const { return status_; }
   const std::string& answer() const { return answer_; }
   bool Send(const std::string& bytes);
+  // Sends what the socket takes now, without waiting: the bytes taken (0 when its buffers are full),
+  // or -1 when the connection was reset or closed.
+  long SendNow(const std::string& bytes);
+  // Reads until the answer's head is in or `timeout_ms` passes; sets answer() and status().
+  void ReadAnswer(int timeout_ms);
   void Close();
 
  private:

@@ -39,6 +39,7 @@ class HttpLimitsTest : public ::testing::Test {
   static void OversizedContentLengthIsRefusedBeforeTheBody();
   static void TransferEncodingIsRefusedOutsideTheDeployRoute();
   static void AuthAndScopeAreCheckedBeforeTheBody();
+  static void AClientStillSendingReadsItsRefusal();
   static void HeadersAreBoundedInSizeAndTime();
   static void KeepAliveAndPipelinedRequestsAreServedInOrder();
   static void ChunkedDeployOverTheLimitIsCutOffWhileStreaming();
@@ -97,6 +98,30 @@ void HttpLimitsTest::AuthAndScopeAreCheckedBeforeTheBody() {
                       "may only act on app");
   ExpectRefusedOnHead("bad app name", Head("POST /v1/apps/Bad_Name/deploy", Admin(), {"Content-Length: 200000"}), 400,
                       "app name");
+}
+
+void HttpLimitsTest::AClientStillSendingReadsItsRefusal() {
+  // curl and bim send the body right after the head (no Expect), so a refusal on the head finds the
+  // client still sending, and it reads the answer only when it next looks. bimd drops what it reads
+  // (256 KiB at most) and must not reset the connection under the answer meanwhile: a client whose
+  // send fails with a reset reports that instead of the refusal. Keep sending for 600 ms (bimd
+  // lingers 2 s), then read.
+  OpenConnection c(Port(), Head("POST /v1/tokens", Admin(), {"Content-Length: 16000000"}), /*wait_for_status=*/false);
+  std::string piece(64 << 10, 'x');
+  long sent = 0;
+  bool reset = false;
+  auto t0 = std::chrono::steady_clock::now();
+  while (!reset && std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(600)) {
+    long n = c.SendNow(piece);
+    if (n < 0) reset = true;
+    if (n > 0) sent += n;
+    if (n == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(reset) << "bimd reset the connection after " << sent << " body bytes, before the client read its answer";
+  EXPECT_GT(sent, 256 << 10) << "bimd stopped reading before its drain budget";
+  c.ReadAnswer(2000);
+  EXPECT_EQ(c.status(), 413) << c.answer();
+  EXPECT_NE(c.answer().find("larger than 1048576 bytes"), std::string::npos) << c.answer();
 }
 
 void HttpLimitsTest::ChunkedDeployOverTheLimitIsCutOffWhileStreaming() {
@@ -184,6 +209,7 @@ TEST_F(HttpLimitsTest, RequestsAreRefusedOnTheirHeads) {
       {"oversized Content-Length", &OversizedContentLengthIsRefusedBeforeTheBody},
       {"Transfer-Encoding outside deploy", &TransferEncodingIsRefusedOutsideTheDeployRoute},
       {"auth and scope", &AuthAndScopeAreCheckedBeforeTheBody},
+      {"refusal read by a client still sending", &AClientStillSendingReadsItsRefusal},
       {"header size and deadline", &HeadersAreBoundedInSizeAndTime},
       {"keep-alive and pipelining", &KeepAliveAndPipelinedRequestsAreServedInOrder},
       {"chunked deploy over the limit", &ChunkedDeployOverTheLimitIsCutOffWhileStreaming}};

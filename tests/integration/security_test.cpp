@@ -104,13 +104,13 @@ TEST_F(SecurityTest, HostileAppNamesAreRefusedByEveryRouteWithoutHarm) {
     std::string path = "/v1/apps/" + Escape(name);
     for (const std::string& suffix : {std::string(""), std::string("/releases"), std::string("/logs")}) {
       ApiAnswer a = Api(port, "GET", path + suffix, server_->token());
-      EXPECT_EQ(a.status, 400) << shown << suffix << ": " << a.body;
+      EXPECT_EQ(a.status, 400) << shown << suffix << ": " << a.body << a.error;
       EXPECT_NE(a.Message().find("app name"), std::string::npos) << a.body;
     }
     ApiAnswer del = Api(port, "DELETE", path, server_->token());
     EXPECT_EQ(del.status, 400) << shown << ": " << del.body;
     ApiAnswer deploy = RawDeploy(Escape(name), json{{"app", name}}, context);
-    EXPECT_EQ(deploy.status, 400) << shown << ": " << deploy.body;
+    EXPECT_EQ(deploy.status, 400) << shown << ": " << deploy.body << deploy.error;
     EXPECT_NE(deploy.Message().find("app name"), std::string::npos) << deploy.body;
     // A hostile app scope for a token.
     ApiAnswer tok = Api(port, "POST", "/v1/tokens", server_->token(), json{{"name", "x"}, {"app", name}}.dump());
