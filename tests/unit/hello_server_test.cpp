@@ -82,14 +82,18 @@ TEST(HelloServerTest, SlowEndpointAnswersLikeRootAfterTheAskedTime) {
 }
 
 TEST(HelloServerTest, TurnsUnhealthyAndFailsAfterTheirDelays) {
-  HelloServer server({{"UNHEALTHY_AFTER_MS", "300"}, {"FAIL_AFTER_MS", "600"}});
-  EXPECT_EQ(server.Get("/healthz").status, 200);
-  EXPECT_EQ(server.Get("/").status, 200);
-  std::this_thread::sleep_for(std::chrono::milliseconds(350));
-  EXPECT_EQ(server.Get("/healthz").status, 503);
-  EXPECT_EQ(server.Get("/").status, 200);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(server.Get("/").status, 500);
+  // The delays count from the server's start, which is after t0: a check that needs the server to be
+  // younger than a delay runs only while t0 is (a loaded machine may take long to start it).
+  auto t0 = std::chrono::steady_clock::now();
+  auto younger_than = [&](int ms) { return std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(ms); };
+  HelloServer server({{"UNHEALTHY_AFTER_MS", "1000"}, {"FAIL_AFTER_MS", "3000"}});
+  if (younger_than(900)) {
+    EXPECT_EQ(server.Get("/healthz").status, 200);
+    EXPECT_EQ(server.Get("/").status, 200);
+  }
+  EXPECT_TRUE(Eventually([&] { return server.Get("/healthz").status == 503; }, 5));
+  if (younger_than(2900)) EXPECT_EQ(server.Get("/").status, 200) << "unhealthy, not failing yet";
+  EXPECT_TRUE(Eventually([&] { return server.Get("/").status == 500; }, 5));
   EXPECT_EQ(server.Get("/slow?ms=1").status, 500);
 }
 
