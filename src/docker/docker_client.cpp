@@ -149,15 +149,7 @@ Status DockerClient::CreateContainer(const ContainerSpec& spec, std::string* id)
     if (spec.logs.max_files > 0) config["max-file"] = std::to_string(spec.logs.max_files);
     host_config["LogConfig"] = {{"Type", "json-file"}, {"Config", config}};
   }
-  if (!spec.healthcheck.test.empty()) {
-    const ContainerHealthcheck& h = spec.healthcheck;
-    constexpr int64_t kNanosPerMilli = 1'000'000;
-    body["Healthcheck"] = {{"Test", h.test},
-                           {"Interval", h.interval_ms * kNanosPerMilli},
-                           {"Timeout", h.timeout_ms * kNanosPerMilli},
-                           {"StartPeriod", h.start_period_ms * kNanosPerMilli},
-                           {"Retries", h.retries}};
-  }
+  if (!spec.healthcheck.test.empty()) body["Healthcheck"] = engine_json::HealthcheckJson(spec.healthcheck);
   if (!spec.networks.empty()) {
     const NetworkAttachment& first = spec.networks.front();
     host_config["NetworkMode"] = first.network;

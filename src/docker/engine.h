@@ -187,14 +187,9 @@ class Engine {
   // `image`. Conflict while a workload uses the volume (stop them first). On failure the volume may
   // be empty or partly filled; the error says so.
   virtual Status ImportVolume(const VolumeSpec& spec, const std::string& image, const std::string& tar_file) = 0;
-  // OK if this engine keeps named volumes (EnsureVolume and the calls above work). Otherwise
-  // FailedPrecondition, one line naming the problem and the fix: the Deployer asks before it records
-  // a release that mounts any, so such a release is refused before anything is built or started.
-  virtual Status CheckVolumes() const = 0;
-  // OK if this engine runs an app of several services (a Compose app: workers without a port, start
-  // in depends_on order, stop-first replacement). Otherwise FailedPrecondition, one line naming the
-  // problem and the fix: the Deployer asks before it records a release of more than one service.
-  virtual Status CheckSeveralServices() const = 0;
+  // OK if this engine can copy and freeze volumes (ExportVolume, ImportVolume, Freeze); otherwise
+  // FailedPrecondition, one line with the fix: a backup or restore asks before it stops anything.
+  virtual Status CheckVolumeCopies() const = 0;
 
   // Creates the network if it does not exist (same name: OK, left as it is).
   virtual Status EnsureNetwork(const NetworkSpec& spec) = 0;

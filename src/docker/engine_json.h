@@ -52,6 +52,15 @@ inline json LabelsJson(const Labels& labels) {
   for (const auto& [k, v] : labels) j[k] = v;
   return j;
 }
+// Docker's HealthConfig (a container's "Healthcheck", a Swarm task's ContainerSpec "Healthcheck").
+inline json HealthcheckJson(const ContainerHealthcheck& h) {
+  constexpr int64_t kNanosPerMilli = 1'000'000;
+  return {{"Test", h.test},
+          {"Interval", h.interval_ms * kNanosPerMilli},
+          {"Timeout", h.timeout_ms * kNanosPerMilli},
+          {"StartPeriod", h.start_period_ms * kNanosPerMilli},
+          {"Retries", h.retries}};
+}
 inline std::string StripSlash(std::string name) {
   if (!name.empty() && name[0] == '/') name.erase(0, 1);
   return name;

@@ -58,8 +58,7 @@ class LocalEngine : public Engine {
   Status RemoveVolume(const std::string& name) override;
   Status ExportVolume(const VolumeSpec& spec, const std::string& image, const ByteSink& on_data) override;
   Status ImportVolume(const VolumeSpec& spec, const std::string& image, const std::string& tar_file) override;
-  Status CheckVolumes() const override { return Status::OK(); }  // Docker's local volumes
-  Status CheckSeveralServices() const override { return Status::OK(); }
+  Status CheckVolumeCopies() const override { return Status::OK(); }
   // A bridge network named spec.name whose Linux bridge the firewall covers, on a subnet of its own from
   // options.app_subnet_pool (a taken random bridge name or subnet is retried). TooLarge when the pool
   // has no free subnet left.

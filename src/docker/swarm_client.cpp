@@ -75,10 +75,15 @@ json SpecJson(const SwarmServiceSpec& spec) {
   if (!spec.args.empty()) container["Args"] = Strings(spec.args);
   if (!spec.volumes.empty()) {
     json mounts = json::array();
-    for (const auto& m : spec.volumes)
-      mounts.push_back({{"Type", "volume"}, {"Source", m.volume}, {"Target", m.target}, {"ReadOnly", m.read_only}});
+    for (const auto& m : spec.volumes) {
+      json mount = {{"Type", "volume"}, {"Source", m.volume}, {"Target", m.target}, {"ReadOnly", m.read_only}};
+      if (auto labels = spec.volume_labels.find(m.volume); labels != spec.volume_labels.end())
+        mount["VolumeOptions"] = {{"Labels", engine_json::LabelsJson(labels->second)}};
+      mounts.push_back(mount);
+    }
     container["Mounts"] = mounts;
   }
+  if (!spec.healthcheck.test.empty()) container["Healthcheck"] = engine_json::HealthcheckJson(spec.healthcheck);
   json limits = json::object();
   if (spec.limits.memory_bytes > 0) limits["MemoryBytes"] = spec.limits.memory_bytes;
   if (spec.limits.nano_cpus > 0) limits["NanoCPUs"] = spec.limits.nano_cpus;
@@ -128,6 +133,8 @@ ServiceInfo ServiceFromJson(const json& j) {
       break;
     }
   }
+  const json& test = Arr(Obj(Obj(Obj(spec, "TaskTemplate"), "ContainerSpec"), "Healthcheck"), "Test");
+  info.healthcheck = !test.empty() && test[0] != "NONE";
   info.created_at = Str(j, "CreatedAt");
   return info;
 }
@@ -263,7 +270,8 @@ Status SwarmClient::ListNodes(std::vector<NodeInfo>* out) const {
   return Status::OK();
 }
 
-Status SwarmClient::UpdateNode(const std::string& id, const Labels& labels, const std::string& availability) const {
+Status SwarmClient::UpdateNode(const std::string& id, const Labels& labels, const std::string& availability,
+                               const std::vector<std::string>& remove) const {
   json node;
   std::string what = "docker node update " + id;
   Status s = SwarmCall(socket_path_, Get("/nodes/" + engine::PathEscape(id)), what, &node);
@@ -271,6 +279,7 @@ Status SwarmClient::UpdateNode(const std::string& id, const Labels& labels, cons
   json spec = Obj(node, "Spec");
   if (!spec.contains("Labels") || !spec["Labels"].is_object()) spec["Labels"] = json::object();
   for (const auto& [k, v] : labels) spec["Labels"][k] = v;
+  for (const auto& k : remove) spec["Labels"].erase(k);
   if (!availability.empty()) spec["Availability"] = availability;
   long long version = Num(Obj(node, "Version"), "Index");
   return SwarmCall(socket_path_, Post(fmt::format("/nodes/{}/update?version={}", engine::PathEscape(id), version), spec),

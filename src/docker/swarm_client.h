@@ -91,6 +91,9 @@ struct SwarmServiceSpec {
   LogLimits logs;                        // json-file rotation
   std::vector<NetworkAttachment> networks;  // overlay networks, with DNS aliases
   std::vector<VolumeMount> volumes;      // named volumes (local to the node a task runs on)
+  // Labels a volume (by name) gets when a task creates it on its node.
+  std::map<std::string, Labels> volume_labels;
+  ContainerHealthcheck healthcheck;      // empty test: the image's; a task is "running" once healthy
 };
 
 struct ServiceInfo {
@@ -100,6 +103,7 @@ struct ServiceInfo {
   std::string image;
   int replicas = 0;
   int target_port = 0;
+  bool healthcheck = false;  // its tasks run a healthcheck (they stay "starting" until healthy)
   std::string created_at;  // RFC 3339
 };
 
@@ -144,8 +148,10 @@ class SwarmClient {
   Status Leave(bool force) const;
 
   Status ListNodes(std::vector<NodeInfo>* out) const;
-  // Sets a node's labels (merged over its existing ones) and, if not "", its availability.
-  Status UpdateNode(const std::string& id, const Labels& labels, const std::string& availability) const;
+  // Sets a node's labels (merged over its existing ones), removes the labels named in `remove` and,
+  // if not "", sets its availability. Conflict if the node changed meanwhile (read it and retry).
+  Status UpdateNode(const std::string& id, const Labels& labels, const std::string& availability,
+                    const std::vector<std::string>& remove = {}) const;
 
   // Removes a node from the swarm's list (force: even if Swarm still sees it up). OK if it is gone.
   Status RemoveNode(const std::string& id, bool force) const;

@@ -76,7 +76,9 @@ void RegisterVolumeRoutes(ApiContext& ctx) {
                                                                        const Principal& who, const std::string& app) {
     std::string volume = req.matches.at(2);
     if (Status s = ValidateVolumeName(volume); !s.ok()) return SendError(res, s);
-    // Unknown apps and volumes get a 404 before the archive's headers go out.
+    // An engine that cannot copy volumes, unknown apps and volumes: refused before the archive's
+    // headers go out.
+    if (Status s = deployer.CanCopyVolumes(); !s.ok()) return SendError(res, s);
     json listed;
     if (Status s = deployer.ListVolumes(app, &listed); !s.ok()) return SendError(res, s);
     bool found = false;
@@ -105,6 +107,7 @@ void RegisterVolumeRoutes(ApiContext& ctx) {
            ctx.ForApp([&](const HttpRequest& req, HttpResponse& res, const Principal& who, const std::string& app) {
              std::string volume = req.matches.at(2);
              if (Status s = ValidateVolumeName(volume); !s.ok()) return SendError(res, s);
+             if (Status s = deployer.CanCopyVolumes(); !s.ok()) return SendError(res, s);  // before the upload
              auto path = std::make_shared<std::string>();
              if (Status s = ReceiveArchive(options, app, req, path.get()); !s.ok()) return SendError(res, s);
              std::string actor = who.name;

@@ -186,7 +186,6 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
         s = ComposeAppServices(request.config, project, spec->env, &spec->services);
     }
     if (!s.ok()) return s;
-    if (spec->services.services.size() > 1 && !(s = engine_->CheckSeveralServices()).ok()) return s;
     // The watch after the switch covers an app of one HTTP service replaced start-first (deployer.h).
     if (request.config.health.watch && request.config.health.watch->count() > 0 && !WatchableServices(spec->services))
       return Status::InvalidArgument("[health] watch is not supported yet for a Compose app of several services (or "
@@ -202,7 +201,6 @@ Status Deployer::Deploy(const DeployRequest& request, const EventSink& events, c
     // A Compose file's deploy.replicas of the main service counts like bim.toml's [deploy] replicas.
     if (main && !request.compose.text.empty() && request.config.deploy.replicas == 0 && main->replicas > 1)
       app->replicas = main->replicas;
-    if (!spec->services.volumes.empty() && !(s = engine_->CheckVolumes()).ok()) return s;
     app->port = main ? main->http.port : request.config.port;
     app->health_path = main ? main->http.health_path : request.config.health.path;
     return ChooseSource(before, *app, request, spec, events, &written);

@@ -269,7 +269,11 @@ class Deployer {
   // Streams a tar of the volume's contents (`tar -C volume -c .`) to `on_data`. The services that
   // mount it are frozen (paused, not stopped: no restart, memory kept) while it is copied, so the
   // copy is consistent as of one moment, then resume. Holds the app's lock (no release meanwhile).
-  // NotFound for an unknown app or volume.
+  // NotFound for an unknown app or volume; FailedPrecondition (CanCopyVolumes) on an engine that
+  // cannot copy volumes, before anything is frozen.
+  // OK if this server's engine can back up and restore volumes; otherwise FailedPrecondition, one
+  // line with the fix (the API asks before an archive's headers go out).
+  Status CanCopyVolumes() const { return engine_->CheckVolumeCopies(); }
   Status BackupVolume(const std::string& app, const std::string& volume, const std::string& actor,
                       const ByteSink& on_data);
   // Replaces the volume's contents with the tar at `tar_path` (as BackupVolume writes it): the

@@ -62,7 +62,8 @@ Status Deployer::BackupVolume(const std::string& app_name, const std::string& vo
                               const ByteSink& on_data) {
   AppLocks::Holder lock = locks_.Acquire(app_name, "a backup of volume " + volume);
   json listed;
-  Status s = ListVolumes(app_name, &listed);
+  Status s = engine_->CheckVolumeCopies();
+  if (s.ok()) s = ListVolumes(app_name, &listed);
   if (!s.ok()) return s;
   auto it = std::find_if(listed["volumes"].begin(), listed["volumes"].end(), [&](const json& v) { return v["name"] == volume; });
   if (it == listed["volumes"].end())
@@ -100,7 +101,8 @@ Status Deployer::RestoreVolume(const std::string& app_name, const std::string& v
                                const std::string& tar_path, const EventSink& events) {
   AppLocks::Holder lock = locks_.Acquire(app_name, "a restore of volume " + volume);
   App app;
-  Status s = store_->GetApp(app_name, &app);
+  Status s = engine_->CheckVolumeCopies();  // before anything is stopped
+  if (s.ok()) s = store_->GetApp(app_name, &app);
   if (!s.ok()) return s;
   Release live;
   std::vector<ReleaseService> records;

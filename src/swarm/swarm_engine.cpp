@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include "base/file_util.h"
 #include "core/deploy_plan.h"
 
 namespace bim {
@@ -67,7 +68,7 @@ std::map<int, Slot> SlotsOf(const std::vector<const TaskInfo*>& tasks) {
 // The task stopped by itself: it exited, failed to start, or could not be placed on its node.
 bool EndedOnItsOwn(const TaskInfo& t) { return t.state == "failed" || t.state == "rejected" || t.state == "complete"; }
 
-Instance InstanceOf(const Slot& slot, const std::map<std::string, const NodeInfo*>& nodes) {
+Instance InstanceOf(const Slot& slot, const std::map<std::string, const NodeInfo*>& nodes, const ServiceInfo& service) {
   const TaskInfo& t = *slot.tasks[slot.current];
   Instance i;
   i.id = t.id;
@@ -87,8 +88,10 @@ Instance InstanceOf(const Slot& slot, const std::map<std::string, const NodeInfo
   }
   i.endpoint.port = t.published_port;
   bool node_ok = node != nodes.end() && node->second->usable();
-  i.running = t.running() && node_ok && t.published_port > 0 && IsIpv4(i.endpoint.host);
-  if (t.running() && node_ok && t.published_port > 0 && !IsIpv4(i.endpoint.host)) {
+  // A service without a port (a worker) has no endpoint to wait for.
+  bool port_ok = service.target_port == 0 || t.published_port > 0;
+  i.running = t.running() && node_ok && port_ok && (service.target_port == 0 || IsIpv4(i.endpoint.host));
+  if (t.running() && node_ok && service.target_port > 0 && t.published_port > 0 && !IsIpv4(i.endpoint.host)) {
     i.error = "node " + i.node + " advertises " + i.endpoint.host + ", not an IPv4 address bim can route to";
   }
   if (t.running()) i.started_at = t.timestamp;
@@ -110,6 +113,10 @@ Instance InstanceOf(const Slot& slot, const std::map<std::string, const NodeInfo
     i.finished_at = t.timestamp;
   }
   i.failed = i.restarts > 0 || EndedOnItsOwn(t);
+  // Swarm holds a task with a healthcheck in "starting" until it is healthy, and fails it when it
+  // turns unhealthy ("... unhealthy container").
+  if (service.healthcheck)
+    i.health = t.running() ? "healthy" : t.error.find("unhealthy") != std::string::npos ? "unhealthy" : "starting";
   return i;
 }
 
@@ -137,7 +144,7 @@ std::vector<Workload> WorkloadsFromTasks(const std::vector<ServiceInfo>& service
     for (const auto& [n, slot] : SlotsOf(by_service[service.id])) {
       // Slots above the replica count are tasks of a scale-down being removed.
       if (n > service.replicas) continue;
-      w.instances.push_back(InstanceOf(slot, node_by_id));
+      w.instances.push_back(InstanceOf(slot, node_by_id, service));
     }
     out.push_back(std::move(w));
   }
@@ -149,10 +156,6 @@ SwarmEngine::SwarmEngine(SwarmEngineOptions options, DockerClient* docker, Regis
 
 Status SwarmEngine::Start(const WorkloadSpec& spec, Workload* out) {
   if (spec.replicas < 1) return Status::InvalidArgument("replicas must be at least 1");
-  if (!spec.healthcheck.test.empty())
-    return Status::InvalidArgument("a healthcheck is not supported on the Swarm engine (bim cannot read task health "
-                                   "there): remove healthcheck: from the service (an HTTP service is probed at its "
-                                   "health path), or run the app on a single-host bimd");
   SwarmServiceSpec service;
   Status s = SwarmRestartCondition(spec.restart_policy, &service.restart_condition);
   if (!s.ok()) return s;
@@ -172,6 +175,8 @@ Status SwarmEngine::Start(const WorkloadSpec& spec, Workload* out) {
   service.logs = spec.logs;
   service.networks = spec.networks;
   service.volumes = spec.volumes;
+  service.healthcheck = spec.healthcheck;
+  if (!spec.volumes.empty() && !(s = PinVolumes(spec, &service)).ok()) return s;
   s = swarm_.CreateService(service, nullptr);
   if (s.code() == Code::kConflict) {  // a leftover of a crashed attempt with this name
     if (Status r = swarm_.RemoveService(spec.name); !r.ok() && !r.IsNotFound()) return r.Wrap("replacing " + spec.name);
@@ -209,8 +214,25 @@ Status SwarmEngine::Inspect(const std::string& name, Workload* out) {
 Status SwarmEngine::Remove(const std::string& name, int grace_seconds) {
   // Swarm stops the tasks with the grace given at Start; `grace_seconds` is the same number (the
   // Deployer passes its options' stop timeout both times).
-  Status s = swarm_.RemoveService(name);
-  return s.IsNotFound() ? Status::OK() : s;
+  ServiceInfo service;
+  Status s = swarm_.InspectService(name, &service);
+  if (s.ok()) s = swarm_.RemoveService(service.id);
+  if (s.IsNotFound()) return Status::OK();
+  if (!s.ok()) return s;
+  // Swarm stops the tasks after the service is gone. Returning once they have stopped keeps a
+  // stop-first replacement (a database on its volume, a singleton) from overlapping the old one.
+  // Tasks of a removed service can no longer be filtered by it: all are listed and matched by id.
+  for (long long until = MonotonicMillis() + (grace_seconds + 10) * 1000LL; MonotonicMillis() < until;) {
+    std::vector<TaskInfo> tasks;
+    if (!swarm_.ListTasks(TaskFilter{}, &tasks).ok()) break;
+    bool alive = std::any_of(tasks.begin(), tasks.end(), [&](const TaskInfo& t) {
+      return t.service_id == service.id && (t.state == "running" || t.state == "starting" || t.state == "ready" ||
+                                            t.state == "preparing" || t.state == "accepted" || t.state == "assigned");
+    });
+    if (!alive) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status::OK();
 }
 
 Status SwarmEngine::List(const Labels& labels, std::vector<Workload>* out) {
@@ -294,31 +316,6 @@ Status SwarmEngine::PublishImage(const std::string& local_ref, std::string* engi
   return Status::OK();
 }
 
-Status SwarmEngine::CheckVolumes() const {
-  return Status::FailedPrecondition(
-      "named volumes are not supported on the Swarm engine (a volume lives on one host and bim does not pin its "
-      "services there yet): remove volumes: from the Compose file, or run this app on a single-host bimd (--engine local)");
-}
-
-Status SwarmEngine::CheckSeveralServices() const {
-  return Status::FailedPrecondition(
-      "a Compose app of several services is not supported on the Swarm engine yet (bim does not run its workers "
-      "and stateful services there): keep one service in the Compose file, or run this app on a single-host bimd "
-      "(--engine local)");
-}
-
-Status SwarmEngine::Freeze(const std::string&, bool) { return CheckVolumes(); }
-Status SwarmEngine::EnsureVolume(const VolumeSpec&) { return CheckVolumes(); }
-
-Status SwarmEngine::ListVolumes(const Labels&, bool, std::vector<VolumeInfo>* out) {
-  out->clear();  // CheckVolumes refuses every release that would make one, so there are none
-  return Status::OK();
-}
-
-Status SwarmEngine::RemoveVolume(const std::string&) { return Status::OK(); }  // none exists (ListVolumes)
-Status SwarmEngine::ExportVolume(const VolumeSpec&, const std::string&, const ByteSink&) { return CheckVolumes(); }
-Status SwarmEngine::ImportVolume(const VolumeSpec&, const std::string&, const std::string&) { return CheckVolumes(); }
-
 Status SwarmEngine::EnsureNetwork(const NetworkSpec& spec) {
   bool exists = false;
   Status s = swarm_.NetworkExists(spec.name, &exists);
@@ -353,6 +350,7 @@ Status SwarmEngine::Nodes(const Labels& labels, std::vector<EngineNode>* out) {
   for (const auto& n : nodes) {
     EngineNode node{n.id, n.hostname, n.address, n.role, n.availability, n.state, n.message,
                     n.leader, n.engine_version, n.labels, {}, ""};
+    std::erase_if(node.labels, [](const auto& l) { return l.first.starts_with(kVolumePinPrefix); });  // bim's own records
     std::string latest_ok, latest_pull_failure;  // Sortable timestamps
     for (const auto& t : tasks) {
       auto svc = service_by_id.find(t.service_id);

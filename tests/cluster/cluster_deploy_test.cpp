@@ -77,10 +77,7 @@ void ExpectNoFailure(const std::pair<LoadReport, LoadReport>& load, const std::s
 class ClusterDeployTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    int registry_port = 0;
-    PickFreeLoopbackPort(&registry_port);
-    flags_ = {"--docker-socket", ClusterBed().manager().socket, "--engine", "swarm", "--registry-listen",
-              ClusterBed().manager().address + ":" + std::to_string(registry_port), "--drain-grace-ms", "3000"};
+    flags_ = ClusterBimdFlags({"--drain-grace-ms", "3000"});
     bimd_ = std::make_unique<Bimd>(flags_);
     app_ = "c-" + UniqueSuffix();
   }

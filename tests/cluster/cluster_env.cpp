@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "base/health_probe.h"
 #include "support/bimd_harness.h"
 
 namespace bim::testing {
@@ -44,6 +45,15 @@ class ClusterEnvironment : public ::testing::Environment {
 }  // namespace
 
 TestBed& ClusterBed() { return g_bed; }
+
+std::vector<std::string> ClusterBimdFlags(const std::vector<std::string>& extra) {
+  int registry_port = 0;
+  PickFreeLoopbackPort(&registry_port);
+  std::vector<std::string> flags = {"--docker-socket", g_bed.manager().socket, "--engine", "swarm", "--registry-listen",
+                                    g_bed.manager().address + ":" + std::to_string(registry_port)};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  return flags;
+}
 
 long HttpStatusAt(const std::string& host, int port, const std::string& path) {
   HttpResult r = HttpGetUrl("http://" + host + ":" + std::to_string(port) + path, 3000);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "cluster/testbed.h"
 
@@ -16,6 +17,10 @@ namespace bim::testing {
 
 // The bed (valid once the environment has set up, i.e. inside any test).
 TestBed& ClusterBed();
+
+// bimd's flags for the bed: the manager's dockerd, the Swarm engine, its registry on a free port of
+// host 1, and `extra`.
+std::vector<std::string> ClusterBimdFlags(const std::vector<std::string>& extra);
 
 // GET http://<host>:<port><path> from host 1's network: the HTTP status, 0 if nothing answered.
 long HttpStatusAt(const std::string& host, int port, const std::string& path);

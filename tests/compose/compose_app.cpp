@@ -59,7 +59,7 @@ void ComposeBackend::Set(const BackendKnobs& k) {
     build: {context: ./svc, dockerfile: Dockerfile.db}
     volumes: ["data:/data"]
     stop_grace_period: 2s
-volumes:
+)" + k.extra_db_keys + R"(volumes:
   data:
 )");
 }

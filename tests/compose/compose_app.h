@@ -22,6 +22,7 @@ struct BackendKnobs {
   int worker_fails = 0;               // FAIL_AT_START exit code for the worker (0: runs)
   int web_health = 200;               // HEALTH_STATUS for web (500: never healthy)
   std::string extra_web_keys;         // YAML lines added under services.web (e.g. unsupported keys)
+  std::string extra_db_keys;          // YAML lines added under services.db
 };
 
 class ComposeBackend {

@@ -9,6 +9,7 @@
 //   compose-service worker   prints "worker <version> started", then every 300 ms asks DB_HOST
 //                            (default "db", resolved through the container's DNS) on port 7000 and
 //                            prints "worker <version>: db says ticks=<n>" or why it could not.
+//   compose-service probe    exits 0 if the db on 127.0.0.1 answers "ticks=" (db's healthcheck), else 1.
 // <version> is the first line of /version (baked into the image), else "none". FAIL_AT_START=<code>
 // makes it exit with that code after 200 ms (a release that never becomes ready). SIGTERM exits 0.
 #include <arpa/inet.h>
@@ -209,6 +210,7 @@ int main(int argc, char** argv) {
     usleep(200 * 1000);
     return code;
   }
+  if (mode == "probe") return AskDb("127.0.0.1").find("db says ticks=") == 0 ? 0 : 1;
   if (mode == "worker") return Worker(version);
   if (mode == "db") return Db(version);
   std::fprintf(stderr, "usage: compose-service db|worker\n");

@@ -271,6 +271,18 @@ TEST_F(ComposeDeployerTest, BackupFreezesTheVolumesServicesAndDestroyKeepsVolume
   EXPECT_FALSE(engine_.volumes.count("bim-inst-shop.data"));
 }
 
+TEST_F(ComposeDeployerTest, BackupAndRestoreOnAnEngineThatCannotCopyVolumesAreRefusedBeforeAnythingStops) {
+  ASSERT_TRUE(DeployCompose(kApp).ok());
+  engine_.volume_copies_supported = false;  // as SwarmEngine::CheckVolumeCopies answers
+  Status s = deployer_->BackupVolume("shop", "data", "test", [](std::string_view) { return true; });
+  EXPECT_EQ(s.message(), "this engine copies no volumes");
+  s = deployer_->RestoreVolume("shop", "data", "test", "/nonexistent/data.tar", [](const nlohmann::json&) {});
+  EXPECT_EQ(s.message(), "this engine copies no volumes");
+  EXPECT_TRUE(engine_.freezes.empty());
+  EXPECT_TRUE(engine_.removed.empty()) << "nothing was stopped";
+  EXPECT_TRUE(engine_.Has("bim-shop-v1-db"));
+}
+
 TEST_F(ComposeDeployerTest, EveryServiceGetsTheAppsLimitsItsOwnOnTopAndNeverAnotherAppsImage) {
   std::string yaml = kApp;
   yaml.insert(yaml.find("    volumes: [data:/data]"), "    deploy: {resources: {limits: {memory: 64M}}}\n");
@@ -309,46 +321,6 @@ TEST_F(ComposeDeployerTest, AnImageNeitherOnTheServerNorPullableFailsTheReleaseW
   EXPECT_TRUE(Started().empty());
   images_.pullable.insert("missing/db:9");
   EXPECT_TRUE(DeployCompose(yaml).ok());
-}
-
-TEST_F(ComposeDeployerTest, NamedVolumesOnAnEngineWithoutThemAreRefusedBeforeAnythingRuns) {
-  engine_.volumes_supported = false;  // as SwarmEngine::CheckVolumes answers
-  DeployOutcome out;
-  Status s = DeployCompose(kApp, AppConfig(), &out);
-  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.message();
-  EXPECT_EQ(s.message(), "this engine keeps no volumes");
-  EXPECT_TRUE(Started().empty());
-  EXPECT_TRUE(images_.builds.empty()) << "refused before the build";
-  EXPECT_TRUE(engine_.volumes.empty());
-  std::vector<Release> releases;
-  store_->ListReleases("shop", 0, &releases);
-  EXPECT_TRUE(releases.empty()) << "no release recorded";
-  // Without volumes the same app deploys on that engine.
-  std::string yaml = kApp;
-  yaml.replace(yaml.find("    volumes: [data:/data]\n"), 26, "");
-  yaml.replace(yaml.find("volumes: {data: }\n"), 18, "");
-  s = DeployCompose(yaml);
-  EXPECT_TRUE(s.ok()) << s.message();
-}
-
-TEST_F(ComposeDeployerTest, SeveralServicesOnAnEngineThatRunsOneAreRefusedBeforeAnythingRuns) {
-  engine_.several_services_supported = false;  // as SwarmEngine::CheckSeveralServices answers
-  engine_.volumes_supported = false;
-  DeployOutcome out;
-  Status s = DeployCompose(kApp, AppConfig(), &out);
-  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.message();
-  EXPECT_EQ(s.message(), "this engine runs one service per app") << "the first refusal, before the volumes'";
-  EXPECT_TRUE(Started().empty());
-  EXPECT_TRUE(images_.builds.empty()) << "refused before the build";
-  EXPECT_TRUE(engine_.volumes.empty());
-  EXPECT_TRUE(engine_.networks.empty());
-  std::vector<Release> releases;
-  store_->ListReleases("shop", 0, &releases);
-  EXPECT_TRUE(releases.empty()) << "no release recorded";
-  // A Compose file of one service deploys there, as a plain app does.
-  s = DeployCompose("services:\n  web:\n    build: .\n    ports: [\"8080\"]\n", AppConfig(), &out);
-  ASSERT_TRUE(s.ok()) << s.message();
-  EXPECT_EQ(Started(), std::vector<std::string>{"bim-shop-v1"});
 }
 
 }  // namespace

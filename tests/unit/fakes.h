@@ -184,11 +184,8 @@ class FakeEngine : public Engine {
     freezes.push_back((frozen ? "freeze " : "thaw ") + name);
     return Status::OK();
   }
-  Status CheckVolumes() const override {
-    return volumes_supported ? Status::OK() : Status::FailedPrecondition("this engine keeps no volumes");
-  }
-  Status CheckSeveralServices() const override {
-    return several_services_supported ? Status::OK() : Status::FailedPrecondition("this engine runs one service per app");
+  Status CheckVolumeCopies() const override {
+    return volume_copies_supported ? Status::OK() : Status::FailedPrecondition("this engine copies no volumes");
   }
   Status EnsureVolume(const VolumeSpec& spec) override {
     std::lock_guard<std::mutex> lock(mu);
@@ -250,8 +247,7 @@ class FakeEngine : public Engine {
   std::map<std::string, Workload> workloads;
   std::map<std::string, WorkloadSpec> specs;     // as last started, by name
   std::map<std::string, int> exits;              // workloads that exit at once with this code when started
-  bool volumes_supported = true;  // CheckVolumes: false plays an engine without volumes (Swarm)
-  bool several_services_supported = true;  // CheckSeveralServices: false plays Swarm
+  bool volume_copies_supported = true;  // CheckVolumeCopies: false plays one that cannot copy them (Swarm)
   std::map<std::string, VolumeInfo> volumes;
   std::set<std::string> networks;
   std::vector<std::string> started, removed, freezes;

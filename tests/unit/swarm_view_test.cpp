@@ -37,6 +37,7 @@ ServiceInfo Service(int replicas) {
   s.id = "svc";
   s.name = "bim-shop-v7";
   s.replicas = replicas;
+  s.target_port = 8080;
   s.labels = {{"im.backend.bim.app", "shop"}};
   return s;
 }
@@ -122,6 +123,27 @@ TEST(SwarmViewTest, DrainedNodesPendingTasksAndRepeatedFailuresAreReportedNotRou
   w = WorkloadsFromTasks({Service(1)}, {rejected}, {Node("b", "10.0.0.2")});
   EXPECT_TRUE(w[0].instances[0].failed);
   EXPECT_EQ(w[0].instances[0].exit_code, 0);
+}
+
+TEST(SwarmViewTest, AServiceWithAHealthcheckIsHealthyOnlyWhileItsTaskRuns) {
+  ServiceInfo checked = Service(1);
+  checked.healthcheck = true;
+  std::vector<NodeInfo> nodes = {Node("a", "10.0.0.1")};
+  auto health = [&](const TaskInfo& t, const ServiceInfo& s) { return WorkloadsFromTasks({s}, {t}, nodes)[0].instances[0].health; };
+  TaskInfo starting = Task("s", 1, "a", "starting", "running", 0, "2024-01-01T00:00:01Z");
+  EXPECT_EQ(health(starting, checked), "starting") << "Swarm holds it in starting until it is healthy";
+  TaskInfo running = Task("r", 1, "a", "running", "running", 30001, "2024-01-01T00:00:02Z");
+  EXPECT_EQ(health(running, checked), "healthy");
+  TaskInfo unhealthy = Task("u", 1, "a", "failed", "shutdown", 0, "2024-01-01T00:00:03Z");
+  unhealthy.error = "task: non-zero exit (137): dockerexec: unhealthy container";
+  EXPECT_EQ(health(unhealthy, checked), "unhealthy");
+  EXPECT_EQ(health(running, Service(1)), "") << "no healthcheck, no verdict";
+  // A worker (no port) runs without an endpoint; a web service is not running until its port is known.
+  ServiceInfo worker = checked;
+  worker.target_port = 0;
+  TaskInfo no_port = Task("w", 1, "a", "running", "running", 0, "2024-01-01T00:00:04Z");
+  EXPECT_TRUE(WorkloadsFromTasks({worker}, {no_port}, nodes)[0].instances[0].running);
+  EXPECT_FALSE(WorkloadsFromTasks({checked}, {no_port}, nodes)[0].instances[0].running);
 }
 
 TEST(SwarmViewTest, PullFailuresAreRecognised) {
