@@ -251,6 +251,7 @@ int RunDestroy(const Output& out, const std::string& app, bool yes, bool volumes
     text += "Kept its volumes (" + names + "): a new deploy of " + app + " finds their data again; `bim destroy " + app +
             " --volumes` deletes them\n";
   }
+  for (const auto& v : body.value("volumes_elsewhere", json::array())) text += "Not removed: " + v.get<std::string>() + "\n";
   out.Text(text);
   return exit_code::kOk;
 }

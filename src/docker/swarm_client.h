@@ -149,7 +149,7 @@ class SwarmClient {
 
   Status ListNodes(std::vector<NodeInfo>* out) const;
   // Sets a node's labels (merged over its existing ones), removes the labels named in `remove` and,
-  // if not "", sets its availability. Conflict if the node changed meanwhile (read it and retry).
+  // if not "", sets its availability. Fails if the node changed since it was read (read it again and retry).
   Status UpdateNode(const std::string& id, const Labels& labels, const std::string& availability,
                     const std::vector<std::string>& remove = {}) const;
 

@@ -200,7 +200,9 @@ class Deployer {
 
   // Removes the app's records (and revokes the tokens limited to it), then its route, containers,
   // images and network; its named volumes too if `volumes`, else they are kept (and listed in
-  // removed["kept_volumes"]) for a later deploy of the same app name. A release in progress is
+  // removed["kept_volumes"]) for a later deploy of the same app name; a volume the engine keeps where
+  // bimd cannot remove it (Swarm: on another node) is listed in removed["volumes_elsewhere"] as what
+  // to run there. A release in progress is
   // cancelled first (Cancel), not waited for. NotFound if there is no such app. The records go first
   // and are the commit point: if removing something after that fails (or bimd stops), the app is
   // still gone, the error (Internal) names what is left, and Reconcile removes it at the next start
@@ -266,14 +268,14 @@ class Deployer {
   // The app's named volumes with their sizes and the services that mount them:
   // {"app", "volumes": [{"name", "engine_name", "size_bytes", "services": [...]}]}. NotFound if no app.
   Status ListVolumes(const std::string& app, nlohmann::json* out);
+  // OK if this server's engine can back up and restore volumes; otherwise FailedPrecondition, one
+  // line with the fix (the API asks before an archive's headers go out).
+  Status CanCopyVolumes() const { return engine_->CheckVolumeCopies(); }
   // Streams a tar of the volume's contents (`tar -C volume -c .`) to `on_data`. The services that
   // mount it are frozen (paused, not stopped: no restart, memory kept) while it is copied, so the
   // copy is consistent as of one moment, then resume. Holds the app's lock (no release meanwhile).
   // NotFound for an unknown app or volume; FailedPrecondition (CanCopyVolumes) on an engine that
   // cannot copy volumes, before anything is frozen.
-  // OK if this server's engine can back up and restore volumes; otherwise FailedPrecondition, one
-  // line with the fix (the API asks before an archive's headers go out).
-  Status CanCopyVolumes() const { return engine_->CheckVolumeCopies(); }
   Status BackupVolume(const std::string& app, const std::string& volume, const std::string& actor,
                       const ByteSink& on_data);
   // Replaces the volume's contents with the tar at `tar_path` (as BackupVolume writes it): the

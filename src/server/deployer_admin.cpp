@@ -83,6 +83,7 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
     return r.ok();
   };
   json containers = json::array(), images = json::array(), gone_volumes = json::array(), kept = json::array();
+  json elsewhere = json::array();  // volumes on a node bimd does not reach: what to run there
   // Site first, so nginx stops sending traffic before the workloads go away.
   bool route = note(router_->RemoveSite(app_name), "removing the site");
   std::vector<std::string> keys;
@@ -132,7 +133,8 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
     for (const auto& v : vols) {
       std::string name = v.labels.count(labels::kVolume) ? v.labels.at(labels::kVolume) : v.name;
       if (!volumes) kept.push_back(name);
-      else if (note(engine_->RemoveVolume(v.name), "removing volume " + name)) gone_volumes.push_back(name);
+      else if (Status r = engine_->RemoveVolume(v.name); r.code() == Code::kFailedPrecondition) elsewhere.push_back(r.message());
+      else if (note(r, "removing volume " + name)) gone_volumes.push_back(name);
     }
   }
   RemoveAppNetwork(app_name);
@@ -153,7 +155,8 @@ Status Deployer::Destroy(const std::string& app_name, const std::string& actor, 
   AuditEntry audit{0, 0, actor, "destroy", app_name, result, volumes ? "with volumes" : ""};
   store_->AppendAudit(&audit);
   *removed = json{{"app", app_name},   {"containers", containers}, {"images", images},
-                  {"route", route},    {"volumes", gone_volumes},  {"kept_volumes", kept}};
+                  {"route", route},    {"volumes", gone_volumes},  {"kept_volumes", kept},
+                  {"volumes_elsewhere", elsewhere}};
   if (!problems.empty())
     return Status::Internal("app \"" + app_name + "\" is destroyed, but " + problems[0] +
                             (problems.size() > 1 ? " (and " + std::to_string(problems.size() - 1) + " more)" : "") +

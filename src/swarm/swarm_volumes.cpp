@@ -118,7 +118,7 @@ Status SwarmEngine::PinVolumes(const WorkloadSpec& spec, SwarmServiceSpec* servi
     s = swarm_.UpdateNode(node_id, pins, "");
     if (s.ok()) break;
   }
-  if (!s.ok()) return s.Wrap("recording the node volumes of " + spec.name + " are kept on");
+  if (!s.ok()) return s.Wrap("choosing the node to keep the volumes of " + spec.name + " on");
   service->constraints.push_back("node.id==" + node_id);
   for (const auto& v : spec.volumes) service->volume_labels[v.volume] = VolumeLabels(spec, v.volume);
   return Status::OK();

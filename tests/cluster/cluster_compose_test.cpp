@@ -158,11 +158,18 @@ TEST(ClusterComposeTest, TheDatabaseStaysOnItsVolumesNodeAcrossReleasesAndKeepsI
   EXPECT_NE((backup.out + backup.err).find("not supported on the Swarm engine"), std::string::npos) << backup.out << backup.err;
   EXPECT_EQ(DbNode(instance, app), node);
   CommandResult destroy = bimd.Bim({"destroy", app, "--volumes", "--yes", "--json"});
+  EXPECT_EQ(destroy.exit_code, 0) << destroy.out << destroy.err;
   if (node != ClusterBed().manager().netns) {
-    EXPECT_NE((destroy.out + destroy.err).find("is kept on node " + node), std::string::npos) << destroy.out << destroy.err;
-  } else {
-    EXPECT_EQ(destroy.exit_code, 0) << destroy.out << destroy.err;
+    EXPECT_NE(destroy.out.find("is kept on node " + node), std::string::npos) << destroy.out << destroy.err;
   }
+  // The pin is forgotten: no node still records a volume of this bimd instance.
+  SwarmClient swarm(ClusterBed().manager().socket);
+  std::vector<NodeInfo> nodes;
+  ASSERT_TRUE(swarm.ListNodes(&nodes).ok());
+  for (const auto& n : nodes)
+    for (const auto& [key, value] : n.labels)
+      EXPECT_FALSE(key.starts_with("im.backend.bim.volume.") && value.find(instance) != std::string::npos)
+          << n.hostname << " still pins " << key;
 }
 
 }  // namespace
