@@ -173,7 +173,9 @@ class Engine {
 
   // Named volumes. EnsureVolume creates one if missing (an existing one is left as it is, data and
   // all). ListVolumes: every volume carrying all of `labels`, with its size in bytes if `sizes`.
-  // RemoveVolume: OK if absent; Conflict while a workload (running or stopped) uses it.
+  // RemoveVolume: OK if absent; Conflict while a workload (running or stopped) uses it;
+  // FailedPrecondition, one line naming where it is and the command to run there, when the engine
+  // keeps it where bimd cannot remove it (Swarm: on another node; Destroy reports that, not a failure).
   virtual Status EnsureVolume(const VolumeSpec& spec) = 0;
   virtual Status ListVolumes(const Labels& labels, bool sizes, std::vector<VolumeInfo>* out) = 0;
   virtual Status RemoveVolume(const std::string& name) = 0;
